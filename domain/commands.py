@@ -1,0 +1,148 @@
+"""Commands: what a user asks the ledger to do.
+
+They are also the HTTP request bodies, so what `/docs` shows is exactly what the domain
+accepts. Quantities are strict integers (no "12", no 12.0, no true) within a sane bound.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
+
+MAX_QUANTITY = 1_000_000_000
+"""No single movement of one item is larger than a billion base units; larger is a typo."""
+
+Quantity = Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY, description="Integer in the item's base unit")]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+Code = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", examples=["DK-84-CENTRAL"]),
+]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str | None, Field(default=None, max_length=2000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Envelope(Command):
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it happened in the world; default now, at most 5 minutes ahead"
+    )
+    note: Note = None
+
+
+class DefineItem(Command):
+    code: Code
+    name: Text
+    unit: Annotated[str, Field(min_length=1, max_length=32)]
+    category: ItemCategory
+    atc_code: Annotated[str | None, Field(default=None, pattern=r"^[A-Z][0-9]{2}[A-Z]{0,2}[0-9]{0,2}$")] = None
+
+
+class RegisterDepot(Command):
+    code: Code
+    name: Text
+    region: Code
+    organisation: Code
+    kind: DepotKind
+    population_served: Annotated[StrictInt | None, Field(default=None, ge=0, le=2_000_000_000)] = None
+
+
+class SetObligation(Command):
+    min_days: Annotated[StrictInt, Field(gt=0, le=3650)]
+
+
+class RecordReceipt(Envelope):
+    item: Code
+    quantity: Quantity
+    lot: Annotated[str | None, Field(default=None, max_length=64)] = None
+    expires_on: date | None = None
+    supplier: Annotated[str | None, Field(default=None, max_length=200)] = None
+    reference: Annotated[str | None, Field(default=None, max_length=200)] = None
+
+
+class ReportConsumption(Envelope):
+    """A period's consumption; it is dated at the end of its period."""
+
+    item: Code
+    quantity: Quantity
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _period_is_ordered(self) -> ReportConsumption:
+        if self.period_end and self.occurred_at and self.period_end != self.occurred_at:
+            raise ValueError("occurred_at is the end of the period: give one or make them equal")
+        if self.period_start and self.period_end and self.period_start > self.period_end:
+            raise ValueError("period_start is after period_end")
+        return self
+
+
+class CountStock(Envelope):
+    item: Code
+    counted: Count
+
+
+class AdjustStock(Envelope):
+    item: Code
+    quantity: Annotated[StrictInt, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, description="Signed, non-zero")]
+    reason: AdjustmentReason
+    corrects: Annotated[str | None, Field(default=None, max_length=100)] = None
+
+    @model_validator(mode="after")
+    def _non_zero(self) -> AdjustStock:
+        if self.quantity == 0:
+            raise ValueError("an adjustment of 0 changes nothing")
+        return self
+
+
+class RequestSupply(Envelope):
+    item: Code
+    quantity: Quantity
+    needed_by: AwareDatetime | None = None
+    priority: Priority = "normal"
+
+
+class CloseRequest(Envelope):
+    outcome: RequestOutcome
+
+
+class LineRequest(Command):
+    item: Code
+    quantity: Quantity
+    lot: Annotated[str | None, Field(default=None, max_length=64)] = None
+
+
+class DispatchTransfer(Envelope):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: Code = Field(alias="from")
+    destination: Code = Field(alias="to")
+    lines: Annotated[list[LineRequest], Field(min_length=1, max_length=200)]
+    allocation_id: Annotated[str | None, Field(default=None, max_length=100)] = None
+    reference: Annotated[str | None, Field(default=None, max_length=200)] = None
+
+    @model_validator(mode="after")
+    def _two_depots(self) -> DispatchTransfer:
+        if self.source == self.destination:
+            raise ValueError("a transfer goes from one depot to another")
+        return self
+
+
+class ReceivedQuantity(Command):
+    item: Code
+    quantity_received: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class ReceiveTransfer(Envelope):
+    lines: Annotated[list[ReceivedQuantity] | None, Field(default=None, max_length=200)] = None
+
+
+class CancelTransfer(Envelope):
+    reason: Text

@@ -1,0 +1,406 @@
+"""The depot: one event stream per depot holds every movement of its stock.
+
+Its state is the fold of its events in business order (`occurred_at`), as DESIGN.md
+defines it, kept small enough to snapshot: one book per item, plus the transfers and
+supply requests still open. Nothing here reads the database; whatever a decision needs
+from the past (the book at a backdated time) the service layer passes in.
+
+A count is ground truth. A movement dated before the latest count leaves `on_hand`
+alone (the count already saw it). A count dated at or after the latest count resets the
+book at its time: the movements dated after it still apply, so `on_hand` moves by the
+count's variance, `counted - book_at_recording`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel
+
+from domain import events as ev
+from domain.aggregate import Aggregate
+from domain.exceptions import (
+    InsufficientStock,
+    InvalidCommand,
+    RequestClosed,
+    TransferClosed,
+    UnknownRequest,
+    UnknownTransfer,
+)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The envelope every event of one command carries."""
+
+    occurred_at: datetime
+    actor: str
+    source: ev.Source
+    command_id: str
+    note: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "source": self.source,
+            "command_id": self.command_id,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One change to one item's book: a signed delta, or a count that resets it."""
+
+    item: str
+    delta: int = 0
+    counted: int | None = None
+    book_at: int | None = None
+    lot: str | None = None
+    expires_on: date | None = None
+
+
+class ItemBook(BaseModel):
+    """The book of one item at one depot, at "now" in business time."""
+
+    on_hand: int = 0
+    last_count_at: datetime | None = None
+    last_movement_at: datetime | None = None
+
+    def counts_after(self, at: datetime) -> bool:
+        """Whether a movement dated `at` still changes on_hand (no later count saw it)."""
+        return self.last_count_at is None or at >= self.last_count_at
+
+    def apply(self, effect: Effect, at: datetime) -> None:
+        if self.counts_after(at):
+            if effect.counted is None:
+                self.on_hand += effect.delta
+            else:
+                self.on_hand += effect.counted - (effect.book_at or 0)
+                self.last_count_at = at
+        if self.last_movement_at is None or at > self.last_movement_at:
+            self.last_movement_at = at
+    def is_backdated(self, at: datetime) -> bool:
+        """Whether a movement dated `at` lands before movements already in the book."""
+        return self.last_movement_at is not None and at < self.last_movement_at
+
+
+class OpenTransfer(BaseModel):
+    transfer_id: str
+    direction: Literal["out", "in"]
+    counterpart: str
+    lines: list[ev.TransferLine]
+    allocation_id: str | None = None
+    dispatched_at: datetime
+
+    def quantities(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for line in self.lines:
+            totals[line.item] += line.quantity
+        return totals
+
+
+class OpenRequest(BaseModel):
+    request_id: str
+    item: str
+    quantity: int
+    priority: ev.Priority
+    needed_by: datetime | None = None
+    requested_at: datetime
+
+
+class Depot(Aggregate):
+    code: str
+    name: str
+    region: str
+    organisation: str
+    kind: ev.DepotKind
+    population_served: int | None = None
+    obligations: dict[str, int] = {}
+    books: dict[str, ItemBook] = {}
+    open_transfers: dict[str, OpenTransfer] = {}
+    open_requests: dict[str, OpenRequest] = {}
+
+    # --- reading ---------------------------------------------------------------------
+
+    def book(self, item: str) -> ItemBook:
+        return self.books.get(item) or ItemBook()
+
+    def on_hand(self, item: str) -> int:
+        return self.book(item).on_hand
+
+    def in_transit(self, item: str, direction: Literal["out", "in"]) -> int:
+        return sum(t.quantities()[item] for t in self.open_transfers.values() if t.direction == direction)
+
+    def reserved(self, item: str) -> int:
+        """Allocated and not yet dispatched: nothing until allocation decisions exist."""
+        return 0
+
+    def available(self, item: str) -> int:
+        return self.on_hand(item) - self.reserved(item)
+
+    def stocked_items(self) -> list[str]:
+        items = set(self.books) | set(self.obligations)
+        for transfer in self.open_transfers.values():
+            items.update(line.item for line in transfer.lines)
+        return sorted(items)
+
+    def open_transfer(self, transfer_id: str, direction: Literal["out", "in"]) -> OpenTransfer:
+        transfer = self.open_transfers.get(transfer_id)
+        if transfer is None or transfer.direction != direction:
+            raise UnknownTransfer(f"transfer {transfer_id} is not open at depot {self.code}")
+        return transfer
+
+    # --- creation ----------------------------------------------------------------------
+
+    @classmethod
+    def created(cls, event: ev.DepotRegistered) -> Self:
+        return cls(
+            id=event.originator_id,
+            version=event.originator_version,
+            created_on=event.timestamp,
+            modified_on=event.timestamp,
+            code=event.code,
+            name=event.name,
+            region=event.region,
+            organisation=event.organisation,
+            kind=event.kind,
+            population_served=event.population_served,
+        )
+
+    # --- commands: facts are accepted, with a warning when the book disagrees -----------
+
+    def set_obligation(self, item: str, min_days: int, stamp: Stamp) -> ev.ObligationSet:
+        return self.trigger(ev.ObligationSet, item=item, min_days=min_days, **stamp.fields())
+
+    def record_receipt(self, stamp: Stamp, **fields: Any) -> ev.ReceiptRecorded:
+        return self.trigger(ev.ReceiptRecorded, **fields, **stamp.fields())
+
+    def report_consumption(
+        self, item: str, quantity: int, period_start: datetime, stamp: Stamp
+    ) -> tuple[ev.ConsumptionReported, list[str]]:
+        warnings = self._shortfall_warning(item, quantity, stamp.occurred_at, "consumption")
+        event = self.trigger(
+            ev.ConsumptionReported,
+            item=item,
+            quantity=quantity,
+            period_start=period_start,
+            period_end=stamp.occurred_at,
+            **stamp.fields(),
+        )
+        return event, warnings
+
+    def count(self, item: str, counted: int, book_at: int, stamp: Stamp) -> tuple[ev.StockCounted, list[str]]:
+        """`book_at` is the book balance at the count's time, as the ledger knows it now."""
+        warnings = []
+        if counted != book_at:
+            warnings.append(
+                f"count of {item} differs from the book: counted {counted}, book {book_at}, "
+                f"variance {counted - book_at:+d}"
+            )
+        if not self.book(item).counts_after(stamp.occurred_at):
+            warnings.append(f"a later count of {item} exists: this count does not change the current balance")
+        event = self.trigger(ev.StockCounted, item=item, counted=counted, book_at_recording=book_at, **stamp.fields())
+        return event, warnings
+
+    def adjust(
+        self, item: str, quantity: int, reason: ev.AdjustmentReason, corrects: str | None, stamp: Stamp
+    ) -> tuple[ev.StockAdjusted, list[str]]:
+        warnings = self._shortfall_warning(item, -quantity, stamp.occurred_at, "adjustment") if quantity < 0 else []
+        event = self.trigger(
+            ev.StockAdjusted, item=item, quantity=quantity, reason=reason, corrects=corrects, **stamp.fields()
+        )
+        return event, warnings
+
+    def _shortfall_warning(self, item: str, quantity: int, at: datetime, what: str) -> list[str]:
+        book = self.book(item)
+        if book.counts_after(at) and quantity > book.on_hand:
+            return [
+                f"{what} of {quantity} {item} exceeds the book balance of {book.on_hand}: "
+                "recorded, and the balance is flagged as a discrepancy"
+            ]
+        return []
+
+    def request_supply(self, request_id: str, stamp: Stamp, **fields: Any) -> ev.SupplyRequested:
+        return self.trigger(ev.SupplyRequested, request_id=request_id, **fields, **stamp.fields())
+
+    def close_request(self, request_id: str, outcome: ev.RequestOutcome, stamp: Stamp) -> ev.SupplyRequestClosed:
+        if request_id not in self.open_requests:
+            raise RequestClosed(f"supply request {request_id} at {self.code} is not open", request_id=request_id)
+        return self.trigger(ev.SupplyRequestClosed, request_id=request_id, outcome=outcome, **stamp.fields())
+
+    # --- commands: transfers are decisions, validated against available stock ----------
+
+    def dispatch(
+        self,
+        transfer_id: str,
+        destination: str,
+        lines: tuple[ev.TransferLine, ...],
+        available: dict[str, int],
+        stamp: Stamp,
+        allocation_id: str | None = None,
+        reference: str | None = None,
+    ) -> ev.TransferDispatched:
+        """`available` is, per item, the stock the source can give up at the dispatch's time
+        without any later balance going negative (see `domain.stock.dispatchable`)."""
+        wanted: Counter[str] = Counter()
+        for line in lines:
+            wanted[line.item] += line.quantity
+        for item, quantity in sorted(wanted.items()):
+            if quantity > available[item]:
+                raise InsufficientStock(
+                    f"{self.code} cannot dispatch {quantity} {item}: only {available[item]} available",
+                    depot=self.code,
+                    item=item,
+                    available=available[item],
+                    requested=quantity,
+                )
+        return self.trigger(
+            ev.TransferDispatched,
+            transfer_id=transfer_id,
+            counterpart=destination,
+            lines=lines,
+            allocation_id=allocation_id,
+            reference=reference,
+            **stamp.fields(),
+        )
+
+    def expect(self, dispatched: ev.TransferDispatched, source: str) -> ev.TransferExpected:
+        return self.trigger(
+            ev.TransferExpected,
+            transfer_id=dispatched.transfer_id,
+            counterpart=source,
+            lines=dispatched.lines,
+            allocation_id=dispatched.allocation_id,
+            reference=dispatched.reference,
+            occurred_at=dispatched.occurred_at,
+            actor=dispatched.actor,
+            source=dispatched.source,
+            command_id=dispatched.command_id,
+            note=dispatched.note,
+        )
+
+    def receive(
+        self, transfer_id: str, received: dict[str, int] | None, stamp: Stamp
+    ) -> ev.TransferReceived:
+        transfer = self.open_transfer(transfer_id, "in")
+        self._after_dispatch(transfer, stamp, "received")
+        dispatched = transfer.quantities()
+        received = dict(dispatched) if received is None else received
+        unknown = sorted(set(received) - set(dispatched))
+        if unknown:
+            raise InvalidCommand(f"transfer {transfer_id} carries no {', '.join(unknown)}", items=unknown)
+        too_many = sorted(item for item, q in received.items() if q > dispatched[item])
+        if too_many:
+            raise InvalidCommand(
+                f"more received than dispatched for {', '.join(too_many)}",
+                items=too_many,
+            )
+        lines = tuple(
+            ev.ReceivedLine(item=item, quantity_dispatched=q, quantity_received=received.get(item, 0))
+            for item, q in sorted(dispatched.items())
+        )
+        return self.trigger(ev.TransferReceived, transfer_id=transfer_id, lines=lines, **stamp.fields())
+
+    def deliver(self, received: ev.TransferReceived) -> ev.TransferDelivered:
+        self.open_transfer(received.transfer_id, "out")
+        return self.trigger(
+            ev.TransferDelivered,
+            transfer_id=received.transfer_id,
+            lines=received.lines,
+            occurred_at=received.occurred_at,
+            actor=received.actor,
+            source=received.source,
+            command_id=received.command_id,
+            note=received.note,
+        )
+
+    def cancel(self, transfer_id: str, reason: str, stamp: Stamp) -> ev.TransferCancelled:
+        transfer = self.open_transfers.get(transfer_id)
+        if transfer is None:
+            raise TransferClosed(f"transfer {transfer_id} is not in transit", transfer_id=transfer_id)
+        self._after_dispatch(transfer, stamp, "cancelled")
+        return self.trigger(ev.TransferCancelled, transfer_id=transfer_id, reason=reason, **stamp.fields())
+
+    @staticmethod
+    def _after_dispatch(transfer: OpenTransfer, stamp: Stamp, what: str) -> None:
+        if stamp.occurred_at < transfer.dispatched_at:
+            raise InvalidCommand(
+                f"a transfer cannot be {what} before it was dispatched ({transfer.dispatched_at.isoformat()})"
+            )
+
+    # --- applying events -----------------------------------------------------------------
+
+    def effects(self, event: Any) -> list[Effect]:
+        match event:
+            case ev.ReceiptRecorded():
+                return [Effect(event.item, event.quantity, lot=event.lot, expires_on=event.expires_on)]
+            case ev.ConsumptionReported():
+                return [Effect(event.item, -event.quantity)]
+            case ev.StockAdjusted():
+                return [Effect(event.item, event.quantity)]
+            case ev.StockCounted():
+                return [Effect(event.item, counted=event.counted, book_at=event.book_at_recording)]
+            case ev.TransferDispatched():
+                return [Effect(line.item, -line.quantity, lot=line.lot) for line in event.lines]
+            case ev.TransferReceived():
+                lots = self._lots_in_transit(event.transfer_id)
+                return [Effect(line.item, line.quantity_received, lot=lots.get(line.item)) for line in event.lines]
+            case ev.TransferCancelled():
+                transfer = self.open_transfers.get(event.transfer_id)
+                if transfer is None or transfer.direction != "out":
+                    return []
+                return [Effect(line.item, line.quantity, lot=line.lot) for line in transfer.lines]
+        return []
+
+    def _lots_in_transit(self, transfer_id: str) -> dict[str, str]:
+        """The lot a received item came from, when the dispatch named exactly one."""
+        transfer = self.open_transfers.get(transfer_id)
+        lots: dict[str, set[str | None]] = {}
+        for line in transfer.lines if transfer else []:
+            lots.setdefault(line.item, set()).add(line.lot)
+        return {item: next(iter(named)) for item, named in lots.items() if len(named) == 1 and None not in named}
+
+    def mutate(self, event: Any) -> None:
+        for effect in self.effects(event):
+            self._book(effect.item).apply(effect, event.occurred_at)
+        match event:
+            case ev.ObligationSet():
+                self.obligations[event.item] = event.min_days
+            case ev.SupplyRequested():
+                self.open_requests[event.request_id] = OpenRequest(
+                    request_id=event.request_id,
+                    item=event.item,
+                    quantity=event.quantity,
+                    priority=event.priority,
+                    needed_by=event.needed_by,
+                    requested_at=event.occurred_at,
+                )
+            case ev.SupplyRequestClosed():
+                self.open_requests.pop(event.request_id, None)
+            case ev.TransferDispatched() | ev.TransferExpected():
+                self.open_transfers[event.transfer_id] = OpenTransfer(
+                    transfer_id=event.transfer_id,
+                    direction="out" if isinstance(event, ev.TransferDispatched) else "in",
+                    counterpart=event.counterpart,
+                    lines=list(event.lines),
+                    allocation_id=event.allocation_id,
+                    dispatched_at=event.occurred_at,
+                )
+            case ev.TransferReceived() | ev.TransferDelivered() | ev.TransferCancelled():
+                self.open_transfers.pop(event.transfer_id, None)
+            case (
+                ev.ReceiptRecorded() | ev.ConsumptionReported() | ev.StockAdjusted() | ev.StockCounted()
+            ):
+                pass
+            case _:
+                raise TypeError(f"Depot cannot apply {type(event).__name__}")
+
+    def _book(self, item: str) -> ItemBook:
+        if item not in self.books:
+            self.books[item] = ItemBook()
+        return self.books[item]

@@ -1,0 +1,212 @@
+"""The event catalogue: the permanent contract of what the ledger stores.
+
+Events are frozen pydantic models so that they are typed and validated when they
+are written and when they are read back, whatever the backend. Names and fields are
+stored forever: change them only with an upcaster.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.domain import datetime_now_with_tzinfo
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Source = Literal["api", "import", "inject", "demo"]
+DepotKind = Literal["national", "regional", "municipal", "hospital", "wholesaler", "pharmacy", "other"]
+ItemCategory = Literal["ppe", "medicine", "consumable", "equipment"]
+AdjustmentReason = Literal["damaged", "expired", "lost", "found", "correction", "other"]
+Priority = Literal["critical", "high", "normal"]
+RequestOutcome = Literal["fulfilled", "withdrawn"]
+
+
+class Immutable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoredEvent(Immutable):
+    """What the library needs of every event: whose it is, in which order, and when it was recorded."""
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime = Field(default_factory=datetime_now_with_tzinfo)
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+
+class LedgerEvent(StoredEvent):
+    """The common envelope: when it happened in the world, who recorded it, from where, under which command."""
+
+    occurred_at: AwareDatetime
+    actor: str
+    source: Source
+    command_id: str
+    note: str | None = None
+
+
+class Snapshot(StoredEvent):
+    """The library's snapshot of an aggregate: its state dumped as JSON-able data."""
+
+    topic: str
+    state: dict[str, Any]
+
+    @classmethod
+    def take(cls, aggregate: Any) -> Snapshot:
+        from eventsourcing.utils import get_topic
+
+        return cls(
+            originator_id=aggregate.id,
+            originator_version=aggregate.version,
+            topic=get_topic(type(aggregate)),
+            state=aggregate.model_dump(mode="json"),
+        )
+
+
+# --- Item catalogue -------------------------------------------------------------------
+
+
+class ItemDefined(LedgerEvent):
+    code: str
+    name: str
+    unit: str
+    category: ItemCategory
+    atc_code: str | None = None
+
+
+# --- Depot ------------------------------------------------------------------------------
+
+
+class DepotRegistered(LedgerEvent):
+    code: str
+    name: str
+    region: str
+    organisation: str
+    kind: DepotKind
+    population_served: int | None = None
+
+
+class ObligationSet(LedgerEvent):
+    item: str
+    min_days: int
+
+
+class ReceiptRecorded(LedgerEvent):
+    item: str
+    quantity: int
+    lot: str | None = None
+    expires_on: date | None = None
+    supplier: str | None = None
+    reference: str | None = None
+
+
+class ConsumptionReported(LedgerEvent):
+    item: str
+    quantity: int
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+
+
+class StockCounted(LedgerEvent):
+    item: str
+    counted: int
+    book_at_recording: int
+
+
+class StockAdjusted(LedgerEvent):
+    item: str
+    quantity: int
+    reason: AdjustmentReason
+    corrects: str | None = None
+
+
+class SupplyRequested(LedgerEvent):
+    request_id: str
+    item: str
+    quantity: int
+    needed_by: AwareDatetime | None = None
+    priority: Priority = "normal"
+
+
+class SupplyRequestClosed(LedgerEvent):
+    request_id: str
+    outcome: RequestOutcome
+
+
+class TransferLine(Immutable):
+    item: str
+    quantity: int
+    lot: str | None = None
+
+
+class ReceivedLine(Immutable):
+    item: str
+    quantity_dispatched: int
+    quantity_received: int
+
+    @property
+    def shortfall(self) -> int:
+        return self.quantity_dispatched - self.quantity_received
+
+
+class TransferDispatched(LedgerEvent):
+    """On the source: stock leaves on_hand and is in transit."""
+
+    transfer_id: str
+    counterpart: str
+    lines: tuple[TransferLine, ...]
+    allocation_id: str | None = None
+    reference: str | None = None
+
+
+class TransferExpected(LedgerEvent):
+    """On the destination, in the same transaction as the dispatch: stock is on its way."""
+
+    transfer_id: str
+    counterpart: str
+    lines: tuple[TransferLine, ...]
+    allocation_id: str | None = None
+    reference: str | None = None
+
+
+class TransferReceived(LedgerEvent):
+    """On the destination: what arrived lands on hand."""
+
+    transfer_id: str
+    lines: tuple[ReceivedLine, ...]
+
+
+class TransferDelivered(LedgerEvent):
+    """On the source, with the receipt: closes its side; any shortfall is a loss in transit."""
+
+    transfer_id: str
+    lines: tuple[ReceivedLine, ...]
+
+
+class TransferCancelled(LedgerEvent):
+    """On both depots: nothing arrives, the stock returns to the source."""
+
+    transfer_id: str
+    reason: str
+
+
+DEPOT_EVENTS: tuple[type[LedgerEvent], ...] = (
+    DepotRegistered,
+    ObligationSet,
+    ReceiptRecorded,
+    ConsumptionReported,
+    StockCounted,
+    StockAdjusted,
+    SupplyRequested,
+    SupplyRequestClosed,
+    TransferDispatched,
+    TransferExpected,
+    TransferReceived,
+    TransferDelivered,
+    TransferCancelled,
+)
+ALL_EVENTS: tuple[type[LedgerEvent], ...] = (ItemDefined, *DEPOT_EVENTS)
+EVENTS_BY_NAME: dict[str, type[LedgerEvent]] = {cls.__name__: cls for cls in ALL_EVENTS}

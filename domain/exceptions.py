@@ -1,0 +1,78 @@
+"""Domain exceptions: each says, in the business's words, why a command was refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every refusal. `extra` carries the figures a client needs to act on it."""
+
+    title = "Refused"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(LedgerError):
+    title = "Not found"
+
+
+class UnknownDepot(NotFound):
+    title = "Unknown depot"
+
+
+class UnknownItem(NotFound):
+    title = "Unknown item"
+
+
+class UnknownTransfer(NotFound):
+    title = "Unknown transfer"
+
+
+class UnknownRequest(NotFound):
+    title = "Unknown supply request"
+
+
+class Conflict(LedgerError):
+    title = "Conflict"
+
+
+class InsufficientStock(Conflict):
+    title = "Insufficient stock"
+
+
+class DuplicateCode(Conflict):
+    title = "Duplicate code"
+
+
+class TransferClosed(Conflict):
+    title = "Transfer already closed"
+
+
+class RequestClosed(Conflict):
+    title = "Supply request already closed"
+
+
+class VersionMismatch(Conflict):
+    title = "Version mismatch"
+
+
+class IdempotencyKeyReused(Conflict):
+    title = "Idempotency key reused with a different request"
+
+
+class ConcurrentUpdate(Conflict):
+    title = "Concurrent update"
+
+
+class InvalidCommand(LedgerError):
+    """The command is well-formed JSON but makes no sense for the ledger (422)."""
+
+    title = "Invalid command"
+
+
+class Forbidden(LedgerError):
+    title = "Forbidden"

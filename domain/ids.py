@@ -1,0 +1,21 @@
+"""Aggregate ids derived from business codes, so that a code can be registered only once:
+two registrations of one code are two version-1 events of one aggregate, and the event
+store's optimistic concurrency refuses the second."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+NAMESPACE = UUID("6f1c0a52-8d0e-4a57-9f8e-5b7d2b1c9a11")
+
+
+def depot_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"depot:{code}")
+
+
+def item_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"item:{code}")
+
+
+def token_id(token_hash: str) -> UUID:
+    return uuid5(NAMESPACE, f"token:{token_hash}")

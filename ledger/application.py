@@ -1,0 +1,449 @@
+"""The service layer: one `Ledger` application per event store (live, or an exercise).
+
+Each command loads the aggregates it touches, lets the domain decide, and saves every
+resulting event in one transaction. Two guarantees live here:
+
+- Optimistic concurrency: a save that lost a race (another command changed one of its
+  depots first) stores nothing; the command is decided again on fresh state, so stock
+  is never committed twice. With `If-Match` the race is a refusal instead.
+- Idempotency: a command with a key stores the key, its request fingerprint and its
+  outcome in the same transaction as its events; a retry gets the stored outcome back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
+
+from domain import commands as cmd
+from domain import events as ev
+from domain.aggregate import projector
+from domain.depot import Depot, Stamp
+from domain.exceptions import (
+    ConcurrentUpdate,
+    DuplicateCode,
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    TransferClosed,
+    UnknownDepot,
+    UnknownRequest,
+    UnknownItem,
+    UnknownTransfer,
+    VersionMismatch,
+)
+from domain.ids import depot_id, item_id
+from domain.item import Item
+from domain.stock import dispatchable
+from ledger import clock
+from ledger.indexes import index_rows
+from ledger.journal import Journal
+from ledger.outcomes import (
+    DepotCommandOutcome,
+    DepotOutcome,
+    ItemOutcome,
+    ObligationOutcome,
+    Outcome,
+    ShortfallLine,
+    TransferOutcome,
+)
+from ledger.persistence import IndexStore
+
+O = TypeVar("O", bound=Outcome)
+
+project_depot = projector(Depot)
+project_item = projector(Item)
+
+SAVE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, and how: the principal, the idempotency key and the version it expects."""
+
+    actor: str
+    organisations: frozenset[str] | None = None  # None: every depot
+    source: ev.Source = "api"
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+    expected_version: int | None = None
+
+    @property
+    def command_id(self) -> str:
+        return self.idempotency_key or self.request_id
+
+    def may_write(self, depot: Depot) -> None:
+        if self.organisations is not None and depot.organisation not in self.organisations:
+            raise Forbidden(
+                f"{self.actor} may not write to depot {depot.code} of organisation {depot.organisation}",
+                depot=depot.code,
+            )
+
+
+class Ledger(Application):
+    name = "SupplyLedger"
+    snapshotting_intervals: ClassVar[dict[type, int]] = {Depot: 100}
+    snapshotting_projectors: ClassVar[dict[type, Any]] = {Depot: project_depot}
+
+    def __init__(self, env: dict[str, str] | None = None, name: str | None = None) -> None:
+        if name is not None:
+            self.name = name
+        from domain.events import Snapshot
+
+        self.snapshot_class = Snapshot
+        super().__init__(env)
+        self.journal = Journal(self.index_store)
+        self._known_items: set[str] = set()
+
+    @property
+    def index_store(self) -> IndexStore:
+        assert isinstance(self.recorder, IndexStore), "the ledger needs its own recorder (see ledger.settings)"
+        return self.recorder
+
+    def _record(self, processing_event: ProcessingEvent) -> list[Recording]:
+        """Every save writes its index rows in the same transaction as its events."""
+        processing_event.saved_kwargs["index"] = index_rows(processing_event.events, processing_event.aggregates)
+        idempotency = processing_event.saved_kwargs.pop("idempotency", None)
+        if idempotency is not None:
+            processing_event.saved_kwargs["index"].idempotency = idempotency
+        return super()._record(processing_event)
+
+    # --- loading -------------------------------------------------------------------------
+
+    def depot(self, code: str) -> Depot:
+        try:
+            return self.repository.get(depot_id(code), projector_func=project_depot)
+        except AggregateNotFoundError:
+            raise UnknownDepot(f"no depot {code}", depot=code) from None
+
+    def item(self, code: str) -> Item:
+        try:
+            return self.repository.get(item_id(code), projector_func=project_item)
+        except AggregateNotFoundError:
+            raise UnknownItem(f"no item {code} in the catalogue", item=code) from None
+
+    def require_item(self, code: str) -> None:
+        """Items are never removed, so once seen an item is known for the life of the process."""
+        if code not in self._known_items:
+            self.item(code)
+            self._known_items.add(code)
+
+    def position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    # --- the command loop -------------------------------------------------------------------
+
+    def _execute(self, ctx: Context, outcome_type: type[O], decide: Callable[[], tuple[list[Any], O]]) -> tuple[O, bool]:
+        """Decide and save, retrying lost races; returns the outcome and whether it is a replay."""
+        replayed = self._replay(ctx, outcome_type)
+        if replayed is not None:
+            return replayed, True
+        for _ in range(SAVE_ATTEMPTS):
+            aggregates, outcome = decide()
+            idempotency = None
+            if ctx.idempotency_key is not None:
+                idempotency = {
+                    "scope": ctx.actor,
+                    "key": ctx.idempotency_key,
+                    "fingerprint": ctx.fingerprint or "",
+                    "outcome": outcome.model_dump(mode="json"),
+                }
+            try:
+                recordings = self.save(*aggregates, idempotency=idempotency)
+            except IntegrityError:
+                replayed = self._replay(ctx, outcome_type)
+                if replayed is not None:
+                    return replayed, True
+                if ctx.expected_version is not None:
+                    raise VersionMismatch(
+                        "the depot changed while this command was decided", expected=ctx.expected_version
+                    ) from None
+                continue
+            return outcome.model_copy(update={"position": recordings[-1].notification.id}), False
+        raise ConcurrentUpdate("too many concurrent changes to the same depots; retry")
+
+    def _replay(self, ctx: Context, outcome_type: type[O]) -> O | None:
+        if ctx.idempotency_key is None:
+            return None
+        stored = self.journal.idempotency(ctx.actor, ctx.idempotency_key)
+        if stored is None:
+            return None
+        fingerprint, outcome = stored
+        if fingerprint != (ctx.fingerprint or ""):
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {ctx.idempotency_key!r} was used for a different request", key=ctx.idempotency_key
+            )
+        return outcome_type.model_validate(outcome)
+
+    def _stamp(self, ctx: Context, occurred_at: datetime | None, note: str | None = None) -> Stamp:
+        now = clock.now()
+        if occurred_at is None:
+            occurred_at = now
+        elif occurred_at > now + clock.FUTURE_TOLERANCE:
+            raise InvalidCommand(
+                f"occurred_at {clock.utc_text(occurred_at)} is in the future (now {clock.utc_text(now)})",
+                errors=[{"loc": ["body", "occurred_at"], "msg": "more than 5 minutes in the future"}],
+            )
+        return Stamp(occurred_at=occurred_at, actor=ctx.actor, source=ctx.source, command_id=ctx.command_id, note=note)
+
+    def _writable_depot(self, code: str, ctx: Context) -> Depot:
+        depot = self.depot(code)
+        ctx.may_write(depot)
+        if ctx.expected_version is not None and depot.version != ctx.expected_version:
+            raise VersionMismatch(
+                f"depot {code} is at version {depot.version}, not {ctx.expected_version}",
+                expected=ctx.expected_version,
+                actual=depot.version,
+            )
+        return depot
+
+    # --- reference data -------------------------------------------------------------------
+
+    def define_item(self, command: cmd.DefineItem, ctx: Context) -> tuple[ItemOutcome, bool]:
+        def decide() -> tuple[list[Any], ItemOutcome]:
+            try:
+                self.item(command.code)
+            except UnknownItem:
+                pass
+            else:
+                raise DuplicateCode(f"item {command.code} is already defined", code=command.code)
+            stamp = self._stamp(ctx, None)
+            item = Item.start(ev.ItemDefined, item_id(command.code), **command.model_dump(), **stamp.fields())
+            return [item], ItemOutcome(recorded_at=item.modified_on, **command.model_dump())
+
+        return self._execute(ctx, ItemOutcome, decide)
+
+    def register_depot(self, command: cmd.RegisterDepot, ctx: Context) -> tuple[DepotOutcome, bool]:
+        def decide() -> tuple[list[Any], DepotOutcome]:
+            try:
+                self.depot(command.code)
+            except UnknownDepot:
+                pass
+            else:
+                raise DuplicateCode(f"depot {command.code} is already registered", code=command.code)
+            stamp = self._stamp(ctx, None)
+            depot = Depot.start(ev.DepotRegistered, depot_id(command.code), **command.model_dump(), **stamp.fields())
+            return [depot], DepotOutcome(recorded_at=depot.modified_on, version=depot.version, **command.model_dump())
+
+        return self._execute(ctx, DepotOutcome, decide)
+
+    def set_obligation(
+        self, code: str, item: str, command: cmd.SetObligation, ctx: Context
+    ) -> tuple[ObligationOutcome, bool]:
+        def decide() -> tuple[list[Any], ObligationOutcome]:
+            depot = self._writable_depot(code, ctx)
+            self.require_item(item)
+            event = depot.set_obligation(item, command.min_days, self._stamp(ctx, None))
+            return [depot], ObligationOutcome(
+                depot=code, item=item, min_days=command.min_days, version=depot.version, recorded_at=event.timestamp
+            )
+
+        return self._execute(ctx, ObligationOutcome, decide)
+
+    # --- depot commands: facts ----------------------------------------------------------------
+
+    def _depot_command(
+        self,
+        code: str,
+        item: str,
+        ctx: Context,
+        act: Callable[[Depot], tuple[ev.LedgerEvent, list[str], dict[str, Any]]],
+    ) -> tuple[DepotCommandOutcome, bool]:
+        def decide() -> tuple[list[Any], DepotCommandOutcome]:
+            depot = self._writable_depot(code, ctx)
+            self.require_item(item)
+            event, warnings, extra = act(depot)
+            return [depot], DepotCommandOutcome(
+                event_id=f"{event.originator_id}:{event.originator_version}",
+                depot=code,
+                version=event.originator_version,
+                recorded_at=event.timestamp,
+                warnings=warnings,
+                **extra,
+            )
+
+        return self._execute(ctx, DepotCommandOutcome, decide)
+
+    def record_receipt(self, code: str, command: cmd.RecordReceipt, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
+        def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            fields = command.model_dump(include={"item", "quantity", "lot", "expires_on", "supplier", "reference"})
+            return depot.record_receipt(stamp, **fields), [], {}
+
+        return self._depot_command(code, command.item, ctx, act)
+
+    def report_consumption(
+        self, code: str, command: cmd.ReportConsumption, ctx: Context
+    ) -> tuple[DepotCommandOutcome, bool]:
+        def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
+            stamp = self._stamp(ctx, command.period_end or command.occurred_at, command.note)
+            period_start = command.period_start or stamp.occurred_at - timedelta(days=1)
+            if period_start > stamp.occurred_at:
+                raise InvalidCommand("period_start is after the end of the period")
+            event, warnings = depot.report_consumption(command.item, command.quantity, period_start, stamp)
+            return event, warnings, {}
+
+        return self._depot_command(code, command.item, ctx, act)
+
+    def count_stock(self, code: str, command: cmd.CountStock, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
+        def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            book_at = self._book_at(depot, command.item, stamp.occurred_at)
+            event, warnings = depot.count(command.item, command.counted, book_at, stamp)
+            return event, warnings, {"variance": command.counted - book_at}
+
+        return self._depot_command(code, command.item, ctx, act)
+
+    def adjust_stock(self, code: str, command: cmd.AdjustStock, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
+        def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            event, warnings = depot.adjust(command.item, command.quantity, command.reason, command.corrects, stamp)
+            return event, warnings, {}
+
+        return self._depot_command(code, command.item, ctx, act)
+
+    def request_supply(self, code: str, command: cmd.RequestSupply, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
+        def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            request_id = f"R-{uuid.uuid4().hex[:12]}"
+            fields = command.model_dump(include={"item", "quantity", "needed_by", "priority"})
+            return depot.request_supply(request_id, stamp, **fields), [], {"request_id": request_id}
+
+        return self._depot_command(code, command.item, ctx, act)
+
+    def close_request(
+        self, code: str, request_id: str, command: cmd.CloseRequest, ctx: Context
+    ) -> tuple[DepotCommandOutcome, bool]:
+        def decide() -> tuple[list[Any], DepotCommandOutcome]:
+            depot = self._writable_depot(code, ctx)
+            if request_id not in depot.open_requests:
+                if not self._request_was_made(code, request_id):
+                    raise UnknownRequest(f"no supply request {request_id} at {code}", request_id=request_id)
+            event = depot.close_request(request_id, command.outcome, self._stamp(ctx, command.occurred_at, command.note))
+            return [depot], DepotCommandOutcome(
+                event_id=f"{event.originator_id}:{event.originator_version}",
+                depot=code,
+                version=event.originator_version,
+                recorded_at=event.timestamp,
+                request_id=request_id,
+            )
+
+        return self._execute(ctx, DepotCommandOutcome, decide)
+
+    def _request_was_made(self, code: str, request_id: str) -> bool:
+        """Only on the refusal path: tells a closed request (409) from an unknown one (404)."""
+        return any(
+            isinstance(event, ev.SupplyRequested) and event.request_id == request_id
+            for event in self.events.get(depot_id(code))
+        )
+
+    def _book_at(self, depot: Depot, item: str, at: datetime) -> int:
+        """The book at a business time: the aggregate's when nothing is dated later, else the journal's."""
+        if not depot.book(item).is_backdated(at):
+            return depot.on_hand(item)
+        return self.journal.book_at(depot.code, item, at)
+
+    # --- transfers: decisions ---------------------------------------------------------------
+
+    def _dispatchable(self, depot: Depot, item: str, at: datetime) -> int:
+        if not depot.book(item).is_backdated(at):
+            return depot.available(item)
+        later, reaches_now = self.journal.movements_after(depot.code, item, at)
+        return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, depot.available(item))
+
+    def dispatch_transfer(self, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
+        transfer_id = f"T-{uuid.uuid4().hex[:12]}"
+
+        def decide() -> tuple[list[Any], TransferOutcome]:
+            source = self._writable_depot(command.source, ctx)
+            destination = self.depot(command.destination)
+            for line in command.lines:
+                self.require_item(line.item)
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            lines = tuple(ev.TransferLine(item=l.item, quantity=l.quantity, lot=l.lot) for l in command.lines)
+            available = {line.item: self._dispatchable(source, line.item, stamp.occurred_at) for line in lines}
+            dispatched = source.dispatch(
+                transfer_id,
+                destination.code,
+                lines,
+                available,
+                stamp,
+                allocation_id=command.allocation_id,
+                reference=command.reference,
+            )
+            destination.expect(dispatched, source.code)
+            return [source, destination], TransferOutcome(
+                transfer_id=transfer_id, status="in_transit", recorded_at=dispatched.timestamp
+            )
+
+        return self._execute(ctx, TransferOutcome, decide)
+
+    def _open_transfer(self, transfer_id: str) -> dict[str, Any]:
+        transfer = self.journal.transfer(transfer_id)
+        if transfer is None:
+            raise UnknownTransfer(f"no transfer {transfer_id}", transfer_id=transfer_id)
+        if transfer["status"] != "in_transit":
+            raise TransferClosed(
+                f"transfer {transfer_id} is already {transfer['status']}",
+                transfer_id=transfer_id,
+                status=transfer["status"],
+            )
+        return transfer
+
+    def receive_transfer(
+        self, transfer_id: str, command: cmd.ReceiveTransfer, ctx: Context
+    ) -> tuple[TransferOutcome, bool]:
+        def decide() -> tuple[list[Any], TransferOutcome]:
+            transfer = self._open_transfer(transfer_id)
+            destination = self._writable_depot(transfer["destination"], ctx)
+            source = self.depot(transfer["source"])
+            received = None
+            if command.lines is not None:
+                received = {}
+                for line in command.lines:
+                    received[line.item] = received.get(line.item, 0) + line.quantity_received
+            event = destination.receive(transfer_id, received, self._stamp(ctx, command.occurred_at, command.note))
+            source.deliver(event)
+            return [destination, source], TransferOutcome(
+                transfer_id=transfer_id,
+                status="received",
+                recorded_at=event.timestamp,
+                shortfall=shortfall(event.lines),
+            )
+
+        return self._execute(ctx, TransferOutcome, decide)
+
+    def cancel_transfer(self, transfer_id: str, command: cmd.CancelTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
+        def decide() -> tuple[list[Any], TransferOutcome]:
+            transfer = self._open_transfer(transfer_id)
+            source = self._writable_depot(transfer["source"], ctx)
+            destination = self.depot(transfer["destination"])
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            event = source.cancel(transfer_id, command.reason, stamp)
+            destination.cancel(transfer_id, command.reason, stamp)
+            return [source, destination], TransferOutcome(
+                transfer_id=transfer_id, status="cancelled", recorded_at=event.timestamp
+            )
+
+        return self._execute(ctx, TransferOutcome, decide)
+
+
+def shortfall(lines: Any) -> list[ShortfallLine]:
+    """Received lines that fell short: the difference is a loss in transit."""
+    return [
+        ShortfallLine(
+            item=line.item,
+            quantity_dispatched=line.quantity_dispatched,
+            quantity_received=line.quantity_received,
+            shortfall=line.quantity_dispatched - line.quantity_received,
+        )
+        for line in lines
+        if line.quantity_received < line.quantity_dispatched
+    ]

@@ -1,0 +1,71 @@
+"""Which index rows a batch of new events writes (see `ledger.persistence`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from domain import events as ev
+from ledger.persistence import IndexRows
+
+
+def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRows:
+    index = IndexRows()
+    for position, event in enumerate(events):
+        aggregate = aggregates.get(event.originator_id)
+        if aggregate is None:  # snapshots and foreign events carry no index
+            continue
+        for line, effect in enumerate(aggregate.effects_of(event)):
+            index.add(
+                "movement",
+                position,
+                line=line,
+                depot=aggregate.code,
+                item=effect.item,
+                occurred_at=event.occurred_at,
+                recorded_at=event.timestamp,
+                version=event.originator_version,
+                event_type=type(event).__name__,
+                delta=effect.delta,
+                counted=effect.counted,
+                lot=effect.lot,
+                expires_on=effect.expires_on,
+            )
+        match event:
+            case ev.DepotRegistered():
+                index.add(
+                    "depot",
+                    position,
+                    **event.model_dump(include={"code", "name", "region", "organisation", "kind", "population_served"}),
+                )
+            case ev.ItemDefined():
+                index.add("item", position, **event.model_dump(include={"code", "name", "unit", "category", "atc_code"}))
+            case ev.TransferDispatched():
+                index.add(
+                    "transfer_dispatched",
+                    position,
+                    transfer_id=event.transfer_id,
+                    source=aggregate.code,
+                    destination=event.counterpart,
+                    lines=[line.model_dump(mode="json") for line in event.lines],
+                    allocation_id=event.allocation_id,
+                    reference=event.reference,
+                    dispatched_at=event.occurred_at,
+                )
+            case ev.TransferReceived():
+                index.add(
+                    "transfer_received",
+                    position,
+                    transfer_id=event.transfer_id,
+                    received_at=event.occurred_at,
+                    received_lines=[line.model_dump(mode="json") for line in event.lines],
+                )
+            case ev.TransferCancelled():  # on both depots; the second update changes nothing
+                index.add(
+                    "transfer_cancelled",
+                    position,
+                    transfer_id=event.transfer_id,
+                    cancelled_at=event.occurred_at,
+                    reason=event.reason,
+                )
+    return index

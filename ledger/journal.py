@@ -1,0 +1,173 @@
+"""Reading the write indexes: the movement journal, transfers, the directory, idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from domain.stock import Movement, balance
+from ledger.persistence import IndexStore
+
+
+def filters(**values: Any) -> tuple[str, dict[str, Any]]:
+    """`AND column = :column` for each filter that has a value; `t__x` names column `t.x`."""
+    given = {name: value for name, value in values.items() if value is not None}
+    return "".join(f" AND {name.replace('__', '.')} = :{name}" for name in given), given
+
+
+class Journal:
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+
+    # --- movements -------------------------------------------------------------------
+
+    def _movement(self, row: dict[str, Any]) -> Movement:
+        return Movement(
+            occurred_at=self.store.from_db_time(row["occurred_at"]),
+            position=row["position"],
+            delta=row["delta"],
+            counted=row["counted"],
+        )
+
+    def book_at(self, depot: str, item: str, at: datetime) -> int:
+        """The balance at business time `at` (everything dated at or before it), as known now."""
+        last_count = self.store.query(
+            """SELECT occurred_at, position, counted FROM {t}movements
+               WHERE depot = :depot AND item = :item AND counted IS NOT NULL AND occurred_at <= :at
+               ORDER BY occurred_at DESC, position DESC LIMIT 1""",
+            depot=depot,
+            item=item,
+            at=at,
+        )
+        if not last_count:
+            rows = self.store.query(
+                """SELECT COALESCE(SUM(delta), 0) AS total FROM {t}movements
+                   WHERE depot = :depot AND item = :item AND occurred_at <= :at""",
+                depot=depot,
+                item=item,
+                at=at,
+            )
+            return int(rows[0]["total"])
+        count = last_count[0]
+        rows = self.store.query(
+            """SELECT COALESCE(SUM(delta), 0) AS total FROM {t}movements
+               WHERE depot = :depot AND item = :item AND occurred_at <= :at
+               AND (occurred_at > :count_at OR (occurred_at = :count_at AND position > :count_position))""",
+            depot=depot,
+            item=item,
+            at=at,
+            count_at=self.store.from_db_time(count["occurred_at"]),
+            count_position=count["position"],
+        )
+        return int(count["counted"]) + int(rows[0]["total"])
+
+    def movements_after(self, depot: str, item: str, at: datetime) -> tuple[list[Movement], bool]:
+        """Movements dated after `at` up to the next count; and whether no count follows (the run reaches now)."""
+        next_count = self.store.query(
+            """SELECT occurred_at FROM {t}movements
+               WHERE depot = :depot AND item = :item AND counted IS NOT NULL AND occurred_at > :at
+               ORDER BY occurred_at, position LIMIT 1""",
+            depot=depot,
+            item=item,
+            at=at,
+        )
+        until = self.store.from_db_time(next_count[0]["occurred_at"]) if next_count else None
+        before_next_count = "" if until is None else " AND occurred_at < :until"
+        rows = self.store.query(
+            """SELECT occurred_at, position, delta, counted FROM {t}movements
+               WHERE depot = :depot AND item = :item AND occurred_at > :at"""
+            + before_next_count
+            + " ORDER BY occurred_at, position",
+            depot=depot,
+            item=item,
+            at=at,
+            **({} if until is None else {"until": until}),
+        )
+        return [self._movement(row) for row in rows], until is None
+
+    def history(self, depot: str, item: str | None = None) -> list[dict[str, Any]]:
+        """Every journal row of a depot (or one item of it) in business order."""
+        where, given = filters(item=item)
+        rows = self.store.query(
+            "SELECT * FROM {t}movements WHERE depot = :depot" + where + " ORDER BY occurred_at, position, line",
+            depot=depot,
+            **given,
+        )
+        for row in rows:
+            row["occurred_at"] = self.store.from_db_time(row["occurred_at"])
+            row["recorded_at"] = self.store.from_db_time(row["recorded_at"])
+        return rows
+
+    def balance_now(self, depot: str, item: str) -> int:
+        """The on-demand fold at now, for checking the aggregate against the journal."""
+        return balance(
+            Movement(r["occurred_at"], r["position"], r["delta"], r["counted"]) for r in self.history(depot, item)
+        )
+
+    # --- transfers ---------------------------------------------------------------------
+
+    def _transfer(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = dict(row)
+        for name in ("dispatched_at", "received_at", "cancelled_at"):
+            if row.get(name) is not None:
+                row[name] = self.store.from_db_time(row[name])
+        row["lines"] = orjson.loads(row["lines"])
+        row["received_lines"] = orjson.loads(row["received_lines"]) if row.get("received_lines") else None
+        return row
+
+    def transfer(self, transfer_id: str) -> dict[str, Any] | None:
+        rows = self.store.query("SELECT * FROM {t}transfers WHERE transfer_id = :id", id=transfer_id)
+        return self._transfer(rows[0]) if rows else None
+
+    def transfers(
+        self,
+        status: str | None = None,
+        source: str | None = None,
+        destination: str | None = None,
+        region: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        where, given = filters(t__status=status, t__source=source, t__destination=destination)
+        if region is not None:
+            where += " AND (s.region = :region OR d.region = :region)"
+            given["region"] = region
+        rows = self.store.query(
+            """SELECT t.* FROM {t}transfers t
+               JOIN {t}depots s ON s.code = t.source JOIN {t}depots d ON d.code = t.destination
+               WHERE 1 = 1"""
+            + where
+            + " ORDER BY t.dispatched_position LIMIT :limit",
+            limit=limit,
+            **given,
+        )
+        return [self._transfer(row) for row in rows]
+
+    # --- directory -----------------------------------------------------------------------
+
+    def depots(
+        self, region: str | None = None, organisation: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, given = filters(region=region, organisation=organisation, kind=kind)
+        return self.store.query(
+            "SELECT code, name, region, organisation, kind, population_served FROM {t}depots WHERE 1 = 1"
+            + where
+            + " ORDER BY code",
+            **given,
+        )
+
+    def items(self) -> list[dict[str, Any]]:
+        return self.store.query("SELECT code, name, unit, category, atc_code FROM {t}items ORDER BY code")
+
+    # --- idempotency -----------------------------------------------------------------------
+
+    def idempotency(self, scope: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        rows = self.store.query(
+            "SELECT fingerprint, outcome FROM {t}idempotency WHERE scope = :scope AND key = :key",
+            scope=scope,
+            key=key,
+        )
+        if not rows:
+            return None
+        return rows[0]["fingerprint"], orjson.loads(rows[0]["outcome"])

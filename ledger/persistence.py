@@ -1,0 +1,253 @@
+"""How events are stored: pydantic events as orjson bytes, and the ledger's write indexes.
+
+The event store itself is the `eventsourcing` library's (tables, optimistic concurrency,
+notification log). What the library does not have, and what commands must read
+consistently with the events, we write in the *same transaction* as the events through
+the recorder hook the library provides for that (the SQLite `_insert_events`, the
+PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions):
+
+- `movements`: the per-depot movement journal, one row per item line that changes a
+  book, indexed by depot, item and business time. Backdated commands and historical
+  views read it instead of replaying a depot's whole stream.
+- `transfers`: transfer id -> source, destination, status, so a receipt or cancellation
+  naming only the transfer finds both depots.
+- `depots`, `items`: the directory, for listing and filtering.
+- `idempotency`: one row per (principal, Idempotency-Key). Its primary key makes a
+  concurrent duplicate fail the whole transaction, so one key stores one command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import orjson
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+from psycopg.sql import SQL
+
+
+class OrjsonTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+class PydanticMapper(Mapper):
+    """Stores a pydantic event as its JSON dump; reading it back validates it again."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = self.transcoder.encode(domain_event.model_dump(mode="json"))
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        state = stored_event.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return resolve_topic(stored_event.topic)(**self.transcoder.decode(state))
+
+
+# --- index rows ------------------------------------------------------------------------
+
+
+@dataclass
+class IndexRows:
+    """Rows to write with one batch of events; `event` is the index of the event in the batch,
+    whose ledger position is filled in once the events are inserted."""
+
+    rows: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    idempotency: dict[str, Any] | None = None
+
+    def add(self, table_op: str, event: int, **params: Any) -> None:
+        self.rows.append((table_op, event, params))
+
+
+SCHEMA = {
+    "movements": """
+        CREATE TABLE IF NOT EXISTS {t}movements (
+            position BIGINT NOT NULL, line INTEGER NOT NULL, depot TEXT NOT NULL, item TEXT NOT NULL,
+            occurred_at {ts} NOT NULL, recorded_at {ts} NOT NULL, version BIGINT NOT NULL,
+            event_type TEXT NOT NULL, delta BIGINT NOT NULL, counted BIGINT, lot TEXT, expires_on {date},
+            PRIMARY KEY (position, line))""",
+    "movements_index": """
+        CREATE INDEX IF NOT EXISTS {n}movements_by_depot_item
+            ON {t}movements (depot, item, occurred_at, position)""",
+    "transfers": """
+        CREATE TABLE IF NOT EXISTS {t}transfers (
+            transfer_id TEXT PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL,
+            status TEXT NOT NULL, lines TEXT NOT NULL, allocation_id TEXT, reference TEXT,
+            dispatched_at {ts} NOT NULL, received_at {ts}, cancelled_at {ts}, cancel_reason TEXT,
+            received_lines TEXT, dispatched_position BIGINT NOT NULL, updated_position BIGINT NOT NULL)""",
+    "transfers_index": """
+        CREATE INDEX IF NOT EXISTS {n}transfers_by_status ON {t}transfers (status, dispatched_position)""",
+    "depots": """
+        CREATE TABLE IF NOT EXISTS {t}depots (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, region TEXT NOT NULL, organisation TEXT NOT NULL,
+            kind TEXT NOT NULL, population_served BIGINT, position BIGINT NOT NULL)""",
+    "items": """
+        CREATE TABLE IF NOT EXISTS {t}items (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL, category TEXT NOT NULL,
+            atc_code TEXT, position BIGINT NOT NULL)""",
+    "idempotency": """
+        CREATE TABLE IF NOT EXISTS {t}idempotency (
+            scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
+            position BIGINT NOT NULL, PRIMARY KEY (scope, key))""",
+}
+
+WRITES = {
+    "movement": """INSERT INTO {t}movements (position, line, depot, item, occurred_at, recorded_at, version,
+        event_type, delta, counted, lot, expires_on) VALUES (:position, :line, :depot, :item, :occurred_at,
+        :recorded_at, :version, :event_type, :delta, :counted, :lot, :expires_on)""",
+    "depot": """INSERT INTO {t}depots (code, name, region, organisation, kind, population_served, position)
+        VALUES (:code, :name, :region, :organisation, :kind, :population_served, :position)""",
+    "item": """INSERT INTO {t}items (code, name, unit, category, atc_code, position)
+        VALUES (:code, :name, :unit, :category, :atc_code, :position)""",
+    "transfer_dispatched": """INSERT INTO {t}transfers (transfer_id, source, destination, status, lines,
+        allocation_id, reference, dispatched_at, dispatched_position, updated_position) VALUES (:transfer_id,
+        :source, :destination, 'in_transit', :lines, :allocation_id, :reference, :dispatched_at, :position,
+        :position)""",
+    "transfer_received": """UPDATE {t}transfers SET status = 'received', received_at = :received_at,
+        received_lines = :received_lines, updated_position = :position WHERE transfer_id = :transfer_id""",
+    "transfer_cancelled": """UPDATE {t}transfers SET status = 'cancelled', cancelled_at = :cancelled_at,
+        cancel_reason = :reason, updated_position = :position WHERE transfer_id = :transfer_id""",
+    "idempotency": """INSERT INTO {t}idempotency (scope, key, fingerprint, outcome, position)
+        VALUES (:scope, :key, :fingerprint, :outcome, :position)""",
+}
+
+_NAMED = re.compile(r"(?<!:):([a-z_]+)")
+
+
+class IndexStore:
+    """The dialect-neutral part of both recorders: writing index rows and querying them."""
+
+    table_prefix: str
+    index_prefix: str
+    time_type: str
+    date_type: str
+
+    def _sql(self, template: str) -> str:
+        raise NotImplementedError
+
+    def to_db_time(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def from_db_time(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+    def index_ddl(self) -> list[str]:
+        return [
+            statement.format(t=self.table_prefix, n=self.index_prefix, ts=self.time_type, date=self.date_type)
+            for statement in SCHEMA.values()
+        ]
+
+    def _params(self, params: dict[str, Any]) -> dict[str, Any]:
+        converted = {}
+        for name, value in params.items():
+            if isinstance(value, datetime):
+                value = self.to_db_time(value)
+            elif isinstance(value, date):
+                value = value.isoformat()
+            elif isinstance(value, (list, dict)):
+                value = orjson.dumps(value).decode()
+            converted[name] = value
+        return converted
+
+    def _write_index_rows(self, cursor: Any, notification_ids: Sequence[int], index: IndexRows | None) -> None:
+        if index is None:
+            return
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for op, event, params in index.rows:
+            batches.setdefault(op, []).append(self._params({**params, "position": notification_ids[event]}))
+        if index.idempotency is not None:
+            record = dict(index.idempotency)
+            record["outcome"] = {**record["outcome"], "position": notification_ids[-1]}
+            batches.setdefault("idempotency", []).append(self._params({**record, "position": notification_ids[-1]}))
+        for op, rows in batches.items():
+            cursor.executemany(self._sql(WRITES[op]), rows)
+
+    def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+def _utc_text(value: datetime) -> str:
+    """SQLite keeps times as fixed-width UTC text, so text order is time order."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
+    table_prefix = index_prefix = "sl_"
+    time_type = "TEXT"
+    date_type = "TEXT"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.index_ddl()]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = cast(list[int], super()._insert_events(c, stored_events, **kwargs))
+        self._write_index_rows(c, ids, kwargs.get("index"))
+        return ids
+
+    def _sql(self, template: str) -> str:
+        return template.format(t=self.table_prefix)
+
+    def to_db_time(self, value: datetime) -> str:
+        return _utc_text(value)
+
+    def from_db_time(self, value: Any) -> datetime:
+        return datetime.fromisoformat(value)
+
+    def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql(template), self._params(params))
+            return [dict(row) for row in c.fetchall()]
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
+    time_type = "TIMESTAMPTZ"
+    date_type = "DATE"
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        base = events_table_name.removesuffix("_events")
+        self.index_prefix = f"{base}_"
+        self.table_prefix = f'"{self.datastore.schema}".{base}_'
+        self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.index_ddl())  # type: ignore[arg-type]
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self._write_index_rows(curs, cast(list[int], ids), kwargs.get("index"))
+        return ids
+
+    def _sql(self, template: str) -> str:
+        return _NAMED.sub(r"%(\1)s", template.format(t=self.table_prefix))
+
+    def to_db_time(self, value: datetime) -> datetime:
+        return value
+
+    def from_db_time(self, value: Any) -> datetime:
+        return cast(datetime, value)
+
+    def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql(template), self._params(params))  # type: ignore[arg-type]
+            return list(curs.fetchall())

@@ -1,0 +1,98 @@
+"""Where a ledger lives: from one database URL to the `eventsourcing` library's settings.
+
+SQLite table names are fixed, so every ledger (live, access tokens, each exercise) gets
+its own file beside the live one. On PostgreSQL each ledger's tables carry its
+application name as prefix (`supplyledger_events`, `access_events`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.utils import get_topic
+
+DEFAULT_DATA_DIR = Path("supply-ledger-data")
+URL_VARIABLE = "SUPPLY_LEDGER_DATABASE_URL"
+
+
+class BadDatabaseURL(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+
+    @classmethod
+    def from_environment(cls, url: str | None = None, data_dir: Path = DEFAULT_DATA_DIR) -> Database:
+        url = url or os.environ.get(URL_VARIABLE) or f"sqlite:///{data_dir / 'ledger.sqlite3'}"
+        database = cls(url)
+        database.kind  # noqa: B018 - validate early
+        return database
+
+    @property
+    def kind(self) -> str:
+        scheme = urlparse(self.url).scheme
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in ("postgresql", "postgres"):
+            return "postgres"
+        raise BadDatabaseURL(f"unsupported database URL {self.url!r}: use sqlite:///FILE or postgresql://...")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(unquote(self.url[len("sqlite:///") :]))
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the admin token file goes: beside the SQLite file, or the default directory."""
+        return self.sqlite_path.parent if self.kind == "sqlite" else DEFAULT_DATA_DIR
+
+    def env(self, ledger: str = "ledger") -> dict[str, str]:
+        """Library settings for one ledger in this database (`ledger`, `access`, `exercise-x`)."""
+        from ledger.persistence import OrjsonTranscoder, PostgresLedgerRecorder, PydanticMapper, SQLiteLedgerRecorder
+
+        env = {
+            "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
+            "MAPPER_TOPIC": get_topic(PydanticMapper),
+        }
+        if self.kind == "sqlite":
+            path = self.sqlite_path
+            if ledger != "ledger":
+                path = path.with_name(f"{path.stem}-{ledger}{path.suffix or '.sqlite3'}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            env |= {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteLedgerRecorder),
+            }
+            return env
+        parts = urlparse(self.url)
+        query = parse_qs(parts.query)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
+            "POSTGRES_POOL_SIZE": query.get("pool_size", ["5"])[0],
+            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["10"])[0],
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": get_topic(PostgresLedgerRecorder),
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+
+    def describe(self) -> str:
+        """The URL without its password, for logs."""
+        parts = urlparse(self.url)
+        if parts.password:
+            return self.url.replace(f":{parts.password}@", ":***@")
+        return self.url
