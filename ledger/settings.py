@@ -51,8 +51,9 @@ class Database:
         """Where the admin token file goes: beside the SQLite file, or the default directory."""
         return self.sqlite_path.parent if self.kind == "sqlite" else DEFAULT_DATA_DIR
 
-    def env(self, ledger: str = "ledger") -> dict[str, str]:
-        """Library settings for one ledger in this database (`ledger`, `access`, `exercise-x`)."""
+    def env(self, ledger: str = "ledger", indexed: bool = True) -> dict[str, str]:
+        """Library settings for one event store in this database (`ledger`, `access`, `exercise-x`);
+        `indexed` stores get the ledger's write indexes (see `ledger.persistence`)."""
         from ledger.persistence import OrjsonTranscoder, PostgresLedgerRecorder, PydanticMapper, SQLiteLedgerRecorder
 
         env = {
@@ -68,8 +69,9 @@ class Database:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
-                "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteLedgerRecorder),
             }
+            if indexed:
+                env["APPLICATION_RECORDER_TOPIC"] = get_topic(SQLiteLedgerRecorder)
             return env
         parts = urlparse(self.url)
         query = parse_qs(parts.query)
@@ -84,8 +86,9 @@ class Database:
             "POSTGRES_POOL_SIZE": query.get("pool_size", ["5"])[0],
             "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["10"])[0],
             "POSTGRES_LOCK_TIMEOUT": "10",
-            "APPLICATION_RECORDER_TOPIC": get_topic(PostgresLedgerRecorder),
         }
+        if indexed:
+            env["APPLICATION_RECORDER_TOPIC"] = get_topic(PostgresLedgerRecorder)
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env

@@ -1,0 +1,68 @@
+"""The FastAPI application: one ledger and one token store per process, opened in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from api import problems
+from api.observability import Metrics, RequestLog
+from api.routers import depot_commands, depots, events, health, items, transfers
+from ledger.access import Access
+from ledger.application import Ledger
+from ledger.feed import Feed
+from ledger.settings import Database
+
+DESCRIPTION = """
+An event-sourced ledger of critical medical supplies held by national, regional,
+municipal and hospital depots: every receipt, consumption report, count, adjustment,
+supply request and transfer is an immutable event.
+
+Every `/v1` call needs `Authorization: Bearer <token>`. Every POST accepts an
+`Idempotency-Key`; depot commands accept `If-Match: "<version>"`. Errors are
+`application/problem+json`.
+"""
+
+
+@dataclass
+class Stores:
+    ledger: Ledger
+    access: Access
+
+    @classmethod
+    def open(cls, database: Database) -> Stores:
+        return cls(
+            ledger=Ledger(database.env("ledger")),
+            access=Access(database.env("access", indexed=False)),
+        )
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.access.close()
+
+
+def create_app(database: Database | None = None, stores: Stores | None = None) -> FastAPI:
+    """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = stores or Stores.open(database or Database.from_environment())
+        app.state.ledger = opened.ledger
+        app.state.access = opened.access
+        app.state.feed = Feed(opened.ledger)
+        try:
+            yield
+        finally:
+            if stores is None:
+                opened.close()
+
+    app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.metrics = Metrics()
+    problems.install(app)
+    for module in (health, items, depots, depot_commands, transfers, events):
+        app.include_router(module.router)
+    app.add_middleware(RequestLog, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,105 @@
+"""Dependencies: who is calling, what they may do, which ledger they act on, and how."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from domain.access import Role
+from ledger.access import Access, Principal
+from ledger.application import Context, Ledger
+
+bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger token create` or the demo")
+
+
+def get_access(request: Request) -> Access:
+    return request.app.state.access
+
+
+def get_ledger(request: Request) -> Ledger:
+    """The live ledger (exercise ledgers will be chosen here by their route prefix)."""
+    return request.app.state.ledger
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    access: Annotated[Access, Depends(get_access)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise HTTPException(401, "a bearer token is required: Authorization: Bearer <token>")
+    principal = access.authenticate(credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "the bearer token is not valid")
+    request.state.actor = principal.name
+    return principal
+
+
+def requires(*roles: Role):  # type: ignore[no-untyped-def]
+    """A dependency that lets only these roles through (admin always may)."""
+    allowed = {*roles, "admin"}
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(403, f"role {principal.role} may not do this; needs {' or '.join(sorted(allowed))}")
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(get_principal)]
+Writer = Annotated[Principal, Depends(requires("operator", "coordinator"))]
+Coordinator = Annotated[Principal, Depends(requires("coordinator"))]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+_VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+MAX_KEY_LENGTH = 200
+
+
+async def command_context(
+    request: Request,
+    principal: Writer,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Retry-safe: a repeat returns the first response")
+    ] = None,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='"<version>": refuse unless the depot is at that version')
+    ] = None,
+) -> Context:
+    expected_version = None
+    if if_match is not None:
+        match = _VERSION.match(if_match)
+        if match is None:
+            raise HTTPException(400, 'If-Match must be a depot version in quotes, e.g. If-Match: "12"')
+        expected_version = int(match.group(1))
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_KEY_LENGTH):
+        raise HTTPException(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    return Context(
+        actor=principal.name,
+        organisations=None if principal.may_write_everywhere() else principal.organisations,
+        request_id=getattr(request.state, "request_id", None) or Context(actor="").request_id,
+        idempotency_key=idempotency_key,
+        fingerprint=await _fingerprint(request) if idempotency_key else None,
+        expected_version=expected_version,
+    )
+
+
+async def _fingerprint(request: Request) -> str:
+    """The same request, whatever its JSON whitespace or key order, has the same fingerprint."""
+    body = await request.body()
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
+    except orjson.JSONDecodeError:
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.url.path.encode(), canonical):
+        digest.update(part + b"\0")
+    return digest.hexdigest()
+
+
+CommandContext = Annotated[Context, Depends(command_context)]

@@ -1,0 +1,28 @@
+"""Shared response helpers."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from fastapi import Response
+
+from ledger.outcomes import Outcome
+
+O = TypeVar("O", bound=Outcome)
+
+
+def answer(result: tuple[O, bool], response: Response) -> O:
+    """The outcome of a command; a replayed one says so in `Idempotent-Replayed: true`."""
+    outcome, replayed = result
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome
+
+
+ERRORS = {
+    401: {"description": "No or bad token (problem+json)"},
+    403: {"description": "Not allowed for this role or organisation (problem+json)"},
+    404: {"description": "Unknown depot, item or transfer (problem+json)"},
+    409: {"description": "Conflict: insufficient stock, duplicate, closed, version or key reuse (problem+json)"},
+    422: {"description": "Invalid request, with every field error (problem+json)"},
+}

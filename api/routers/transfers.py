@@ -1,0 +1,113 @@
+"""Transfers between depots: dispatch, receipt (with loss in transit) and cancellation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from api.deps import CommandContext, LedgerDep, Reader
+from api.responses import ERRORS, answer
+from domain.commands import CancelTransfer, DispatchTransfer, ReceiveTransfer
+from domain.events import ReceivedLine
+from domain.exceptions import UnknownTransfer
+from ledger.application import shortfall
+from ledger.clock import utc_text
+from ledger.outcomes import ShortfallLine, TransferOutcome
+
+router = APIRouter(prefix="/v1/transfers", tags=["transfers"], responses=ERRORS)
+
+Status = Literal["in_transit", "received", "cancelled"]
+
+
+class TransferLineView(BaseModel):
+    item: str
+    quantity: int
+    lot: str | None = None
+    quantity_received: int | None = None
+
+
+class TransferView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    transfer_id: str
+    source: str = Field(serialization_alias="from")
+    destination: str = Field(serialization_alias="to")
+    lines: list[TransferLineView]
+    status: Status
+    allocation_id: str | None = None
+    reference: str | None = None
+    dispatched_at: datetime
+    received_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    shortfall: list[ShortfallLine]
+
+    @field_serializer("dispatched_at", "received_at", "cancelled_at")
+    def _utc(self, value: datetime | None) -> str | None:
+        return None if value is None else utc_text(value)
+
+
+class TransferList(BaseModel):
+    transfers: list[TransferView]
+
+
+def _view(row: dict[str, Any]) -> TransferView:
+    received = {line["item"]: line["quantity_received"] for line in row["received_lines"] or []}
+    return TransferView(
+        transfer_id=row["transfer_id"],
+        source=row["source"],
+        destination=row["destination"],
+        lines=[TransferLineView(**line, quantity_received=received.get(line["item"])) for line in row["lines"]],
+        status=row["status"],
+        allocation_id=row["allocation_id"],
+        reference=row["reference"],
+        dispatched_at=row["dispatched_at"],
+        received_at=row["received_at"],
+        cancelled_at=row["cancelled_at"],
+        cancel_reason=row["cancel_reason"],
+        shortfall=shortfall(ReceivedLine(**line) for line in row["received_lines"] or []),
+    )
+
+
+@router.post("", status_code=201, response_model=TransferOutcome, response_model_exclude={"shortfall"})
+def dispatch(body: DispatchTransfer, ledger: LedgerDep, ctx: CommandContext, response: Response) -> TransferOutcome:
+    return answer(ledger.dispatch_transfer(body, ctx), response)
+
+
+@router.post("/{transfer_id}/receipt", response_model=TransferOutcome)
+def receive(
+    transfer_id: str, body: ReceiveTransfer, ledger: LedgerDep, ctx: CommandContext, response: Response
+) -> TransferOutcome:
+    return answer(ledger.receive_transfer(transfer_id, body, ctx), response)
+
+
+@router.post("/{transfer_id}/cancel", response_model=TransferOutcome, response_model_exclude={"shortfall"})
+def cancel(
+    transfer_id: str, body: CancelTransfer, ledger: LedgerDep, ctx: CommandContext, response: Response
+) -> TransferOutcome:
+    return answer(ledger.cancel_transfer(transfer_id, body, ctx), response)
+
+
+@router.get("/{transfer_id}", response_model=TransferView)
+def get_transfer(transfer_id: str, ledger: LedgerDep, _: Reader) -> TransferView:
+    row = ledger.journal.transfer(transfer_id)
+    if row is None:
+        raise UnknownTransfer(f"no transfer {transfer_id}", transfer_id=transfer_id)
+    return _view(row)
+
+
+@router.get("", response_model=TransferList)
+def list_transfers(
+    ledger: LedgerDep,
+    _: Reader,
+    status: Status | None = None,
+    source: Annotated[str | None, Query(alias="from")] = None,
+    destination: Annotated[str | None, Query(alias="to")] = None,
+    region: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> TransferList:
+    rows = ledger.journal.transfers(status, source, destination, region, limit)
+    return TransferList(transfers=[_view(row) for row in rows])

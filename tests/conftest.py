@@ -1,0 +1,70 @@
+"""Every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from SUPPLY_LEDGER_TEST_POSTGRES_URL (`.ci/run` sets it). Each test run
+creates its own database and drops it afterwards; each test gets its own schema in it.
+Without the variable the PostgreSQL half is skipped with the reason; under CI (CI=true)
+a missing variable or an unreachable server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import pytest
+
+from ledger.application import Ledger
+from ledger.settings import Database
+
+POSTGRES_URL_VARIABLE = "SUPPLY_LEDGER_TEST_POSTGRES_URL"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _with_path(url: str, dbname: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh database for this test run, dropped at the end."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        if IN_CI:
+            pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set: CI must run the PostgreSQL tests")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}=postgresql://user@host:port/db")
+    dbname = f"supply_ledger_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    except psycopg.OperationalError as error:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {url} is unreachable: {error}")
+        pytest.skip(f"PostgreSQL at {url} is unreachable: {error}")
+    yield _with_path(url, dbname)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def fresh_postgres_schema(server_url: str) -> str:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{server_url}?schema={schema}&pool_size=2&max_overflow=20"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A fresh, empty ledger database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    return fresh_postgres_schema(request.getfixturevalue("postgres_server_url"))
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[Ledger]:
+    app = Ledger(Database(database_url).env())
+    yield app
+    app.close()
