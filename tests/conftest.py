@@ -68,3 +68,44 @@ def ledger(database_url: str) -> Iterator[Ledger]:
     app = Ledger(Database(database_url).env())
     yield app
     app.close()
+
+
+class Api:
+    """A TestClient on a fresh ledger, with a token per role (operator of organisation `org-a`)."""
+
+    def __init__(self, client, stores) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.stores = stores
+        self.tokens = {
+            "admin": stores.access.issue("test-admin", "admin"),
+            "coordinator": stores.access.issue("test-coordinator", "coordinator"),
+            "auditor": stores.access.issue("test-auditor", "auditor"),
+            "operator": stores.access.issue("test-operator", "operator", ("org-a",)),
+        }
+
+    def headers(self, role: str = "coordinator", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
+
+    def post(self, path: str, json: object = None, role: str = "coordinator", **headers: str):  # type: ignore[no-untyped-def]
+        return self.client.post(path, json=json, headers=self.headers(role, **headers))
+
+    def put(self, path: str, json: object = None, role: str = "coordinator", **headers: str):  # type: ignore[no-untyped-def]
+        return self.client.put(path, json=json, headers=self.headers(role, **headers))
+
+    def get(self, path: str, role: str = "auditor", **params: object):  # type: ignore[no-untyped-def]
+        return self.client.get(path, params=params, headers=self.headers(role))
+
+    def position(self) -> int:
+        return self.stores.ledger.position()
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from api.app import Stores, create_app
+
+    stores = Stores.open(Database(database_url))
+    with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
+        yield Api(client, stores)
+    stores.close()
