@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from api import problems
-from api.observability import Metrics, RequestLog
+from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import depot_commands, depots, events, health, items, transfers
 from ledger.access import Access
 from ledger.application import Ledger
@@ -42,6 +43,12 @@ class Stores:
     def close(self) -> None:
         self.ledger.close()
         self.access.close()
+
+
+def app_from_environment() -> FastAPI:
+    """For `uvicorn --factory` with several worker processes: each opens its own stores."""
+    configure_logging(os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO"))
+    return create_app(Database.from_environment())
 
 
 def create_app(database: Database | None = None, stores: Stores | None = None) -> FastAPI:

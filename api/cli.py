@@ -75,6 +75,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo scenario into an empty ledger first")] = False,
     log_level: Annotated[str, typer.Option(help="Log level")] = "INFO",
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
     """Run the HTTP API (docs at /docs)."""
     import uvicorn
@@ -88,7 +89,23 @@ def serve(
     _ensure_admin_token(stores, db)
     if demo:
         _load_demo(stores)
-    typer.echo(f"Supply Ledger on {db.describe()}: http://{host}:{port}/docs")
+    typer.echo(f"Supply Ledger on {db.describe()}: http://{host}:{port}/docs", err=False)
+    if workers > 1:
+        if db.kind != "postgres":
+            typer.echo("error: several workers need PostgreSQL (SQLite is one process)", err=True)
+            raise typer.Exit(2)
+        stores.close()
+        os.environ["SUPPLY_LEDGER_DATABASE_URL"] = db.url
+        uvicorn.run(
+            "api.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+        return
     try:
         uvicorn.run(create_app(stores=stores), host=host, port=port, log_level="warning", access_log=False)
     finally:
@@ -129,4 +146,10 @@ def demo(database: DatabaseOption = None) -> None:
 
 
 def main() -> None:
-    app()
+    from ledger.settings import BadDatabaseURL
+
+    try:
+        app()
+    except BadDatabaseURL as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(2) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
@@ -25,6 +26,7 @@ from domain import commands as cmd
 from domain import events as ev
 from domain.aggregate import projector
 from domain.depot import Depot, Stamp
+from domain.events import Snapshot
 from domain.exceptions import (
     ConcurrentUpdate,
     DuplicateCode,
@@ -56,6 +58,7 @@ from ledger.outcomes import (
 from ledger.persistence import IndexStore
 
 O = TypeVar("O", bound=Outcome)
+log = structlog.get_logger("supply_ledger.ledger")
 
 project_depot = projector(Depot)
 project_item = projector(Item)
@@ -89,15 +92,17 @@ class Context:
 
 class Ledger(Application):
     name = "SupplyLedger"
+    # Cached depots are fast-forwarded from the store on every read (the library's
+    # default), so the cache saves replaying since the snapshot, never correctness,
+    # and several processes can share one database.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
     snapshotting_intervals: ClassVar[dict[type, int]] = {Depot: 100}
     snapshotting_projectors: ClassVar[dict[type, Any]] = {Depot: project_depot}
+    snapshot_class = Snapshot
 
     def __init__(self, env: dict[str, str] | None = None, name: str | None = None) -> None:
         if name is not None:
             self.name = name
-        from domain.events import Snapshot
-
-        self.snapshot_class = Snapshot
         super().__init__(env)
         self.journal = Journal(self.index_store)
         self._known_items: set[str] = set()
@@ -114,6 +119,14 @@ class Ledger(Application):
         if idempotency is not None:
             processing_event.saved_kwargs["index"].idempotency = idempotency
         return super()._record(processing_event)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent) -> None:
+        """Snapshots only speed up loading: once the events are committed, failing to
+        snapshot must not turn a stored command into an error."""
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:  # noqa: BLE001
+            log.warning("snapshot_failed", exc_info=True)
 
     # --- loading -------------------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""The command line as a user meets it: a real `supply-ledger serve` on a free port, tokens, the demo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not become healthy")
+
+
+def test_serve_creates_an_admin_token_once_and_answers_with_it(database_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "SUPPLY_LEDGER_DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "api", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process)
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "database": "ok", "position": 0}
+        data_dir = Path(database_url[len("sqlite:///"):]).parent if database_url.startswith("sqlite") else (
+            tmp_path / "supply-ledger-data")
+        token_file = data_dir / "admin-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text().strip()
+        answer = httpx.post(f"{url}/v1/items", headers={"Authorization": f"Bearer {token}"},
+                            json={"code": "FFP2", "name": "FFP2 respirator", "unit": "piece", "category": "ppe"})
+        assert answer.status_code == 201, answer.text
+        assert httpx.get(f"{url}/v1/items").status_code == 401
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=15)
+    assert token in out  # printed once, on the first start
+    assert token not in err  # and never logged
+    request_lines = [line for line in err.splitlines() if '"event": "request"' in line]
+    assert request_lines, err
+    assert any('"path": "/v1/items"' in line and '"actor": "admin"' in line for line in request_lines)
+
+    second = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", second)
+    finally:
+        second.terminate()
+        out, _ = second.communicate(timeout=15)
+    assert "admin token" not in out  # not created again
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line(database_url: str) -> None:
+    result = runner.invoke(app, ["token", "create", "--name", "kari", "--role", "operator", "--org", "DK-84",
+                                 "--database", database_url])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("sl_") and " " not in token
+
+    from ledger.access import Access
+    from ledger.settings import Database
+
+    access = Access(Database(database_url).env("access", indexed=False))
+    try:
+        principal = access.authenticate(token)
+    finally:
+        access.close()
+    assert principal is not None
+    assert (principal.name, principal.role, principal.organisations) == ("kari", "operator", frozenset({"DK-84"}))
+
+
+def test_token_create_refuses_an_unknown_role_and_an_operator_without_organisation(database_url: str) -> None:
+    bad_role = runner.invoke(app, ["token", "create", "--name", "x", "--role", "superuser", "--database", database_url])
+    assert bad_role.exit_code == 2 and "unknown role" in bad_role.output
+    no_org = runner.invoke(app, ["token", "create", "--name", "x", "--role", "operator", "--database", database_url])
+    assert no_org.exit_code == 2 and "organisation" in no_org.output
+
+
+def test_a_bad_database_url_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["token", "create", "--name", "x", "--role", "admin", "--database", "mysql://x/y"])
+    assert result.exit_code != 0
+    assert "unsupported database URL" in str(result.exception or result.output)
