@@ -47,6 +47,9 @@ class DefineItem(Command):
 
 class RegisterDepot(Command):
     code: Code
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="Since when the depot holds stock (default now), so views as of earlier dates see it"
+    )
     name: Text
     region: Code
     organisation: Code
@@ -54,7 +57,7 @@ class RegisterDepot(Command):
     population_served: Annotated[StrictInt | None, Field(default=None, ge=0, le=2_000_000_000)] = None
 
 
-class SetObligation(Command):
+class SetObligation(Envelope):
     min_days: Annotated[StrictInt, Field(gt=0, le=3650)]
 
 

@@ -241,9 +241,10 @@ class Ledger(Application):
                 pass
             else:
                 raise DuplicateCode(f"depot {command.code} is already registered", code=command.code)
-            stamp = self._stamp(ctx, None)
-            depot = Depot.start(ev.DepotRegistered, depot_id(command.code), **command.model_dump(), **stamp.fields())
-            return [depot], DepotOutcome(recorded_at=depot.modified_on, version=depot.version, **command.model_dump())
+            stamp = self._stamp(ctx, command.occurred_at)
+            registration = command.model_dump(exclude={"occurred_at"})
+            depot = Depot.start(ev.DepotRegistered, depot_id(command.code), **registration, **stamp.fields())
+            return [depot], DepotOutcome(recorded_at=depot.modified_on, version=depot.version, **registration)
 
         return self._execute(ctx, DepotOutcome, decide)
 
@@ -253,7 +254,7 @@ class Ledger(Application):
         def decide() -> tuple[list[Any], ObligationOutcome]:
             depot = self._writable_depot(code, ctx)
             self.require_item(item)
-            event = depot.set_obligation(item, command.min_days, self._stamp(ctx, None))
+            event = depot.set_obligation(item, command.min_days, self._stamp(ctx, command.occurred_at, command.note))
             return [depot], ObligationOutcome(
                 depot=code, item=item, min_days=command.min_days, version=depot.version, recorded_at=event.timestamp
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -98,6 +98,8 @@ class Journal:
         for row in rows:
             row["occurred_at"] = self.store.from_db_time(row["occurred_at"])
             row["recorded_at"] = self.store.from_db_time(row["recorded_at"])
+            if isinstance(row["expires_on"], str):
+                row["expires_on"] = date.fromisoformat(row["expires_on"])
         return rows
 
     def balance_now(self, depot: str, item: str) -> int:
