@@ -252,11 +252,12 @@ class Depot(Aggregate):
             wanted[line.item] += line.quantity
         for item, quantity in sorted(wanted.items()):
             if quantity > available[item]:
+                can_give = max(0, available[item])  # below zero the book already disagrees with the world
                 raise InsufficientStock(
-                    f"{self.code} cannot dispatch {quantity} {item}: only {available[item]} available",
+                    f"{self.code} cannot dispatch {quantity} {item}: only {can_give} available",
                     depot=self.code,
                     item=item,
-                    available=available[item],
+                    available=can_give,
                     requested=quantity,
                 )
         return self.trigger(

@@ -411,6 +411,14 @@ class Ledger(Application):
             )
         return transfer
 
+    def _still_open(self, transfer_id: str, *depots: Depot) -> None:
+        """The index said open, but a receipt or cancellation may have won the race since."""
+        if any(transfer_id not in depot.open_transfers for depot in depots):
+            status = (self.journal.transfer(transfer_id) or {}).get("status", "closed")
+            raise TransferClosed(
+                f"transfer {transfer_id} is already {status}", transfer_id=transfer_id, status=status
+            )
+
     def receive_transfer(
         self, transfer_id: str, command: cmd.ReceiveTransfer, ctx: Context
     ) -> tuple[TransferOutcome, bool]:
@@ -418,6 +426,7 @@ class Ledger(Application):
             transfer = self._open_transfer(transfer_id)
             destination = self._writable_depot(transfer["destination"], ctx)
             source = self.depot(transfer["source"])
+            self._still_open(transfer_id, destination, source)
             received = None
             if command.lines is not None:
                 received = {}

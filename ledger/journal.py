@@ -66,15 +66,21 @@ class Journal:
     def movements_after(self, depot: str, item: str, at: datetime) -> tuple[list[Movement], bool]:
         """Movements dated after `at` up to the next count; and whether no count follows (the run reaches now)."""
         next_count = self.store.query(
-            """SELECT occurred_at FROM {t}movements
+            """SELECT occurred_at, position FROM {t}movements
                WHERE depot = :depot AND item = :item AND counted IS NOT NULL AND occurred_at > :at
                ORDER BY occurred_at, position LIMIT 1""",
             depot=depot,
             item=item,
             at=at,
         )
-        until = self.store.from_db_time(next_count[0]["occurred_at"]) if next_count else None
-        before_next_count = "" if until is None else " AND occurred_at < :until"
+        bound: dict[str, Any] = {}
+        before_next_count = ""
+        if next_count:
+            # Movements at the count's own instant but recorded before it come before it.
+            before_next_count = (
+                " AND (occurred_at < :until OR (occurred_at = :until AND position < :until_position))"
+            )
+            bound = {"until": self.store.from_db_time(next_count[0]["occurred_at"]), "until_position": next_count[0]["position"]}
         rows = self.store.query(
             """SELECT occurred_at, position, delta, counted FROM {t}movements
                WHERE depot = :depot AND item = :item AND occurred_at > :at"""
@@ -83,9 +89,9 @@ class Journal:
             depot=depot,
             item=item,
             at=at,
-            **({} if until is None else {"until": until}),
+            **bound,
         )
-        return [self._movement(row) for row in rows], until is None
+        return [self._movement(row) for row in rows], not next_count
 
     def history(self, depot: str, item: str | None = None) -> list[dict[str, Any]]:
         """Every journal row of a depot (or one item of it) in business order."""
