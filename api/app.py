@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from api import problems
+from api.authentication import Authentication
 from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import depot_commands, depots, events, health, items, transfers
 from ledger.access import Access
@@ -47,7 +48,6 @@ class Stores:
 
 def app_from_environment() -> FastAPI:
     """For `uvicorn --factory` with several worker processes: each opens its own stores."""
-    configure_logging(os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO"))
     return create_app(Database.from_environment())
 
 
@@ -66,10 +66,12 @@ def create_app(database: Database | None = None, stores: Stores | None = None) -
             if stores is None:
                 opened.close()
 
+    configure_logging(os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO"))
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
     for module in (health, items, depots, depot_commands, transfers, events):
         app.include_router(module.router)
-    app.add_middleware(RequestLog, metrics=app.state.metrics)
+    app.add_middleware(Authentication)
+    app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too
     return app

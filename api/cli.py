@@ -81,9 +81,8 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.observability import configure_logging
 
-    configure_logging(log_level.upper())
+    os.environ["SUPPLY_LEDGER_LOG_LEVEL"] = log_level.upper()
     db = Database.from_environment(database)
     stores = _stores(db.url)
     _ensure_admin_token(stores, db)

@@ -11,14 +11,10 @@ from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.access import Role
-from ledger.access import Access, Principal
+from ledger.access import Principal
 from ledger.application import Context, Ledger
 
 bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger token create` or the demo")
-
-
-def get_access(request: Request) -> Access:
-    return request.app.state.access
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -28,15 +24,12 @@ def get_ledger(request: Request) -> Ledger:
 
 def get_principal(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    access: Annotated[Access, Depends(get_access)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # documents the scheme in /docs
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise HTTPException(401, "a bearer token is required: Authorization: Bearer <token>")
-    principal = access.authenticate(credentials.credentials)
+    """Set by the `Authentication` middleware, which has already refused requests without a valid token."""
+    principal = getattr(request.state, "principal", None)
     if principal is None:
-        raise HTTPException(401, "the bearer token is not valid")
-    request.state.actor = principal.name
+        raise HTTPException(401, "a bearer token is required: Authorization: Bearer <token>")
     return principal
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
@@ -49,7 +50,11 @@ def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ex.LedgerError)
     async def ledger_error(_: Request, error: ex.LedgerError) -> JSONResponse:
-        return problem(status_of(error), error.title, error.detail, **_jsonable(error.extra))
+        status = status_of(error)
+        extra = _jsonable(error.extra)
+        if status == 422 and "errors" not in extra:
+            extra["errors"] = [{"loc": ["body"], "msg": error.detail, "type": "invalid_command"}]
+        return problem(status, error.title, error.detail, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,9 +70,29 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return problem(500, "Internal error", "the server failed to handle this request; it was logged", "internal")
+        request_id = getattr(request.state, "request_id", None)
+        # The traceback is formatted here, without local variables, so that no logging setup
+        # can render the request's Authorization header into the log.
+        log.error(
+            "unhandled_error",
+            path=request.url.path,
+            request_id=request_id,
+            error=type(error).__name__,
+            traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        )
+        response = problem(500, "Internal error", "the server failed to handle this request; it was logged", "internal")
+        if request_id:
+            response.headers["x-request-id"] = request_id
+        return response
+
+
+RESERVED = {"type", "title", "status", "detail", "instance"}
 
 
 def _jsonable(extra: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v) for k, v in extra.items()}
+    """Extra members of a problem: JSON values, never overriding the standard ones."""
+    return {
+        k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v)
+        for k, v in extra.items()
+        if k not in RESERVED
+    }

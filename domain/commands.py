@@ -6,12 +6,32 @@ accepts. Quantities are strict integers (no "12", no 12.0, no true) within a san
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+"""Times outside these years are typos, and would overflow date arithmetic."""
+
+
+def _plausible_time(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return value.astimezone(UTC)
+
+
+def _plausible_date(value: date) -> date:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
+"""A time with an offset, kept in UTC."""
+Day = Annotated[date, AfterValidator(_plausible_date)]
 
 MAX_QUANTITY = 1_000_000_000
 """No single movement of one item is larger than a billion base units; larger is a typo."""
@@ -31,7 +51,7 @@ class Command(BaseModel):
 
 
 class Envelope(Command):
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Instant | None = Field(
         default=None, description="When it happened in the world; default now, at most 5 minutes ahead"
     )
     note: Note = None
@@ -47,7 +67,7 @@ class DefineItem(Command):
 
 class RegisterDepot(Command):
     code: Code
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Instant | None = Field(
         default=None, description="Since when the depot holds stock (default now), so views as of earlier dates see it"
     )
     name: Text
@@ -65,7 +85,7 @@ class RecordReceipt(Envelope):
     item: Code
     quantity: Quantity
     lot: Annotated[str | None, Field(default=None, max_length=64)] = None
-    expires_on: date | None = None
+    expires_on: Day | None = None
     supplier: Annotated[str | None, Field(default=None, max_length=200)] = None
     reference: Annotated[str | None, Field(default=None, max_length=200)] = None
 
@@ -75,8 +95,8 @@ class ReportConsumption(Envelope):
 
     item: Code
     quantity: Quantity
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> ReportConsumption:
@@ -108,7 +128,7 @@ class AdjustStock(Envelope):
 class RequestSupply(Envelope):
     item: Code
     quantity: Quantity
-    needed_by: AwareDatetime | None = None
+    needed_by: Instant | None = None
     priority: Priority = "normal"
 
 

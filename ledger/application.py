@@ -160,6 +160,8 @@ class Ledger(Application):
             return replayed, True
         for _ in range(SAVE_ATTEMPTS):
             aggregates, outcome = decide()
+            last_event = [event for aggregate in aggregates for event in aggregate.pending_events][-1]
+            outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})
             idempotency = None
             if ctx.idempotency_key is not None:
                 idempotency = {
@@ -407,7 +409,7 @@ class Ledger(Application):
             raise TransferClosed(
                 f"transfer {transfer_id} is already {transfer['status']}",
                 transfer_id=transfer_id,
-                status=transfer["status"],
+                transfer_status=transfer["status"],
             )
         return transfer
 
@@ -416,7 +418,7 @@ class Ledger(Application):
         if any(transfer_id not in depot.open_transfers for depot in depots):
             status = (self.journal.transfer(transfer_id) or {}).get("status", "closed")
             raise TransferClosed(
-                f"transfer {transfer_id} is already {status}", transfer_id=transfer_id, status=status
+                f"transfer {transfer_id} is already {status}", transfer_id=transfer_id, transfer_status=status
             )
 
     def receive_transfer(

@@ -677,7 +677,7 @@ def test_receiving_a_received_transfer_is_transfer_closed(stocked: Ledger) -> No
     receive(stocked, transfer.transfer_id)
     with stores_nothing(stocked), pytest.raises(TransferClosed) as refused:
         receive(stocked, transfer.transfer_id)
-    assert refused.value.extra == {"transfer_id": transfer.transfer_id, "status": "received"}
+    assert refused.value.extra == {"transfer_id": transfer.transfer_id, "transfer_status": "received"}
     assert on_hand(stocked, B) == 30
 
 

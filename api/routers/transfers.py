@@ -26,7 +26,14 @@ class TransferLineView(BaseModel):
     item: str
     quantity: int
     lot: str | None = None
-    quantity_received: int | None = None
+
+
+class ReceivedView(BaseModel):
+    """What arrived, per item (lines of one item in several lots are received together)."""
+
+    item: str
+    quantity_dispatched: int
+    quantity_received: int
 
 
 class TransferView(BaseModel):
@@ -36,6 +43,7 @@ class TransferView(BaseModel):
     source: str = Field(serialization_alias="from")
     destination: str = Field(serialization_alias="to")
     lines: list[TransferLineView]
+    received: list[ReceivedView] | None = None
     status: Status
     allocation_id: str | None = None
     reference: str | None = None
@@ -55,12 +63,13 @@ class TransferList(BaseModel):
 
 
 def _view(row: dict[str, Any]) -> TransferView:
-    received = {line["item"]: line["quantity_received"] for line in row["received_lines"] or []}
+    received_lines = row["received_lines"]
     return TransferView(
         transfer_id=row["transfer_id"],
         source=row["source"],
         destination=row["destination"],
-        lines=[TransferLineView(**line, quantity_received=received.get(line["item"])) for line in row["lines"]],
+        lines=[TransferLineView(**line) for line in row["lines"]],
+        received=None if received_lines is None else [ReceivedView(**line) for line in received_lines],
         status=row["status"],
         allocation_id=row["allocation_id"],
         reference=row["reference"],
@@ -68,7 +77,7 @@ def _view(row: dict[str, Any]) -> TransferView:
         received_at=row["received_at"],
         cancelled_at=row["cancelled_at"],
         cancel_reason=row["cancel_reason"],
-        shortfall=shortfall(ReceivedLine(**line) for line in row["received_lines"] or []),
+        shortfall=shortfall(ReceivedLine(**line) for line in received_lines or []),
     )
 
 
