@@ -24,7 +24,8 @@ class Authentication:
             response = problem(401, "Unauthorized", "a bearer token is required: Authorization: Bearer <token>")
             await response(scope, receive, send)
             return
-        principal = await run_in_threadpool(scope["app"].state.access.authenticate, token)
+        access = scope["app"].state.access
+        principal = access.cached(token) or await run_in_threadpool(access.authenticate, token)
         if principal is None:
             await problem(401, "Unauthorized", "the bearer token is not valid")(scope, receive, send)
             return

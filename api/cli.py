@@ -95,15 +95,9 @@ def serve(
             raise typer.Exit(2)
         stores.close()
         os.environ["SUPPLY_LEDGER_DATABASE_URL"] = db.url
-        uvicorn.run(
-            "api.app:app_from_environment",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
+        from api.server import run_workers
+
+        run_workers(host, port, workers)
         return
     try:
         uvicorn.run(create_app(stores=stores), host=host, port=port, log_level="warning", access_log=False)

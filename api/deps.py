@@ -17,12 +17,16 @@ from ledger.application import Context, Ledger
 bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger token create` or the demo")
 
 
-def get_ledger(request: Request) -> Ledger:
+# Dependencies that only read request state are `async`: FastAPI runs sync ones in the
+# thread pool, a hop per dependency per request.
+
+
+async def get_ledger(request: Request) -> Ledger:
     """The live ledger (exercise ledgers will be chosen here by their route prefix)."""
     return request.app.state.ledger
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # documents the scheme in /docs
 ) -> Principal:
@@ -37,7 +41,7 @@ def requires(*roles: Role):  # type: ignore[no-untyped-def]
     """A dependency that lets only these roles through (admin always may)."""
     allowed = {*roles, "admin"}
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(403, f"role {principal.role} may not do this; needs {' or '.join(sorted(allowed))}")
         return principal

@@ -62,13 +62,18 @@ class Access(Application):
         self.save(aggregate)
         return token
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal if this token was checked in the last CACHE_SECONDS (no database read)."""
+        with self._lock:
+            cached = self._cache.get(hash_token(token))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     def authenticate(self, token: str) -> Principal | None:
+        known = self.cached(token)
+        if known is not None:
+            return known
         token_hash = hash_token(token)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(token_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         try:
             stored = self.repository.get(token_id(token_hash), projector_func=project_token)
         except AggregateNotFoundError:

@@ -172,10 +172,12 @@ class Journal:
 
     def idempotency(self, scope: str, key: str) -> tuple[str, dict[str, Any]] | None:
         rows = self.store.query(
-            "SELECT fingerprint, outcome FROM {t}idempotency WHERE scope = :scope AND key = :key",
+            "SELECT fingerprint, outcome, position FROM {t}idempotency WHERE scope = :scope AND key = :key",
             scope=scope,
             key=key,
         )
         if not rows:
             return None
-        return rows[0]["fingerprint"], orjson.loads(rows[0]["outcome"])
+        outcome = orjson.loads(rows[0]["outcome"])
+        outcome["position"] = rows[0]["position"]  # filled in by the database in the write transaction
+        return rows[0]["fingerprint"], outcome

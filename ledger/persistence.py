@@ -170,16 +170,28 @@ class IndexStore:
             converted[name] = value
         return converted
 
-    def _write_index_rows(self, cursor: Any, notification_ids: Sequence[int], index: IndexRows | None) -> None:
-        if index is None:
+    def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
+        """Parameters that give an index row the ledger position of its event."""
+        raise NotImplementedError
+
+    def _write_index_rows(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        notification_ids: Sequence[int] | None,
+        index: IndexRows | None,
+    ) -> None:
+        if index is None or not stored_events:
             return
+
+        def position(event: int) -> dict[str, Any]:
+            return self._position_of(stored_events[event], notification_ids[event] if notification_ids else None)
+
         batches: dict[str, list[dict[str, Any]]] = {}
         for op, event, params in index.rows:
-            batches.setdefault(op, []).append(self._params({**params, "position": notification_ids[event]}))
+            batches.setdefault(op, []).append(self._params({**params, **position(event)}))
         if index.idempotency is not None:
-            record = dict(index.idempotency)
-            record["outcome"] = {**record["outcome"], "position": notification_ids[-1]}
-            batches.setdefault("idempotency", []).append(self._params({**record, "position": notification_ids[-1]}))
+            batches["idempotency"] = [self._params({**index.idempotency, **position(len(stored_events) - 1)})]
         for op, rows in batches.items():
             cursor.executemany(self._sql(WRITES[op]), rows)
 
@@ -202,8 +214,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = cast(list[int], super()._insert_events(c, stored_events, **kwargs))
-        self._write_index_rows(c, ids, kwargs.get("index"))
+        self._write_index_rows(c, stored_events, ids, kwargs.get("index"))
         return ids
+
+    def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
+        return {"position": notification_id}
 
     def _sql(self, template: str) -> str:
         return template.format(t=self.table_prefix)
@@ -229,17 +244,26 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         base = events_table_name.removesuffix("_events")
         self.index_prefix = f"{base}_"
         self.table_prefix = f'"{self.datastore.schema}".{base}_'
+        self._events_table = f'"{self.datastore.schema}"."{events_table_name}"'
         self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.index_ddl())  # type: ignore[arg-type]
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self._write_index_rows(curs, cast(list[int], ids), kwargs.get("index"))
-        return ids
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """Queue the index rows in the same pipeline as the events, before its first sync:
+        they find their position in the events table, so the table lock is held for one
+        round trip and the commit, not two."""
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        self._write_index_rows(curs.connection.cursor(), stored_events, None, kwargs.get("index"))
+
+    def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
+        return {"originator_id": stored_event.originator_id, "originator_version": stored_event.originator_version}
 
     def _sql(self, template: str) -> str:
-        return _NAMED.sub(r"%(\1)s", template.format(t=self.table_prefix))
+        position = (
+            f"(SELECT notification_id FROM {self._events_table} "
+            "WHERE originator_id = %(originator_id)s AND originator_version = %(originator_version)s)"
+        )
+        sql = template.format(t=self.table_prefix).replace(":position", position)
+        return _NAMED.sub(r"%(\1)s", sql)
 
     def to_db_time(self, value: datetime) -> datetime:
         return value
