@@ -48,6 +48,9 @@ class Stores:
 
 def app_from_environment() -> FastAPI:
     """For `uvicorn --factory` with several worker processes: each opens its own stores."""
+    from api.server import tune_interpreter
+
+    tune_interpreter()
     return create_app(Database.from_environment())
 
 

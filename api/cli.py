@@ -99,6 +99,9 @@ def serve(
 
         run_workers(host, port, workers)
         return
+    from api.server import tune_interpreter
+
+    tune_interpreter()
     try:
         uvicorn.run(create_app(stores=stores), host=host, port=port, log_level="warning", access_log=False)
     finally:

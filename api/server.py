@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -20,6 +21,15 @@ class _TCPConfig(uvicorn.Config):
         sock.bind((self.host, self.port))
         sock.set_inheritable(True)
         return sock
+
+
+SWITCH_INTERVAL = 0.001
+
+
+def tune_interpreter() -> None:
+    """A request holding the ledger's write lock must not wait 5 ms (Python's default
+    switch interval) for the GIL while another request computes: every writer waits on it."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def run_workers(host: str, port: int, workers: int) -> None:

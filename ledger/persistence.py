@@ -25,10 +25,10 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import orjson
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic, retry
 from psycopg.sql import SQL
 
 
@@ -247,12 +247,24 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         self._events_table = f'"{self.datastore.schema}"."{events_table_name}"'
         self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.index_ddl())  # type: ignore[arg-type]
 
-    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """Queue the index rows in the same pipeline as the events, before its first sync:
-        they find their position in the events table, so the table lock is held for one
-        round trip and the commit, not two."""
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        self._write_index_rows(curs.connection.cursor(), stored_events, None, kwargs.get("index"))
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """One round trip for the whole write: the library's table lock, NOTIFY and INSERT,
+        the index rows and the COMMIT go out as one pipeline and are synced once.
+
+        The library's own version syncs after the INSERT (to fetch positions) and then
+        commits, so its table lock, which serialises every writer of the ledger, is held
+        across two client round trips; here it is taken and released within one. Index
+        rows find their position in the events table, so they need no round trip either.
+        A conflict (version or idempotency key) fails the whole batch as IntegrityError."""
+        if not stored_events:
+            return []
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline(), conn.transaction():
+                curs = conn.cursor()
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                self._write_index_rows(conn.cursor(), stored_events, None, kwargs.get("index"))
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
         return {"originator_id": stored_event.originator_id, "originator_version": stored_event.originator_version}
