@@ -38,13 +38,18 @@ class ItemOutcome(Outcome):
     atc_code: str | None = None
 
 
-class DepotOutcome(Outcome):
+class DepotFacts(BaseModel):
+    """A depot as registered: what the directory lists."""
+
     code: str
     name: str
     region: str
     organisation: str
     kind: str
     population_served: int | None = None
+
+
+class DepotOutcome(DepotFacts, Outcome):
     version: int
 
 

@@ -15,6 +15,8 @@ Test modules import `production_logging` (autouse): requests are logged as
 from __future__ import annotations
 
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -190,3 +192,15 @@ def production_logging() -> Iterator[None]:
         yield
     finally:
         structlog.configure(**previous)
+
+
+def race(count: int, action):  # type: ignore[no-untyped-def]
+    """Runs `action(i)` on `count` threads released together; returns their results in order."""
+    start = threading.Barrier(count)
+
+    def run(i: int):  # type: ignore[no-untyped-def]
+        start.wait()
+        return action(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
+    race,
     A_NORTH,
     B_SOUTH,
     FFP2,
@@ -33,16 +32,6 @@ def key(value: str, **more: str) -> dict[str, str]:
 def replayed(response) -> bool:
     return response.headers.get("Idempotent-Replayed") == "true"
 
-
-def _race(count: int, action):
-    start = threading.Barrier(count)
-
-    def run(i: int):
-        start.wait()
-        return action(i)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 # --- depot commands ------------------------------------------------------------------------------
@@ -139,7 +128,7 @@ def test_keys_are_per_principal(api):
 def test_concurrent_requests_with_the_same_key_store_exactly_one_event(api):
     seed(api)
 
-    responses = _race(8, lambda i: api.post(f"/v1/depots/{A_NORTH}/receipts", RECEIPT, role="operator", **key("racing")))
+    responses = race(8, lambda i: api.post(f"/v1/depots/{A_NORTH}/receipts", RECEIPT, role="operator", **key("racing")))
 
     assert [r.status_code for r in responses] == [201] * 8
     assert len({r.json()["event_id"] for r in responses}) == 1
@@ -208,7 +197,7 @@ def test_concurrent_dispatches_with_the_same_key_make_one_transfer(api):
     seed(api)
     receive_stock(api, A_NORTH, 100)
 
-    responses = _race(6, lambda i: dispatch(api, A_NORTH, B_SOUTH, 30, headers=key("dispatch-race")))
+    responses = race(6, lambda i: dispatch(api, A_NORTH, B_SOUTH, 30, headers=key("dispatch-race")))
 
     assert [r.status_code for r in responses] == [201] * 6
     assert len({r.json()["transfer_id"] for r in responses}) == 1

@@ -3,11 +3,10 @@ loss in transit, cancellation, the transfer views, and races between dispatches.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
+    race,
     A_CLINIC,
     A_NORTH,
     B_SOUTH,
@@ -454,23 +453,12 @@ def test_the_transfer_list_refuses_an_unknown_status(api):
 # --- races ----------------------------------------------------------------------------------------
 
 
-def _race(count: int, action):
-    """Runs `action(i)` on `count` threads released together; returns the responses."""
-    start = threading.Barrier(count)
-
-    def run(i: int):
-        start.wait()
-        return action(i)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
-
 
 def test_racing_dispatches_from_one_depot_never_over_commit(api):
     stocked(api, 100)
     quantities = [15, 25, 10, 30, 20, 35, 5, 40, 12, 18]
 
-    responses = _race(len(quantities), lambda i: dispatch(api, A_NORTH, B_SOUTH if i % 2 else A_CLINIC, quantities[i]))
+    responses = race(len(quantities), lambda i: dispatch(api, A_NORTH, B_SOUTH if i % 2 else A_CLINIC, quantities[i]))
 
     accepted = [q for q, r in zip(quantities, responses, strict=True) if r.status_code == 201]
     for response in responses:
@@ -488,7 +476,7 @@ def test_racing_dispatches_from_one_depot_never_over_commit(api):
 def test_racing_dispatches_that_all_fit_all_go_through(api):
     stocked(api, 100)
 
-    responses = _race(8, lambda i: dispatch(api, A_NORTH, B_SOUTH, 10))
+    responses = race(8, lambda i: dispatch(api, A_NORTH, B_SOUTH, 10))
 
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) + statuses.count(409) == 8
@@ -504,7 +492,7 @@ def test_a_transfer_received_twice_at_once_lands_once(api):
     stocked(api)
     transfer_id = created(dispatch(api, A_NORTH, B_SOUTH, 30))["transfer_id"]
 
-    responses = _race(4, lambda i: receipt(api, transfer_id))
+    responses = race(4, lambda i: receipt(api, transfer_id))
 
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
     assert transit(api, B_SOUTH) == (30, 0, 0)
@@ -515,7 +503,7 @@ def test_a_receipt_racing_a_cancellation_has_one_winner(api):
     stocked(api)
     transfer_id = created(dispatch(api, A_NORTH, B_SOUTH, 30))["transfer_id"]
 
-    responses = _race(2, lambda i: receipt(api, transfer_id) if i == 0 else cancel(api, transfer_id))
+    responses = race(2, lambda i: receipt(api, transfer_id) if i == 0 else cancel(api, transfer_id))
 
     assert sorted(r.status_code for r in responses) == [200, 409]
     status = ok(api.get(f"/v1/transfers/{transfer_id}"))["status"]

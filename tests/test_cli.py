@@ -105,3 +105,30 @@ def test_a_bad_database_url_is_a_clear_error() -> None:
     result = runner.invoke(app, ["token", "create", "--name", "x", "--role", "admin", "--database", "mysql://x/y"])
     assert result.exit_code != 0
     assert "unsupported database URL" in str(result.exception or result.output)
+
+
+def test_demo_prints_a_token_per_role_and_refuses_to_load_twice(database_url: str) -> None:
+    first = runner.invoke(app, ["demo", "--database", database_url])
+    assert first.exit_code == 0, first.output
+    assert "Loaded the demo: 16 depots, 6 items," in first.output
+    tokens = {line.split()[0]: line.split()[-1] for line in first.output.splitlines()
+              if line.split() and line.split()[0] in ("coordinator", "operator", "auditor")}
+    assert set(tokens) == {"coordinator", "operator", "auditor"}
+    assert "(organisation DK-84)" in first.output
+
+    from api.app import Stores
+    from ledger.settings import Database
+
+    stores = Stores.open(Database(database_url))
+    try:
+        principals = {role: stores.access.authenticate(token) for role, token in tokens.items()}
+        depots = stores.ledger.journal.depots()
+    finally:
+        stores.close()
+    assert {role: p.role for role, p in principals.items() if p} == {r: r for r in tokens}
+    assert principals["operator"].organisations == frozenset({"DK-84"})
+    assert len(depots) == 16
+
+    second = runner.invoke(app, ["demo", "--database", database_url])
+    assert second.exit_code == 1
+    assert "already has depots" in second.output

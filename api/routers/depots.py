@@ -11,22 +11,13 @@ from api.deps import CommandContext, LedgerDep, Reader, requires
 from api.responses import ERRORS, answer
 from domain.commands import Code, RegisterDepot, SetObligation
 from domain.events import DepotKind
-from ledger.outcomes import DepotOutcome, ObligationOutcome
+from ledger.outcomes import DepotFacts, DepotOutcome, ObligationOutcome
 from projections.stock import DepotStock, depot_stock
 
 router = APIRouter(prefix="/v1/depots", tags=["depots"], responses=ERRORS)
 
 
-class DepotSummary(BaseModel):
-    code: str
-    name: str
-    region: str
-    organisation: str
-    kind: str
-    population_served: int | None = None
-
-
-class DepotView(DepotSummary):
+class DepotView(DepotFacts):
     version: int
     obligations: dict[str, int]
     open_transfers: int
@@ -38,15 +29,15 @@ def register_depot(body: RegisterDepot, ledger: LedgerDep, ctx: CommandContext, 
     return answer(ledger.register_depot(body, ctx), response)
 
 
-@router.get("", response_model=list[DepotSummary])
+@router.get("", response_model=list[DepotFacts])
 def list_depots(
     ledger: LedgerDep,
     _: Reader,
     region: str | None = None,
     organisation: str | None = None,
     kind: Annotated[DepotKind | None, Query()] = None,
-) -> list[DepotSummary]:
-    return [DepotSummary(**row) for row in ledger.journal.depots(region, organisation, kind)]
+) -> list[DepotFacts]:
+    return [DepotFacts(**row) for row in ledger.journal.depots(region, organisation, kind)]
 
 
 @router.get("/{code}", response_model=DepotView)
