@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ token_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 DatabaseOption = Annotated[
-    Optional[str],  # noqa: UP007 - typer needs Optional
+    str | None,
     typer.Option(
         "--database",
         envvar="SUPPLY_LEDGER_DATABASE_URL",
@@ -112,7 +112,7 @@ def serve(
 def token_create(
     name: Annotated[str, typer.Option(help="Who the token is for (appears as the actor of their events)")],
     role: Annotated[str, typer.Option(help="operator, coordinator, auditor or admin")],
-    org: Annotated[Optional[list[str]], typer.Option("--org", help="Organisation (repeat for several)")] = None,  # noqa: UP007
+    org: Annotated[list[str] | None, typer.Option("--org", help="Organisation (repeat for several)")] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Create a token; it is printed once, alone on the last line."""

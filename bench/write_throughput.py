@@ -907,8 +907,8 @@ def report_header(
         f"- Workload: depot commands ({mix}) over {args.depots} depots, each client process with its own "
         f"keep-alive httpx client and its own depots; {fmt(args.duration, 0)} s measured after "
         f"{fmt(args.warmup, 0)} s warm-up per phase",
-        f"- Baseline: single-row `INSERT` + `COMMIT` transactions from one psycopg connection "
-        f"(autocommit off) into a scratch table in the same database",
+        "- Baseline: single-row `INSERT` + `COMMIT` transactions from one psycopg connection "
+        "(autocommit off) into a scratch table in the same database",
         f"- Other load on the machine just before the run: {fmt(quiet['machine_busy'], 0)}% of one core "
         f"({describe_others(quiet)})",
         "",

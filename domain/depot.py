@@ -27,7 +27,6 @@ from domain.exceptions import (
     InvalidCommand,
     RequestClosed,
     TransferClosed,
-    UnknownRequest,
     UnknownTransfer,
 )
 

@@ -72,7 +72,7 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
 
 def test_snapshot_restores_the_replayed_state(ledger: Ledger) -> None:
     _exercise_every_event(ledger)
-    for number in range(120):  # past the snapshot interval of 100 events
+    for _number in range(120):  # past the snapshot interval of 100 events
         ledger.report_consumption("SRC", c.ReportConsumption(item="PROPOFOL-20", quantity=1), CTX)
     assert ledger.snapshots is not None
     snapshots = list(ledger.snapshots.get(depot_id("SRC")))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
 
 from api.deps import CommandContext, LedgerDep, Reader, requires
 from api.responses import ERRORS, answer
