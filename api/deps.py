@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 import re
 from typing import Annotated
 
@@ -79,7 +80,7 @@ async def command_context(
     return Context(
         actor=principal.name,
         organisations=None if principal.may_write_everywhere() else principal.organisations,
-        request_id=getattr(request.state, "request_id", None) or Context(actor="").request_id,
+        request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         idempotency_key=idempotency_key,
         fingerprint=await _fingerprint(request) if idempotency_key else None,
         expected_version=expected_version,

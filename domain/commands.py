@@ -17,16 +17,14 @@ EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 """Times outside these years are typos, and would overflow date arithmetic."""
 
 
-def _plausible_time(value: datetime) -> datetime:
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValueError(f"year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
-    return value.astimezone(UTC)
-
-
 def _plausible_date(value: date) -> date:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise ValueError(f"year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
     return value
+
+
+def _plausible_time(value: datetime) -> datetime:
+    return _plausible_date(value).astimezone(UTC)
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_time)]

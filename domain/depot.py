@@ -366,7 +366,8 @@ class Depot(Aggregate):
         return {item: next(iter(named)) for item, named in lots.items() if len(named) == 1 and None not in named}
 
     def mutate(self, event: Any) -> None:
-        for effect in self.effects(event):
+        recorded = self._effects.get(event.originator_version)  # set when this depot triggered it
+        for effect in self.effects(event) if recorded is None else recorded:
             self._book(effect.item).apply(effect, event.occurred_at)
         match event:
             case ev.ObligationSet():

@@ -64,15 +64,18 @@ class Access(Application):
 
     def cached(self, token: str) -> Principal | None:
         """The principal if this token was checked in the last CACHE_SECONDS (no database read)."""
+        return self._cached(hash_token(token))
+
+    def _cached(self, token_hash: str) -> Principal | None:
         with self._lock:
-            cached = self._cache.get(hash_token(token))
+            cached = self._cache.get(token_hash)
         return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
     def authenticate(self, token: str) -> Principal | None:
-        known = self.cached(token)
+        token_hash = hash_token(token)
+        known = self._cached(token_hash)
         if known is not None:
             return known
-        token_hash = hash_token(token)
         now = time.monotonic()
         try:
             stored = self.repository.get(token_id(token_hash), projector_func=project_token)

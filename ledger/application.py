@@ -161,7 +161,7 @@ class Ledger(Application):
         for _ in range(SAVE_ATTEMPTS):
             aggregates, outcome = decide()
             last_event = [event for aggregate in aggregates for event in aggregate.pending_events][-1]
-            outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})
+            outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})  # what the response reports
             idempotency = None
             if ctx.idempotency_key is not None:
                 idempotency = {
@@ -231,7 +231,7 @@ class Ledger(Application):
                 raise DuplicateCode(f"item {command.code} is already defined", code=command.code)
             stamp = self._stamp(ctx, None)
             item = Item.start(ev.ItemDefined, item_id(command.code), **command.model_dump(), **stamp.fields())
-            return [item], ItemOutcome(recorded_at=item.modified_on, **command.model_dump())
+            return [item], ItemOutcome(**command.model_dump())
 
         return self._execute(ctx, ItemOutcome, decide)
 
@@ -246,7 +246,7 @@ class Ledger(Application):
             stamp = self._stamp(ctx, command.occurred_at)
             registration = command.model_dump(exclude={"occurred_at"})
             depot = Depot.start(ev.DepotRegistered, depot_id(command.code), **registration, **stamp.fields())
-            return [depot], DepotOutcome(recorded_at=depot.modified_on, version=depot.version, **registration)
+            return [depot], DepotOutcome(version=depot.version, **registration)
 
         return self._execute(ctx, DepotOutcome, decide)
 
@@ -256,10 +256,8 @@ class Ledger(Application):
         def decide() -> tuple[list[Any], ObligationOutcome]:
             depot = self._writable_depot(code, ctx)
             self.require_item(item)
-            event = depot.set_obligation(item, command.min_days, self._stamp(ctx, command.occurred_at, command.note))
-            return [depot], ObligationOutcome(
-                depot=code, item=item, min_days=command.min_days, version=depot.version, recorded_at=event.timestamp
-            )
+            depot.set_obligation(item, command.min_days, self._stamp(ctx, command.occurred_at, command.note))
+            return [depot], ObligationOutcome(depot=code, item=item, min_days=command.min_days, version=depot.version)
 
         return self._execute(ctx, ObligationOutcome, decide)
 
@@ -280,7 +278,6 @@ class Ledger(Application):
                 event_id=f"{event.originator_id}:{event.originator_version}",
                 depot=code,
                 version=event.originator_version,
-                recorded_at=event.timestamp,
                 warnings=warnings,
                 **extra,
             )
@@ -347,7 +344,6 @@ class Ledger(Application):
                 event_id=f"{event.originator_id}:{event.originator_version}",
                 depot=code,
                 version=event.originator_version,
-                recorded_at=event.timestamp,
                 request_id=request_id,
             )
 
@@ -395,9 +391,7 @@ class Ledger(Application):
                 reference=command.reference,
             )
             destination.expect(dispatched, source.code)
-            return [source, destination], TransferOutcome(
-                transfer_id=transfer_id, status="in_transit", recorded_at=dispatched.timestamp
-            )
+            return [source, destination], TransferOutcome(transfer_id=transfer_id, status="in_transit")
 
         return self._execute(ctx, TransferOutcome, decide)
 
@@ -439,7 +433,6 @@ class Ledger(Application):
             return [destination, source], TransferOutcome(
                 transfer_id=transfer_id,
                 status="received",
-                recorded_at=event.timestamp,
                 shortfall=shortfall(event.lines),
             )
 
@@ -451,11 +444,9 @@ class Ledger(Application):
             source = self._writable_depot(transfer["source"], ctx)
             destination = self.depot(transfer["destination"])
             stamp = self._stamp(ctx, command.occurred_at, command.note)
-            event = source.cancel(transfer_id, command.reason, stamp)
+            source.cancel(transfer_id, command.reason, stamp)
             destination.cancel(transfer_id, command.reason, stamp)
-            return [source, destination], TransferOutcome(
-                transfer_id=transfer_id, status="cancelled", recorded_at=event.timestamp
-            )
+            return [source, destination], TransferOutcome(transfer_id=transfer_id, status="cancelled")
 
         return self._execute(ctx, TransferOutcome, decide)
 

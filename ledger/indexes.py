@@ -11,6 +11,7 @@ from ledger.persistence import IndexRows
 
 def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRows:
     index = IndexRows()
+    cancelled: set[str] = set()
     for position, event in enumerate(events):
         aggregate = aggregates.get(event.originator_id)
         if aggregate is None:  # snapshots and foreign events carry no index
@@ -60,7 +61,8 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
                     received_at=event.occurred_at,
                     received_lines=[line.model_dump(mode="json") for line in event.lines],
                 )
-            case ev.TransferCancelled():  # on both depots; the second update changes nothing
+            case ev.TransferCancelled() if event.transfer_id not in cancelled:  # on both depots: index it once
+                cancelled.add(event.transfer_id)
                 index.add(
                     "transfer_cancelled",
                     position,

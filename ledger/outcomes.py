@@ -3,18 +3,21 @@ gets back exactly what the first one got; they are also the HTTP response bodies
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from ledger.clock import utc_text
 
+NOT_YET_RECORDED = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class Outcome(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Both are filled in by the service layer from the last stored event.
     position: int = Field(0, description="Ledger position of the last stored event")
-    recorded_at: datetime
+    recorded_at: datetime = Field(NOT_YET_RECORDED, description="When the last stored event was recorded")
 
     @field_serializer("recorded_at", check_fields=False)
     def _utc(self, value: datetime) -> str:
