@@ -12,11 +12,13 @@ from fastapi import FastAPI
 from api import problems
 from api.authentication import Authentication
 from api.observability import Metrics, RequestLog, configure_logging
-from api.routers import depot_commands, depots, events, health, items, transfers
+from api.routers import depot_commands, depots, events, health, items, stock, transfers
 from ledger.access import Access
 from ledger.application import Ledger
 from ledger.feed import Feed
 from ledger.settings import Database
+from projections.runner import ProjectionThread, Projector, open_view
+from projections.views import Views
 
 DESCRIPTION = """
 An event-sourced ledger of critical medical supplies held by national, regional,
@@ -33,17 +35,26 @@ Every `/v1` call needs `Authorization: Bearer <token>`. Every POST accepts an
 class Stores:
     ledger: Ledger
     access: Access
+    views: Views
 
     @classmethod
     def open(cls, database: Database) -> Stores:
+        ledger = Ledger(database.env("ledger"))
         return cls(
-            ledger=Ledger(database.env("ledger")),
+            ledger=ledger,
             access=Access(database.env("access", indexed=False)),
+            views=Views(ledger, Projector(ledger, open_view(database, ledger))),
         )
+
+    @property
+    def projector(self) -> Projector:
+        assert self.views.projector is not None
+        return self.views.projector
 
     def close(self) -> None:
         self.ledger.close()
         self.access.close()
+        self.projector.view.datastore.close()  # type: ignore[attr-defined]
 
 
 def app_from_environment() -> FastAPI:
@@ -54,18 +65,26 @@ def app_from_environment() -> FastAPI:
     return create_app(Database.from_environment())
 
 
-def create_app(database: Database | None = None, stores: Stores | None = None) -> FastAPI:
-    """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here."""
+def create_app(database: Database | None = None, stores: Stores | None = None, projections: bool | None = None) -> FastAPI:
+    """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here.
+    `projections`: run the stock projection in this process (default, unless
+    SUPPLY_LEDGER_PROJECTIONS=worker says a separate worker runs it)."""
+    if projections is None:
+        projections = os.environ.get("SUPPLY_LEDGER_PROJECTIONS", "embedded") != "worker"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = stores or Stores.open(database or Database.from_environment())
         app.state.ledger = opened.ledger
         app.state.access = opened.access
+        app.state.views = opened.views
         app.state.feed = Feed(opened.ledger)
+        follower = ProjectionThread(opened.projector).start() if projections else None
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             if stores is None:
                 opened.close()
 
@@ -73,7 +92,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None) -
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
-    for module in (health, items, depots, depot_commands, transfers, events):
+    for module in (health, items, depots, depot_commands, transfers, stock, events):
         app.include_router(module.router)
     app.add_middleware(Authentication)
     app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too

@@ -149,3 +149,6 @@ def main() -> None:
     except BadDatabaseURL as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(2) from None
+
+
+from api import cli_views  # noqa: E402, F401 - registers `stock`, `timeline` and `projections`

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 import re
+import uuid
 from typing import Annotated
 
 import orjson
@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from domain.access import Role
 from ledger.access import Principal
 from ledger.application import Context, Ledger
+from projections.views import Views
 
 bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger token create` or the demo")
 
@@ -50,10 +51,15 @@ def requires(*roles: Role):  # type: ignore[no-untyped-def]
     return check
 
 
+async def get_views(request: Request) -> Views:
+    return request.app.state.views
+
+
 Reader = Annotated[Principal, Depends(get_principal)]
 Writer = Annotated[Principal, Depends(requires("operator", "coordinator"))]
 Coordinator = Annotated[Principal, Depends(requires("coordinator"))]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+ViewsDep = Annotated[Views, Depends(get_views)]
 
 _VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 MAX_KEY_LENGTH = 200

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Literal, Self
+from datetime import datetime
+from typing import Any, Self
 
 from pydantic import BaseModel
 
 from domain import events as ev
 from domain.aggregate import Aggregate
+from domain.effects import Direction, Effect, effects_of
 from domain.exceptions import (
     InsufficientStock,
     InvalidCommand,
@@ -51,18 +52,6 @@ class Stamp:
         }
 
 
-@dataclass(frozen=True)
-class Effect:
-    """One change to one item's book: a signed delta, or a count that resets it."""
-
-    item: str
-    delta: int = 0
-    counted: int | None = None
-    book_at: int | None = None
-    lot: str | None = None
-    expires_on: date | None = None
-
-
 class ItemBook(BaseModel):
     """The book of one item at one depot, at "now" in business time."""
 
@@ -75,6 +64,8 @@ class ItemBook(BaseModel):
         return self.last_count_at is None or at >= self.last_count_at
 
     def apply(self, effect: Effect, at: datetime) -> None:
+        if not effect.moves_stock:
+            return
         if self.counts_after(at):
             if effect.counted is None:
                 self.on_hand += effect.delta
@@ -83,6 +74,7 @@ class ItemBook(BaseModel):
                 self.last_count_at = at
         if self.last_movement_at is None or at > self.last_movement_at:
             self.last_movement_at = at
+
     def is_backdated(self, at: datetime) -> bool:
         """Whether a movement dated `at` lands before movements already in the book."""
         return self.last_movement_at is not None and at < self.last_movement_at
@@ -90,7 +82,7 @@ class ItemBook(BaseModel):
 
 class OpenTransfer(BaseModel):
     transfer_id: str
-    direction: Literal["out", "in"]
+    direction: Direction
     counterpart: str
     lines: list[ev.TransferLine]
     allocation_id: str | None = None
@@ -132,7 +124,7 @@ class Depot(Aggregate):
     def on_hand(self, item: str) -> int:
         return self.book(item).on_hand
 
-    def in_transit(self, item: str, direction: Literal["out", "in"]) -> int:
+    def in_transit(self, item: str, direction: Direction) -> int:
         return sum(t.quantities()[item] for t in self.open_transfers.values() if t.direction == direction)
 
     def reserved(self, item: str) -> int:
@@ -148,7 +140,7 @@ class Depot(Aggregate):
             items.update(line.item for line in transfer.lines)
         return sorted(items)
 
-    def open_transfer(self, transfer_id: str, direction: Literal["out", "in"]) -> OpenTransfer:
+    def open_transfer(self, transfer_id: str, direction: Direction) -> OpenTransfer:
         transfer = self.open_transfers.get(transfer_id)
         if transfer is None or transfer.direction != direction:
             raise UnknownTransfer(f"transfer {transfer_id} is not open at depot {self.code}")
@@ -336,34 +328,11 @@ class Depot(Aggregate):
     # --- applying events -----------------------------------------------------------------
 
     def effects(self, event: Any) -> list[Effect]:
-        match event:
-            case ev.ReceiptRecorded():
-                return [Effect(event.item, event.quantity, lot=event.lot, expires_on=event.expires_on)]
-            case ev.ConsumptionReported():
-                return [Effect(event.item, -event.quantity)]
-            case ev.StockAdjusted():
-                return [Effect(event.item, event.quantity)]
-            case ev.StockCounted():
-                return [Effect(event.item, counted=event.counted, book_at=event.book_at_recording)]
-            case ev.TransferDispatched():
-                return [Effect(line.item, -line.quantity, lot=line.lot) for line in event.lines]
-            case ev.TransferReceived():
-                lots = self._lots_in_transit(event.transfer_id)
-                return [Effect(line.item, line.quantity_received, lot=lots.get(line.item)) for line in event.lines]
-            case ev.TransferCancelled():
-                transfer = self.open_transfers.get(event.transfer_id)
-                if transfer is None or transfer.direction != "out":
-                    return []
-                return [Effect(line.item, line.quantity, lot=line.lot) for line in transfer.lines]
-        return []
+        return effects_of(event, self._open_lines)
 
-    def _lots_in_transit(self, transfer_id: str) -> dict[str, str]:
-        """The lot a received item came from, when the dispatch named exactly one."""
+    def _open_lines(self, transfer_id: str) -> tuple[Direction, list[ev.TransferLine]] | None:
         transfer = self.open_transfers.get(transfer_id)
-        lots: dict[str, set[str | None]] = {}
-        for line in transfer.lines if transfer else []:
-            lots.setdefault(line.item, set()).add(line.lot)
-        return {item: next(iter(named)) for item, named in lots.items() if len(named) == 1 and None not in named}
+        return None if transfer is None else (transfer.direction, transfer.lines)
 
     def mutate(self, event: Any) -> None:
         recorded = self._effects.get(event.originator_version)  # set when this depot triggered it

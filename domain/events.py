@@ -140,6 +140,7 @@ class TransferLine(Immutable):
     item: str
     quantity: int
     lot: str | None = None
+    expires_on: date | None = None  # the lot's expiry, as the source knew it, so it travels with the lot
 
 
 class ReceivedLine(Immutable):

@@ -19,7 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+)
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain import commands as cmd
@@ -35,8 +39,8 @@ from domain.exceptions import (
     InvalidCommand,
     TransferClosed,
     UnknownDepot,
-    UnknownRequest,
     UnknownItem,
+    UnknownRequest,
     UnknownTransfer,
     VersionMismatch,
 )
@@ -125,7 +129,7 @@ class Ledger(Application):
         snapshot must not turn a stored command into an error."""
         try:
             super()._take_snapshots(processing_event)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("snapshot_failed", exc_info=True)
 
     # --- loading -------------------------------------------------------------------------
@@ -379,7 +383,15 @@ class Ledger(Application):
             for line in command.lines:
                 self.require_item(line.item)
             stamp = self._stamp(ctx, command.occurred_at, command.note)
-            lines = tuple(ev.TransferLine(item=l.item, quantity=l.quantity, lot=l.lot) for l in command.lines)
+            lines = tuple(
+                ev.TransferLine(
+                    item=l.item,
+                    quantity=l.quantity,
+                    lot=l.lot,
+                    expires_on=self.journal.lot_expiry(source.code, l.item, l.lot) if l.lot else None,
+                )
+                for l in command.lines
+            )
             available = {line.item: self._dispatchable(source, line.item, stamp.occurred_at) for line in lines}
             dispatched = source.dispatch(
                 transfer_id,

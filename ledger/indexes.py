@@ -31,6 +31,10 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
                 counted=effect.counted,
                 lot=effect.lot,
                 expires_on=effect.expires_on,
+                transit_in=effect.transit_in,
+                transit_out=effect.transit_out,
+                reserved=effect.reserved,
+                min_days=effect.min_days,
             )
         match event:
             case ev.DepotRegistered():

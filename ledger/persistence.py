@@ -23,9 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
+from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    InterfaceError,
+    Mapper,
+    OperationalError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic, retry
@@ -86,10 +93,24 @@ SCHEMA = {
             position BIGINT NOT NULL, line INTEGER NOT NULL, depot TEXT NOT NULL, item TEXT NOT NULL,
             occurred_at {ts} NOT NULL, recorded_at {ts} NOT NULL, version BIGINT NOT NULL,
             event_type TEXT NOT NULL, delta BIGINT NOT NULL, counted BIGINT, lot TEXT, expires_on {date},
+            transit_in BIGINT NOT NULL DEFAULT 0, transit_out BIGINT NOT NULL DEFAULT 0,
+            reserved BIGINT NOT NULL DEFAULT 0, min_days INTEGER,
             PRIMARY KEY (position, line))""",
     "movements_index": """
         CREATE INDEX IF NOT EXISTS {n}movements_by_depot_item
             ON {t}movements (depot, item, occurred_at, position)""",
+    "movements_by_recording": """
+        CREATE INDEX IF NOT EXISTS {n}movements_by_depot_item_position ON {t}movements (depot, item, position)""",
+    "movements_by_recorded_at": """
+        CREATE INDEX IF NOT EXISTS {n}movements_by_recorded_at ON {t}movements (recorded_at, position)""",
+    "movements_by_lot": """
+        CREATE INDEX IF NOT EXISTS {n}movements_by_lot ON {t}movements (depot, item, lot)
+            WHERE expires_on IS NOT NULL""",
+    "fold_checkpoints": """
+        CREATE TABLE IF NOT EXISTS {t}fold_checkpoints (
+            depot TEXT NOT NULL, item TEXT NOT NULL, known_position BIGINT NOT NULL,
+            occurred_at {ts} NOT NULL, position BIGINT NOT NULL, line INTEGER NOT NULL, state TEXT NOT NULL,
+            PRIMARY KEY (depot, item, occurred_at, position, line, known_position))""",
     "transfers": """
         CREATE TABLE IF NOT EXISTS {t}transfers (
             transfer_id TEXT PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL,
@@ -114,8 +135,9 @@ SCHEMA = {
 
 WRITES = {
     "movement": """INSERT INTO {t}movements (position, line, depot, item, occurred_at, recorded_at, version,
-        event_type, delta, counted, lot, expires_on) VALUES (:position, :line, :depot, :item, :occurred_at,
-        :recorded_at, :version, :event_type, :delta, :counted, :lot, :expires_on)""",
+        event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days)
+        VALUES (:position, :line, :depot, :item, :occurred_at, :recorded_at, :version, :event_type, :delta,
+        :counted, :lot, :expires_on, :transit_in, :transit_out, :reserved, :min_days)""",
     "depot": """INSERT INTO {t}depots (code, name, region, organisation, kind, population_served, position)
         VALUES (:code, :name, :region, :organisation, :kind, :population_served, :position)""",
     "item": """INSERT INTO {t}items (code, name, unit, category, atc_code, position)
@@ -198,6 +220,13 @@ class IndexStore:
     def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def stream(self, originator_id: UUID, known: int) -> list[tuple[int, StoredEvent]]:
+        raise NotImplementedError
+
+    def write(self, template: str, rows: list[dict[str, Any]]) -> None:
+        """Rows for a cache table (fold checkpoints), in their own transaction."""
+        raise NotImplementedError
+
 
 def _utc_text(value: datetime) -> str:
     """SQLite keeps times as fixed-width UTC text, so text order is time order."""
@@ -220,6 +249,19 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
     def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
         return {"position": notification_id}
 
+    def stream(self, originator_id: UUID, known: int) -> list[tuple[int, StoredEvent]]:
+        """One aggregate's stored events with their ledger positions, up to position `known`."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND rowid <= ? ORDER BY originator_version",
+                (originator_id.hex, known),
+            )
+            return [
+                (row["rowid"], StoredEvent(originator_id, row["originator_version"], row["topic"], row["state"]))
+                for row in c.fetchall()
+            ]
+
     def _sql(self, template: str) -> str:
         return template.format(t=self.table_prefix)
 
@@ -233,6 +275,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._sql(template), self._params(params))
             return [dict(row) for row in c.fetchall()]
+
+    def write(self, template: str, rows: list[dict[str, Any]]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(self._sql(template), [self._params(row) for row in rows])
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
@@ -269,6 +315,22 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
     def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
         return {"originator_id": stored_event.originator_id, "originator_version": stored_event.originator_version}
 
+    def stream(self, originator_id: UUID, known: int) -> list[tuple[int, StoredEvent]]:
+        """One aggregate's stored events with their ledger positions, up to position `known`."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f"SELECT notification_id, originator_version, topic, state FROM {self._events_table} "  # type: ignore[arg-type]
+                "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version",
+                (originator_id, known),
+            )
+            return [
+                (
+                    row["notification_id"],
+                    StoredEvent(originator_id, row["originator_version"], row["topic"], bytes(row["state"])),
+                )
+                for row in curs.fetchall()
+            ]
+
     def _sql(self, template: str) -> str:
         position = (
             f"(SELECT notification_id FROM {self._events_table} "
@@ -287,3 +349,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._sql(template), self._params(params))  # type: ignore[arg-type]
             return list(curs.fetchall())
+
+    def write(self, template: str, rows: list[dict[str, Any]]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(self._sql(template), [self._params(row) for row in rows])  # type: ignore[arg-type]

@@ -54,7 +54,12 @@ class Database:
     def env(self, ledger: str = "ledger", indexed: bool = True) -> dict[str, str]:
         """Library settings for one event store in this database (`ledger`, `access`, `exercise-x`);
         `indexed` stores get the ledger's write indexes (see `ledger.persistence`)."""
-        from ledger.persistence import OrjsonTranscoder, PostgresLedgerRecorder, PydanticMapper, SQLiteLedgerRecorder
+        from ledger.persistence import (
+            OrjsonTranscoder,
+            PostgresLedgerRecorder,
+            PydanticMapper,
+            SQLiteLedgerRecorder,
+        )
 
         env = {
             "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
@@ -91,6 +96,13 @@ class Database:
             env["APPLICATION_RECORDER_TOPIC"] = get_topic(PostgresLedgerRecorder)
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+
+    def view_env(self, ledger: str = "ledger") -> dict[str, str]:
+        """Library settings for a ledger's materialised views: on SQLite a file of their own
+        (projecting must not hold the ledger's write lock), on PostgreSQL the same database."""
+        env = self.env(f"{ledger}-view" if ledger != "ledger" else "view", indexed=False)
+        env.pop("MAPPER_TOPIC", None)
         return env
 
     def describe(self) -> str:

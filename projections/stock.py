@@ -1,17 +1,18 @@
-"""Current stock of a depot: the fold of its journal, with what is in transit and reserved now."""
+"""Stock of one depot at any cut: the fold of its journal, per item (API.md, "Views")."""
 
 from __future__ import annotations
-
-from collections import defaultdict
-from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 
 from domain.depot import Depot
-from ledger import clock
-from ledger.journal import Journal
-from projections.fold import avg_daily_consumption, days_of_supply, fold_item
+from projections.cut import Cut
+from projections.fold import (
+    ItemFold,
+    avg_daily_consumption,
+    days_of_supply,
+    meets_obligation,
+)
+from projections.history import History
 
 
 class LotLine(BaseModel):
@@ -44,34 +45,28 @@ class DepotStock(BaseModel):
     items: list[StockLine]
 
 
-def depot_stock(journal: Journal, depot: Depot, position: int, item: str | None = None) -> DepotStock:
-    as_of: datetime = clock.now()
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in journal.history(depot.code, item):
-        rows[row["item"]].append(row)
-    items = [item] if item else sorted(set(depot.stocked_items()) | set(rows))
-    lines = []
-    for code in items:
-        fold = fold_item(rows.get(code, []), as_of)
-        dos = days_of_supply(fold.on_hand, fold.consumed_14d)
-        min_days = depot.obligations.get(code)
-        reserved = depot.reserved(code)
-        lines.append(
-            StockLine(
-                item=code,
-                on_hand=fold.on_hand,
-                in_transit_in=depot.in_transit(code, "in"),
-                in_transit_out=depot.in_transit(code, "out"),
-                reserved=reserved,
-                available=fold.on_hand - reserved,
-                avg_daily_consumption=avg_daily_consumption(fold.consumed_14d),
-                days_of_supply=dos,
-                min_days=min_days,
-                meets_obligation=None if min_days is None or dos is None else dos >= min_days,
-                expired=fold.lots.expired(as_of.date()),
-                lots=[LotLine(**lot) for lot in fold.lots.listing()],
-                discrepancy=fold.discrepancy,
-            )
-        )
-    text = clock.utc_text(as_of)
-    return DepotStock(depot=depot.code, as_of=text, known_at=text, position=position, items=lines)
+def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
+    state = fold.state
+    days = days_of_supply(state.on_hand, fold.consumed_14d)
+    return StockLine(
+        item=item,
+        on_hand=state.on_hand,
+        in_transit_in=state.transit_in,
+        in_transit_out=state.transit_out,
+        reserved=state.reserved,
+        available=state.on_hand - state.reserved,
+        avg_daily_consumption=avg_daily_consumption(fold.consumed_14d),
+        days_of_supply=days,
+        min_days=state.min_days,
+        meets_obligation=meets_obligation(days, state.min_days),
+        expired=state.lots.expired(cut.business_time.date()),
+        lots=[LotLine(**lot) for lot in state.lots.listing()],
+        discrepancy=state.discrepancy,
+    )
+
+
+def depot_stock(history: History, depot: Depot, cut: Cut, item: str | None = None) -> DepotStock:
+    """Every item the depot has had anything to do with as known at the cut (or just `item`)."""
+    items = [item] if item else [code for code in depot.stocked_items() if history.has_rows(depot.code, code, cut.known_position)]
+    lines = [stock_line(code, history.item_fold(depot.code, code, cut), cut) for code in items]
+    return DepotStock(depot=depot.code, **cut.describe(), items=lines)  # type: ignore[arg-type]

@@ -77,7 +77,7 @@ def test_a_dispatch_is_recorded_at_both_depots_in_one_go(api):
     assert expected["position"] == body["position"]
     for event in (dispatched, expected):
         assert event["data"]["transfer_id"] == body["transfer_id"]
-        assert event["data"]["lines"] == [{"item": FFP2, "quantity": 30, "lot": None}]
+        assert event["data"]["lines"] == [{"item": FFP2, "quantity": 30, "lot": None, "expires_on": None}]
         assert event["data"]["reference"] == "PO-77"
     assert dispatched["data"]["counterpart"] == B_SOUTH
     assert expected["data"]["counterpart"] == A_NORTH

@@ -583,7 +583,7 @@ def test_dispatch_moves_stock_into_transit_at_both_depots(stocked: Ledger) -> No
     transfer = stocked.journal.transfer(outcome.transfer_id)
     assert transfer is not None
     assert (transfer["source"], transfer["destination"], transfer["status"]) == (A, B, "in_transit")
-    assert transfer["lines"] == [{"item": MASK, "quantity": 30, "lot": None}]
+    assert transfer["lines"] == [{"item": MASK, "quantity": 30, "lot": None, "expires_on": None}]
     assert transfer["dispatched_at"] == day(-1)
 
 

@@ -6,12 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import CommandContext, LedgerDep, Reader, requires
+from api.deps import CommandContext, LedgerDep, Reader, ViewsDep, requires
 from api.responses import ERRORS, answer
+from api.routers.view_params import (
+    AsOf,
+    From,
+    ItemParam,
+    KnownAt,
+    Limit,
+    OrderParam,
+    To,
+)
 from domain.commands import Code, RegisterDepot, SetObligation
 from domain.events import DepotKind
 from ledger.outcomes import DepotFacts, DepotOutcome, ObligationOutcome
-from projections.stock import DepotStock, depot_stock
+from projections.stock import DepotStock
+from projections.timeline import Timeline
 
 router = APIRouter(prefix="/v1/depots", tags=["depots"], responses=ERRORS)
 
@@ -62,10 +72,26 @@ def set_obligation(
     return answer(ledger.set_obligation(code, item, body, ctx), response)
 
 
-@router.get("/{code}/stock", response_model=DepotStock)
-def get_stock(code: str, ledger: LedgerDep, _: Reader, item: str | None = None) -> DepotStock:
-    position = ledger.position()
-    depot = ledger.depot(code)
-    if item is not None:
-        ledger.require_item(item)
-    return depot_stock(ledger.journal, depot, position, item)
+@router.get("/{code}/stock", response_model=DepotStock, tags=["views"])
+def get_stock(
+    code: str, views: ViewsDep, _: Reader, item: ItemParam = None, as_of: AsOf = None, known_at: KnownAt = None
+) -> DepotStock:
+    """Every item of the depot at business time `as_of`, as the ledger knew it at `known_at`."""
+    return views.depot_stock(code, as_of, known_at, item)
+
+
+@router.get("/{code}/timeline", response_model=Timeline, tags=["views"])
+def get_timeline(
+    code: str,
+    views: ViewsDep,
+    _: Reader,
+    item: ItemParam = None,
+    order: OrderParam = "occurred",
+    start: From = None,
+    end: To = None,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    limit: Limit = 1000,
+) -> Timeline:
+    """Every entry with its running balance; `late` marks entries recorded over 24 h after they occurred."""
+    return views.timeline(code, as_of, known_at, order, start, end, item, limit)

@@ -1,0 +1,26 @@
+"""National and regional stock: the coordinator's picture, now or at any cut."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import Reader, ViewsDep
+from api.responses import ERRORS
+from api.routers.view_params import AsOf, GroupByParam, ItemParam, KnownAt, RegionParam
+from projections.national import NationalStock
+
+router = APIRouter(prefix="/v1/stock", tags=["views"], responses=ERRORS)
+
+
+@router.get("", response_model=NationalStock)
+def national_stock(
+    views: ViewsDep,
+    _: Reader,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    group_by: GroupByParam = "region",
+    region: RegionParam = None,
+    item: ItemParam = None,
+) -> NationalStock:
+    """Sums over depots per region (or one row per depot); days of supply from the sums."""
+    return views.stock(as_of, known_at, group_by, region, item)

@@ -1,0 +1,147 @@
+"""Running the stock projection: catch up in batches, follow the ledger, rebuild on demand.
+
+The projection is the library's `Projection` with a `TrackingRecorder` view; what we add
+is the loop that feeds it. SQLite has no subscription (see the eventsourcing notes), so
+the runner pulls the notification log from the view's tracked position, on both
+databases, in batches of `BATCH` events per view transaction: one transaction per event
+would cap catch-up at a few hundred events a second. Inside `serve` a write wakes the
+runner at once; a separate worker (`supply-ledger projections run`) polls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
+from eventsourcing.projection import Projection
+from eventsourcing.utils import Environment
+
+from ledger.application import Ledger
+from ledger.settings import Database
+from projections.stock_view import (
+    PostgresStockView,
+    SQLiteStockView,
+    StaleBatch,
+    StockView,
+)
+
+BATCH = 1000
+POLL_SECONDS = 0.5
+
+log = structlog.get_logger("supply_ledger.projections")
+
+
+class StockProjection(Projection[StockView]):
+    """Current stock per depot and item, transfers and recent consumption (`projections.current`)."""
+
+    name = "stock"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.apply([(tracking.notification_id, domain_event)], tracking, self.view.max_tracking_id(tracking.application_name))
+
+    def process_batch(self, events: list[tuple[int, Any]], tracking: Tracking, after: int | None) -> None:
+        self.view.apply(events, tracking, after)
+
+
+def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") -> StockView:
+    """The stock view of one ledger, created if missing (tables named after the ledger)."""
+    env = Environment(name=f"{ledger.name}View", env=database.view_env(ledger_key))
+    factory = InfrastructureFactory.construct(env)
+    view_class = SQLiteStockView if database.kind == "sqlite" else PostgresStockView
+    return factory.tracking_recorder(view_class)  # type: ignore[arg-type]
+
+
+class Projector:
+    """Feeds one ledger's events to its stock projection, exactly once, in batches."""
+
+    def __init__(self, ledger: Ledger, view: StockView, batch: int = BATCH) -> None:
+        self.ledger = ledger
+        self.view = view
+        self.projection = StockProjection(view=view)
+        self.batch = batch
+        self._woken = threading.Event()
+
+    def position(self) -> int:
+        return self.view.max_tracking_id(self.ledger.name) or 0
+
+    def step(self) -> int:
+        """Project the next batch; the number of ledger events it covered (0 when caught up)."""
+        after = self.view.max_tracking_id(self.ledger.name)
+        notifications = self.ledger.recorder.select_notifications(start=(after or 0) + 1, limit=self.batch)
+        if not notifications:
+            return 0
+        events = [(n.id, self.ledger.mapper.to_domain_event(n)) for n in notifications]
+        try:
+            self.projection.process_batch(events, Tracking(self.ledger.name, notifications[-1].id), after)
+        except (StaleBatch, IntegrityError):
+            log.debug("projection_batch_superseded", after=after)  # another runner got there first
+        return len(notifications)
+
+    def catch_up(self, until: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Project until the view reaches `until` (default: the ledger's position now)."""
+        target = self.ledger.position() if until is None else until
+        done = 0
+        while self.position() < target:
+            covered = self.step()
+            if covered == 0:
+                break
+            done += covered
+            if progress:
+                progress(self.position())
+        return done
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        self.view.reset(self.ledger.name)
+        return self.catch_up(progress=progress)
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Whether the view reached `position` within `timeout` seconds. The caller's thread
+        projects the missing batches itself rather than wait for the runner's next poll."""
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            try:
+                if self.step() == 0:
+                    time.sleep(0.005)
+            except Exception:
+                log.exception("projection_failed", position=self.position())
+                return False
+        return True
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def run(self, stop: threading.Event, poll: float = POLL_SECONDS) -> None:
+        """Follow the ledger until `stop` is set; a failing batch is logged and retried."""
+        while not stop.is_set():
+            try:
+                if self.step():
+                    continue
+            except Exception:
+                log.exception("projection_failed", position=self.position())
+                stop.wait(poll)
+            self._woken.wait(poll)
+            self._woken.clear()
+
+
+class ProjectionThread:
+    """The projector running beside the API in `serve` (the default deployment)."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=projector.run, args=(self._stop,), name="stock-projection", daemon=True)
+
+    def start(self) -> ProjectionThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.projector.wake()
+        self._thread.join(timeout=10)

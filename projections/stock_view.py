@@ -1,0 +1,256 @@
+"""The materialised current-stock view: tables kept by the stock projection, with tracking.
+
+Each batch of events is folded (`projections.current`) and written in one transaction
+together with the library's tracking record of the last position in the batch, so the
+view is updated exactly once per event: a batch either lands whole with its tracking
+record or not at all, and a runner that restarts resumes after the tracked position.
+The view lives beside the ledger (PostgreSQL: same schema, tables prefixed with the
+view's name; SQLite: its own file, so projecting never holds the ledger's write lock).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from domain import events as ev
+from projections.current import Changes, CurrentStock, DepotRow, StockRow, TransferRow
+
+TABLES = [
+    """CREATE TABLE IF NOT EXISTS {t}stock (
+        depot TEXT NOT NULL, item TEXT NOT NULL, region TEXT NOT NULL, on_hand BIGINT NOT NULL,
+        transit_in BIGINT NOT NULL, transit_out BIGINT NOT NULL, reserved BIGINT NOT NULL, min_days INTEGER,
+        last_count_at {ts}, last_movement_at {ts}, PRIMARY KEY (depot, item))""",
+    "CREATE INDEX IF NOT EXISTS {n}stock_by_region ON {t}stock (region, item)",
+    "CREATE INDEX IF NOT EXISTS {n}stock_by_item ON {t}stock (item)",
+    """CREATE TABLE IF NOT EXISTS {t}transfers (
+        transfer_id TEXT PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, lines TEXT NOT NULL,
+        status TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS {n}transfers_by_status ON {t}transfers (status)",
+    """CREATE TABLE IF NOT EXISTS {t}consumption (
+        position BIGINT NOT NULL, line INTEGER NOT NULL, depot TEXT NOT NULL, region TEXT NOT NULL,
+        item TEXT NOT NULL, occurred_at {ts} NOT NULL, quantity BIGINT NOT NULL, PRIMARY KEY (position, line))""",
+    "CREATE INDEX IF NOT EXISTS {n}consumption_by_time ON {t}consumption (occurred_at, region, item, depot, quantity)",
+    """CREATE TABLE IF NOT EXISTS {t}depots (
+        id TEXT PRIMARY KEY, code TEXT NOT NULL, region TEXT NOT NULL)""",
+]
+
+UPSERT_STOCK = """INSERT INTO {t}stock (depot, item, region, on_hand, transit_in, transit_out, reserved, min_days,
+    last_count_at, last_movement_at) VALUES (:depot, :item, :region, :on_hand, :transit_in, :transit_out,
+    :reserved, :min_days, :last_count_at, :last_movement_at)
+    ON CONFLICT (depot, item) DO UPDATE SET on_hand = excluded.on_hand, transit_in = excluded.transit_in,
+    transit_out = excluded.transit_out, reserved = excluded.reserved, min_days = excluded.min_days,
+    last_count_at = excluded.last_count_at, last_movement_at = excluded.last_movement_at"""
+UPSERT_TRANSFER = """INSERT INTO {t}transfers (transfer_id, source, destination, lines, status)
+    VALUES (:transfer_id, :source, :destination, :lines, :status)
+    ON CONFLICT (transfer_id) DO UPDATE SET status = excluded.status"""
+INSERT_CONSUMPTION = """INSERT INTO {t}consumption (position, line, depot, region, item, occurred_at, quantity)
+    VALUES (:position, :line, :depot, :region, :item, :occurred_at, :quantity)"""
+INSERT_DEPOT = "INSERT INTO {t}depots (id, code, region) VALUES (:id, :code, :region)"
+
+_NAMED = re.compile(r"(?<!:):([a-z_]+)")
+
+
+class StaleBatch(Exception):
+    """Another runner advanced the view since this batch was read: re-read and go on."""
+
+
+class StockView(TrackingRecorder):
+    """The dialect-neutral part; subclasses give the SQL dialect and the transaction."""
+
+    prefix: str
+    index_prefix: str
+    time_type: str
+
+    def view_ddl(self) -> list[str]:
+        return [s.format(t=self.prefix, n=self.index_prefix, ts=self.time_type) for s in TABLES]
+
+    # --- dialect hooks ---------------------------------------------------------------------
+
+    def _sql(self, template: str) -> str:
+        raise NotImplementedError
+
+    def _transaction(self, commit: bool) -> Any:
+        raise NotImplementedError
+
+    def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
+        raise NotImplementedError
+
+    def _write_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        raise NotImplementedError
+
+    def to_db_time(self, value: datetime | None) -> Any:
+        return value
+
+    def from_db_time(self, value: Any) -> datetime | None:
+        return cast(datetime | None, value)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def apply(self, events: Sequence[tuple[int, Any]], tracking: Tracking, after: int | None) -> None:
+        """Fold `events` and record `tracking`, if the view is still at position `after`."""
+        with self._transaction(commit=True) as cursor:
+            if self._tracking_position(cursor, tracking.application_name) != after:
+                raise StaleBatch(f"the view moved past {after}")
+            depots = self._depots(cursor)
+            current = CurrentStock(
+                depots,
+                lambda depot, item: self._load_stock(cursor, depot, item),
+                lambda transfer_id: self._load_transfer(cursor, transfer_id),
+            )
+            self._write(cursor, current.fold(events))
+            self._write_tracking(cursor, tracking)
+
+    def _write(self, cursor: Any, changes: Changes) -> None:
+        if changes.depots:
+            cursor.executemany(
+                self._sql(INSERT_DEPOT), [{"id": str(d.id), "code": d.code, "region": d.region} for d in changes.depots]
+            )
+        if changes.stock:
+            cursor.executemany(
+                self._sql(UPSERT_STOCK),
+                [
+                    {
+                        **row.__dict__,
+                        "last_count_at": self.to_db_time(row.last_count_at),
+                        "last_movement_at": self.to_db_time(row.last_movement_at),
+                    }
+                    for row in changes.stock.values()
+                ],
+            )
+        if changes.transfers:
+            cursor.executemany(
+                self._sql(UPSERT_TRANSFER),
+                [
+                    {
+                        "transfer_id": t.transfer_id,
+                        "source": t.source,
+                        "destination": t.destination,
+                        "lines": orjson.dumps([line.model_dump(mode="json") for line in t.lines]).decode(),
+                        "status": t.status,
+                    }
+                    for t in changes.transfers.values()
+                ],
+            )
+        if changes.consumption:
+            cursor.executemany(
+                self._sql(INSERT_CONSUMPTION),
+                [{**c.__dict__, "occurred_at": self.to_db_time(c.occurred_at)} for c in changes.consumption],
+            )
+
+    def _depots(self, cursor: Any) -> dict[UUID, DepotRow]:
+        cursor.execute(self._sql("SELECT id, code, region FROM {t}depots"))
+        return {UUID(row["id"]): DepotRow(UUID(row["id"]), row["code"], row["region"]) for row in cursor.fetchall()}
+
+    def _load_stock(self, cursor: Any, depot: str, item: str) -> StockRow | None:
+        cursor.execute(self._sql("SELECT * FROM {t}stock WHERE depot = :depot AND item = :item"), {"depot": depot, "item": item})
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        row = dict(row)
+        row["last_count_at"] = self.from_db_time(row["last_count_at"])
+        row["last_movement_at"] = self.from_db_time(row["last_movement_at"])
+        return StockRow(**row)
+
+    def _load_transfer(self, cursor: Any, transfer_id: str) -> TransferRow | None:
+        cursor.execute(self._sql("SELECT * FROM {t}transfers WHERE transfer_id = :id"), {"id": transfer_id})
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        lines = [ev.TransferLine(**line) for line in orjson.loads(row["lines"])]
+        return TransferRow(row["transfer_id"], row["source"], row["destination"], lines, row["status"])
+
+    def reset(self, application_name: str) -> None:
+        """Empty the view and forget its position, so it is rebuilt from the first event."""
+        with self._transaction(commit=True) as cursor:
+            for table in ("stock", "transfers", "consumption", "depots"):
+                cursor.execute(self._sql(f"DELETE FROM {{t}}{table}"))
+            self._forget_tracking(cursor, application_name)
+
+    def _forget_tracking(self, cursor: Any, application_name: str) -> None:
+        raise NotImplementedError
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
+        with self._transaction(commit=False) as cursor:
+            cursor.execute(
+                self._sql(template),
+                {k: self.to_db_time(v) if isinstance(v, datetime) else v for k, v in params.items()},
+            )
+            return [dict(row) for row in cursor.fetchall()]
+
+
+class SQLiteStockView(SQLiteTrackingRecorder, StockView):
+    prefix = index_prefix = ""
+    time_type = "TEXT"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.view_ddl()]
+
+    def _sql(self, template: str) -> str:
+        return template.format(t=self.prefix)
+
+    def _transaction(self, commit: bool) -> Any:
+        return self.datastore.transaction(commit=commit)
+
+    def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
+        cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (application_name,))
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def _write_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+    def _forget_tracking(self, cursor: Any, application_name: str) -> None:
+        cursor.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
+
+    def to_db_time(self, value: datetime | None) -> Any:
+        return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def from_db_time(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+class PostgresStockView(PostgresTrackingRecorder, StockView):
+    time_type = "TIMESTAMPTZ"
+
+    def __init__(self, datastore: Any, *, tracking_table_name: str = "notification_tracking", **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        base = tracking_table_name.removesuffix("_tracking")
+        self.index_prefix = f"{base}_"
+        self.prefix = f'"{self.datastore.schema}".{base}_'
+        self._tracking_table = f'"{self.datastore.schema}"."{tracking_table_name}"'
+        self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.view_ddl())  # type: ignore[arg-type]
+
+    def _sql(self, template: str) -> str:
+        return _NAMED.sub(r"%(\1)s", template.format(t=self.prefix))
+
+    def _transaction(self, commit: bool) -> Any:
+        return self.datastore.transaction(commit=commit)
+
+    def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
+        cursor.execute(
+            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = %s FOR UPDATE",  # type: ignore[arg-type]
+            (application_name,),
+        )
+        row = cursor.fetchone()
+        return None if row is None else row["notification_id"]
+
+    def _write_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+    def _forget_tracking(self, cursor: Any, application_name: str) -> None:
+        cursor.execute(f"DELETE FROM {self._tracking_table} WHERE application_name = %s", (application_name,))  # type: ignore[arg-type]
+
+
+__all__ = ["IntegrityError", "PostgresStockView", "SQLiteStockView", "StaleBatch", "StockView"]

@@ -1,0 +1,141 @@
+"""A depot's audit timeline: every event, in business or recorded order, with running balances.
+
+Business order (`occurred`) shows what was true: the balance is the fold of everything
+dated up to the entry, as known at the cut. Recorded order (`recorded`) shows what the
+ledger said as each entry arrived: the balance is the book right after it was recorded
+(a late report dated before a count leaves it unchanged). Entries recorded more than
+24 hours after they occurred are flagged `late`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from eventsourcing.persistence import Mapper
+from pydantic import BaseModel
+
+from domain.depot import Depot, ItemBook
+from domain.effects import Effect
+from ledger import clock
+from ledger.persistence import IndexStore
+from projections.cut import Cut
+from projections.fold import ItemState
+
+LATE_AFTER = timedelta(hours=24)
+Order = Literal["occurred", "recorded"]
+ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "actor", "source"}
+
+
+class TimelineEntry(BaseModel):
+    position: int
+    version: int
+    type: str
+    occurred_at: str
+    recorded_at: str
+    actor: str | None
+    source: str | None
+    item: str | None
+    delta: int
+    balance: int | None
+    late: bool
+    data: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    depot: str
+    order: Order
+    as_of: str
+    known_at: str
+    position: int
+    truncated: bool
+    entries: list[TimelineEntry]
+
+
+def depot_timeline(
+    store: IndexStore,
+    mapper: Mapper,
+    depot: Depot,
+    cut: Cut,
+    order: Order = "occurred",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    item: str | None = None,
+    limit: int = 1000,
+) -> Timeline:
+    events = [(position, mapper.to_domain_event(stored)) for position, stored in store.stream(depot.id, cut.known_position)]
+    lines: dict[int, list[dict[str, Any]]] = {}
+    for row in store.query(
+        """SELECT position, line, item, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days,
+           occurred_at, event_type FROM {t}movements WHERE depot = :depot AND position <= :known ORDER BY position, line""",
+        depot=depot.code,
+        known=cut.known_position,
+    ):
+        lines.setdefault(row["position"], []).append(row)
+
+    entries: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for position, event in events:
+        if cut.as_of is not None and event.occurred_at > cut.as_of:
+            continue
+        data = event.model_dump(mode="json", exclude=ENVELOPE)
+        rows = lines.get(position) or [{"line": 0, "item": data.get("item"), "delta": 0, "counted": None}]
+        for row in rows:
+            if item is not None and row["item"] != item:
+                continue
+            key = (event.occurred_at, position, row["line"]) if order == "occurred" else (position, row["line"])
+            entries.append((key, {"position": position, "event": event, "row": row, "data": data}))
+    entries.sort(key=lambda entry: entry[0])
+
+    states: dict[str, ItemState] = {}
+    books: dict[str, ItemBook] = {}
+    shown: list[TimelineEntry] = []
+    truncated = False
+    for _, entry in entries:
+        event, row = entry["event"], entry["row"]
+        balance = _balance(order, event, row, states, books)
+        shown_at = event.occurred_at if order == "occurred" else event.timestamp
+        if (start is not None and shown_at < start) or (end is not None and shown_at > end):
+            continue
+        if len(shown) == limit:
+            truncated = True
+            break
+        shown.append(
+            TimelineEntry(
+                position=entry["position"],
+                version=event.originator_version,
+                type=type(event).__name__,
+                occurred_at=clock.utc_text(event.occurred_at),
+                recorded_at=clock.utc_text(event.timestamp),
+                actor=event.actor,
+                source=event.source,
+                item=row["item"],
+                delta=row["delta"] if row.get("counted") is None or balance is None else balance - row["before"],
+                balance=balance,
+                late=event.timestamp - event.occurred_at > LATE_AFTER,
+                data=entry["data"],
+            )
+        )
+    return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)  # type: ignore[arg-type]
+
+
+def _balance(
+    order: Order, event: Any, row: dict[str, Any], states: dict[str, ItemState], books: dict[str, ItemBook]
+) -> int | None:
+    item = row["item"]
+    if item is None:
+        return None
+    if order == "occurred":
+        state = states.setdefault(item, ItemState())
+        row["before"] = state.on_hand
+        if "position" in row:
+            state.apply(row)
+        return state.on_hand
+    book = books.setdefault(item, ItemBook())
+    row["before"] = book.on_hand
+    if "position" in row:
+        book.apply(
+            Effect(item, row["delta"], counted=row["counted"], book_at=getattr(event, "book_at_recording", None)),
+            event.occurred_at,
+        )
+    return book.on_hand
+
