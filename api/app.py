@@ -80,10 +80,13 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
         app.state.views = opened.views
         app.state.feed = Feed(opened.ledger)
         follower = ProjectionThread(opened.projector).start() if projections else None
+        if follower is not None:
+            opened.ledger.listeners.append(opened.projector.wake)
         try:
             yield
         finally:
             if follower is not None:
+                opened.ledger.listeners.remove(opened.projector.wake)
                 follower.stop()
             if stores is None:
                 opened.close()

@@ -109,6 +109,8 @@ class Ledger(Application):
             self.name = name
         super().__init__(env)
         self.journal = Journal(self.index_store)
+        self.index_store.check_schema()
+        self.listeners: list[Callable[[], None]] = []  # told after each command is stored (wakes projections)
         self._known_items: set[str] = set()
 
     @property
@@ -185,6 +187,8 @@ class Ledger(Application):
                         "the depot changed while this command was decided", expected=ctx.expected_version
                     ) from None
                 continue
+            for listener in self.listeners:
+                listener()
             return outcome.model_copy(update={"position": recordings[-1].notification.id}), False
         raise ConcurrentUpdate("too many concurrent changes to the same depots; retry")
 

@@ -220,6 +220,16 @@ class IndexStore:
     def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def check_schema(self) -> None:
+        """Refuse to start on indexes written by an older version, rather than fail every command."""
+        try:
+            self.query("SELECT transit_in, min_days FROM {t}movements WHERE 1 = 0")
+        except Exception as error:  # noqa: BLE001 - sqlite3 and psycopg raise different classes
+            raise RuntimeError(
+                "this ledger's write indexes predate the bitemporal views (no transit or obligation columns in "
+                "the movement journal); load it into a new database with this version"
+            ) from error
+
     def stream(self, originator_id: UUID, known: int) -> list[tuple[int, StoredEvent]]:
         raise NotImplementedError
 
