@@ -16,24 +16,18 @@ from typing import Literal
 from pydantic import BaseModel
 
 from projections.cut import Cut
-from projections.fold import avg_daily_consumption, days_of_supply, window_start
+from projections.fold import window_start
 from projections.history import History
+from projections.stock import StockFigures
 from projections.stock_view import StockView
 
 GroupBy = Literal["region", "depot"]
 
 
-class StockRowView(BaseModel):
+class StockRowView(StockFigures):
     region: str
     depot: str | None = None
     item: str
-    on_hand: int
-    in_transit_in: int
-    in_transit_out: int
-    reserved: int
-    available: int
-    avg_daily_consumption: float
-    days_of_supply: float | None
 
 
 class NationalStock(BaseModel):
@@ -68,13 +62,7 @@ class Figures:
             region=self.region,
             depot=self.depot,
             item=self.item,
-            on_hand=self.on_hand,
-            in_transit_in=self.transit_in,
-            in_transit_out=self.transit_out,
-            reserved=self.reserved,
-            available=self.on_hand - self.reserved,
-            avg_daily_consumption=avg_daily_consumption(self.consumed),
-            days_of_supply=days_of_supply(self.on_hand, self.consumed),
+            **StockFigures.of(self.on_hand, self.transit_in, self.transit_out, self.reserved, self.consumed),  # type: ignore[arg-type]
         )
 
 

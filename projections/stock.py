@@ -21,8 +21,9 @@ class LotLine(BaseModel):
     quantity: int
 
 
-class StockLine(BaseModel):
-    item: str
+class StockFigures(BaseModel):
+    """The figures every stock row has, for a depot or summed over depots (DESIGN.md)."""
+
     on_hand: int
     in_transit_in: int
     in_transit_out: int
@@ -30,6 +31,23 @@ class StockLine(BaseModel):
     available: int
     avg_daily_consumption: float
     days_of_supply: float | None
+
+    @staticmethod
+    def of(on_hand: int, transit_in: int, transit_out: int, reserved: int, consumed_14d: int) -> dict[str, object]:
+        """The fields from the sums: available, average and days of supply are derived, never summed."""
+        return {
+            "on_hand": on_hand,
+            "in_transit_in": transit_in,
+            "in_transit_out": transit_out,
+            "reserved": reserved,
+            "available": on_hand - reserved,
+            "avg_daily_consumption": avg_daily_consumption(consumed_14d),
+            "days_of_supply": days_of_supply(on_hand, consumed_14d),
+        }
+
+
+class StockLine(StockFigures):
+    item: str
     min_days: int | None
     meets_obligation: bool | None
     expired: int
@@ -47,18 +65,13 @@ class DepotStock(BaseModel):
 
 def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
     state = fold.state
-    days = days_of_supply(state.on_hand, fold.consumed_14d)
+    figures = StockFigures.of(state.on_hand, state.transit_in, state.transit_out, state.reserved, fold.consumed_14d)
+    days = figures["days_of_supply"]
     return StockLine(
+        **figures,  # type: ignore[arg-type]
         item=item,
-        on_hand=state.on_hand,
-        in_transit_in=state.transit_in,
-        in_transit_out=state.transit_out,
-        reserved=state.reserved,
-        available=state.on_hand - state.reserved,
-        avg_daily_consumption=avg_daily_consumption(fold.consumed_14d),
-        days_of_supply=days,
         min_days=state.min_days,
-        meets_obligation=meets_obligation(days, state.min_days),
+        meets_obligation=meets_obligation(days, state.min_days),  # type: ignore[arg-type]
         expired=state.lots.expired(cut.business_time.date()),
         lots=[LotLine(**lot) for lot in state.lots.listing()],
         discrepancy=state.discrepancy,
