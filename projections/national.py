@@ -24,10 +24,14 @@ from projections.stock_view import StockView
 GroupBy = Literal["region", "depot"]
 
 
-class StockRowView(StockFigures):
+class _Where(BaseModel):
     region: str
     depot: str | None = None
     item: str
+
+
+class StockRowView(StockFigures, _Where):  # region, depot and item first in the JSON
+    pass
 
 
 class NationalStock(BaseModel):

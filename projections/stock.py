@@ -46,8 +46,11 @@ class StockFigures(BaseModel):
         }
 
 
-class StockLine(StockFigures):
+class _Item(BaseModel):
     item: str
+
+
+class StockLine(StockFigures, _Item):  # `item` first in the JSON
     min_days: int | None
     meets_obligation: bool | None
     expired: int
