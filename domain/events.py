@@ -7,6 +7,9 @@ stored forever: change them only with an upcaster.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -26,12 +29,31 @@ class Immutable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_recording_clock: ContextVar[Callable[[], datetime]] = ContextVar("recording_clock", default=datetime_now_with_tzinfo)
+
+
+def recording_time() -> datetime:
+    """When a new event is recorded: now, except inside `recorded_by` (a simulated history)."""
+    return _recording_clock.get()()
+
+
+@contextmanager
+def recorded_by(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Stamp the events created inside with `clock` instead of the wall clock: the demo
+    replays six weeks as if each day had been entered shortly after it happened."""
+    token = _recording_clock.set(clock)
+    try:
+        yield
+    finally:
+        _recording_clock.reset(token)
+
+
 class StoredEvent(Immutable):
     """What the library needs of every event: whose it is, in which order, and when it was recorded."""
 
     originator_id: UUID
     originator_version: int
-    timestamp: datetime = Field(default_factory=datetime_now_with_tzinfo)
+    timestamp: datetime = Field(default_factory=recording_time)
 
     @property
     def recorded_at(self) -> datetime:

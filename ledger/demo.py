@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from domain import commands as cmd
+from domain import events as ev
 from ledger import clock
 from ledger.application import Context, Ledger
 
@@ -363,10 +364,22 @@ class _Scenario:
 
     # --- phases ------------------------------------------------------------------------------
 
+    def recording_clock(self) -> datetime:
+        """Each day is entered shortly after it ends (so it is not late), never ahead of the
+        wall clock, and always after what was recorded before (positions keep time order)."""
+        self.recorded = max(self.recorded + timedelta(microseconds=1), min(self.entered, clock.now()))
+        return self.recorded
+
     def run(self) -> None:
+        self.entered = self.recorded = self.at(0, time(0, 30))
+        with ev.recorded_by(self.recording_clock):
+            self._run()
+
+    def _run(self) -> None:
         self.progress("reference data")
         self.reference_data()
         for day in range(DAYS):
+            self.entered = self.at(day + 1, time(1))
             if day % 7 == 0:
                 self.progress(f"week {day // 7 + 1} of {DAYS // 7}")
             if day in COUNT_DAYS:
@@ -381,6 +394,7 @@ class _Scenario:
             self.scripted_closures(day)
             self.daily_consumption(day)
         self.progress("late reports")
+        self.entered = clock.now()  # they arrive today, days or weeks after they happened
         self.late_reports()
 
     def reference_data(self) -> None:
