@@ -18,6 +18,7 @@ from domain.ids import depot_id
 from ledger.application import Context, Ledger
 from ledger.demo import DemoAlreadyLoaded, DemoSummary, load_demo
 from ledger.settings import Database
+from projections.views import Views
 
 TODAY = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
 END = datetime(2026, 3, 10, tzinfo=UTC)  # the last daily report ends at midnight of TODAY
@@ -40,6 +41,7 @@ def test_the_demo_scenario(ledger: Ledger, database_url: str) -> None:
     check_transfers(ledger)
     check_requests(ledger)
     check_history(ledger)
+    check_known_then_and_now(ledger)
 
     # A fresh process reads the depots back from snapshots (they have hundreds of events).
     reopened = Ledger(Database(database_url).env())
@@ -219,3 +221,25 @@ def test_the_demo_needs_an_aware_today_that_is_not_ahead(ledger: Ledger, today: 
     with pytest.raises(ValueError, match="today"):
         load_demo(ledger, today=today)
     assert ledger.position() == 0
+
+
+def check_known_then_and_now(ledger: Ledger) -> None:
+    """Each simulated day is recorded just after it ends; only the late reports are late, and
+    the stock as known before one arrived differs from the stock as known now by its quantity."""
+    views = Views(ledger, projector=None)
+    timeline = views.timeline("DK-83-OUH", item="PROPOFOL-20", order="recorded", limit=10000)
+    late = [entry for entry in timeline.entries if entry.late]
+    assert [(entry.type, entry.occurred_at) for entry in late] == [
+        ("ConsumptionReported", (START + timedelta(days=41)).isoformat().replace("+00:00", "Z"))
+    ]
+    report = late[0]
+    assert report.position > max(e.position for e in timeline.entries if not e.late)
+    as_of = (START + timedelta(days=41)).isoformat()
+    then = views.depot_stock("DK-83-OUH", as_of=as_of, known_at=f"pos:{report.position - 1}", item="PROPOFOL-20")
+    now = views.depot_stock("DK-83-OUH", as_of=as_of, item="PROPOFOL-20")
+    quantity = report.data["quantity"]
+    assert then.items[0].on_hand - now.items[0].on_hand == quantity
+    assert round((now.items[0].avg_daily_consumption - then.items[0].avg_daily_consumption) * 14) == quantity
+    # Ordinary entries were recorded within a day of happening.
+    ordinary = views.timeline("DK-84-RH", item="FFP2", limit=10000).entries
+    assert ordinary and not any(entry.late for entry in ordinary)
