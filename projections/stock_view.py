@@ -58,6 +58,7 @@ INSERT_CONSUMPTION = """INSERT INTO {t}consumption (position, line, depot, regio
 INSERT_DEPOT = "INSERT INTO {t}depots (id, code, region) VALUES (:id, :code, :region)"
 
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
+CLOSING_TRANSFER = (ev.TransferReceived, ev.TransferDelivered, ev.TransferCancelled)
 
 
 class StaleBatch(Exception):
@@ -102,10 +103,11 @@ class StockView(TrackingRecorder):
             if self._tracking_position(cursor, tracking.application_name) != after:
                 raise StaleBatch(f"the view moved past {after}")
             depots = self._depots(cursor)
+            stock, transfers = self._prefetch(cursor, events, depots)
             current = CurrentStock(
                 depots,
-                lambda depot, item: self._load_stock(cursor, depot, item),
-                lambda transfer_id: self._load_transfer(cursor, transfer_id),
+                lambda depot, item: stock.get((depot, item)),
+                lambda transfer_id: transfers.get(transfer_id) or self._load_transfer(cursor, transfer_id),
             )
             self._write(cursor, current.fold(events))
             self._write_tracking(cursor, tracking)
@@ -151,12 +153,30 @@ class StockView(TrackingRecorder):
         cursor.execute(self._sql("SELECT id, code, region FROM {t}depots"))
         return {UUID(row["id"]): DepotRow(UUID(row["id"]), row["code"], row["region"]) for row in cursor.fetchall()}
 
-    def _load_stock(self, cursor: Any, depot: str, item: str) -> StockRow | None:
-        cursor.execute(self._sql("SELECT * FROM {t}stock WHERE depot = :depot AND item = :item"), {"depot": depot, "item": item})
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        row = dict(row)
+    def _prefetch(
+        self, cursor: Any, events: Sequence[tuple[int, Any]], depots: dict[UUID, DepotRow]
+    ) -> tuple[dict[tuple[str, str], StockRow], dict[str, TransferRow]]:
+        """The rows a batch will touch, in one query per table rather than one per row."""
+        codes = sorted({depots[e.originator_id].code for _, e in events if getattr(e, "originator_id", None) in depots})
+        transfer_ids = sorted({e.transfer_id for _, e in events if isinstance(e, CLOSING_TRANSFER)})
+        stock: dict[tuple[str, str], StockRow] = {}
+        if codes:
+            cursor.execute(*self._in("SELECT * FROM {t}stock WHERE depot", codes))
+            for row in cursor.fetchall():
+                loaded = self._stock_row(dict(row))
+                stock[loaded.depot, loaded.item] = loaded
+        transfers: dict[str, TransferRow] = {}
+        if transfer_ids:
+            cursor.execute(*self._in("SELECT * FROM {t}transfers WHERE transfer_id", transfer_ids))
+            for row in cursor.fetchall():
+                transfers[row["transfer_id"]] = self._transfer_row(row)
+        return stock, transfers
+
+    def _in(self, head: str, values: list[str]) -> tuple[str, Any]:
+        """`head IN (values)` in this dialect."""
+        raise NotImplementedError
+
+    def _stock_row(self, row: dict[str, Any]) -> StockRow:
         row["last_count_at"] = self.from_db_time(row["last_count_at"])
         row["last_movement_at"] = self.from_db_time(row["last_movement_at"])
         return StockRow(**row)
@@ -164,8 +184,10 @@ class StockView(TrackingRecorder):
     def _load_transfer(self, cursor: Any, transfer_id: str) -> TransferRow | None:
         cursor.execute(self._sql("SELECT * FROM {t}transfers WHERE transfer_id = :id"), {"id": transfer_id})
         row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._transfer_row(row)
+
+    @staticmethod
+    def _transfer_row(row: Any) -> TransferRow:
         lines = [ev.TransferLine(**line) for line in orjson.loads(row["lines"])]
         return TransferRow(row["transfer_id"], row["source"], row["destination"], lines, row["status"])
 
@@ -203,6 +225,9 @@ class SQLiteStockView(SQLiteTrackingRecorder, StockView):
     def _transaction(self, commit: bool) -> Any:
         return self.datastore.transaction(commit=commit)
 
+    def _in(self, head: str, values: list[str]) -> tuple[str, Any]:
+        return self._sql(head) + " IN (SELECT value FROM json_each(?))", (orjson.dumps(values).decode(),)
+
     def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
         cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (application_name,))
         row = cursor.fetchone()
@@ -234,6 +259,9 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
 
     def _sql(self, template: str) -> str:
         return _NAMED.sub(r"%(\1)s", template.format(t=self.prefix))
+
+    def _in(self, head: str, values: list[str]) -> tuple[str, Any]:
+        return self._sql(head) + " = ANY(%s)", (values,)
 
     def _transaction(self, commit: bool) -> Any:
         return self.datastore.transaction(commit=commit)
