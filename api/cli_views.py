@@ -114,7 +114,7 @@ def timeline(
     end: Annotated[str | None, typer.Option("--to", help="Entries at or before this time")] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=100000)] = 1000,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many entries")] = 1000,
     json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:

@@ -16,6 +16,7 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
         aggregate = aggregates.get(event.originator_id)
         if aggregate is None:  # snapshots and foreign events carry no index
             continue
+        index.add("position", position, recorded_at=event.timestamp)
         for line, effect in enumerate(aggregate.effects_of(event)):
             index.add(
                 "movement",

@@ -6,6 +6,8 @@ consistently with the events, we write in the *same transaction* as the events t
 the recorder hook the library provides for that (the SQLite `_insert_events`, the
 PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions):
 
+- `positions`: when each ledger position was recorded, so "as known at" a time becomes
+  a position.
 - `movements`: the per-depot movement journal, one row per item line that changes a
   book, indexed by depot, item and business time. Backdated commands and historical
   views read it instead of replaying a depot's whole stream.
@@ -101,8 +103,10 @@ SCHEMA = {
             ON {t}movements (depot, item, occurred_at, position)""",
     "movements_by_recording": """
         CREATE INDEX IF NOT EXISTS {n}movements_by_depot_item_position ON {t}movements (depot, item, position)""",
-    "movements_by_recorded_at": """
-        CREATE INDEX IF NOT EXISTS {n}movements_by_recorded_at ON {t}movements (recorded_at, position)""",
+    "positions": """
+        CREATE TABLE IF NOT EXISTS {t}positions (position BIGINT PRIMARY KEY, recorded_at {ts} NOT NULL)""",
+    "positions_by_time": """
+        CREATE INDEX IF NOT EXISTS {n}positions_by_recorded_at ON {t}positions (recorded_at, position)""",
     "movements_by_lot": """
         CREATE INDEX IF NOT EXISTS {n}movements_by_lot ON {t}movements (depot, item, lot)
             WHERE expires_on IS NOT NULL""",
@@ -134,6 +138,7 @@ SCHEMA = {
 }
 
 WRITES = {
+    "position": "INSERT INTO {t}positions (position, recorded_at) VALUES (:position, :recorded_at)",
     "movement": """INSERT INTO {t}movements (position, line, depot, item, occurred_at, recorded_at, version,
         event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days)
         VALUES (:position, :line, :depot, :item, :occurred_at, :recorded_at, :version, :event_type, :delta,
@@ -224,6 +229,7 @@ class IndexStore:
         """Refuse to start on indexes written by an older version, rather than fail every command."""
         try:
             self.query("SELECT transit_in, min_days FROM {t}movements WHERE 1 = 0")
+            self.query("SELECT position, recorded_at FROM {t}positions WHERE 1 = 0")
         except Exception as error:  # noqa: BLE001 - sqlite3 and psycopg raise different classes
             raise RuntimeError(
                 "this ledger's write indexes predate the bitemporal views (no transit or obligation columns in "

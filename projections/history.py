@@ -43,10 +43,6 @@ class History:
 
     # --- the cut -------------------------------------------------------------------------
 
-    def latest_position(self) -> int:
-        rows = self.store.query("SELECT MAX(position) AS latest FROM {t}movements")
-        return int(rows[0]["latest"] or 0)
-
     def cut(self, as_of: str | None, known_at: str | None, latest: int, now: datetime | None = None) -> Cut:
         """Resolve the query parameters; `latest` is the ledger position when the request began."""
         now = now or clock.now()
@@ -64,7 +60,7 @@ class History:
     def position_at(self, recorded: datetime) -> int:
         """The last position recorded at or before `recorded`."""
         rows = self.store.query(
-            """SELECT position FROM {t}movements WHERE recorded_at <= :at
+            """SELECT position FROM {t}positions WHERE recorded_at <= :at
                ORDER BY recorded_at DESC, position DESC LIMIT 1""",
             at=recorded,
         )
@@ -72,7 +68,7 @@ class History:
 
     def recorded_at(self, position: int) -> datetime | None:
         rows = self.store.query(
-            "SELECT recorded_at FROM {t}movements WHERE position <= :known ORDER BY position DESC LIMIT 1",
+            "SELECT recorded_at FROM {t}positions WHERE position <= :known ORDER BY position DESC LIMIT 1",
             known=position,
         )
         return self.store.from_db_time(rows[0]["recorded_at"]) if rows else None
