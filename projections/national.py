@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
 
+from ledger.persistence import IndexStore
 from projections.cut import Cut
-from projections.fold import window_start
-from projections.history import History
+from projections.fold import CONSUMPTION, window_start
 from projections.stock import StockFigures
 from projections.stock_view import StockView
 
@@ -114,18 +115,62 @@ def current_figures(view: StockView, cut: Cut, region: str | None, item: str | N
     ]
 
 
-def historical_figures(
-    history: History, depots: Iterable[tuple[str, str, list[str]]], cut: Cut, item: str | None
-) -> list[Figures]:
-    """Each (depot, region, items) folded on demand at the cut: cost grows with the depots in scope."""
-    figures = []
-    for code, region, items in depots:
-        for each in [item] if item else items:
-            if not history.has_rows(code, each, cut.known_position):
-                continue
-            fold = history.item_fold(code, each, cut)
-            state = fold.state
-            figures.append(
-                Figures(region, code, each, state.on_hand, state.transit_in, state.transit_out, state.reserved, fold.consumed_14d)
-            )
-    return figures
+EVERYTHING = datetime(9999, 12, 31, tzinfo=UTC)
+LEDGER_FOLD = """
+WITH known AS (
+    SELECT m.depot, d.region, m.item, m.occurred_at, m.position, m.line, m.delta, m.counted, m.transit_in,
+           m.transit_out, m.reserved, m.event_type
+    FROM {t}movements m JOIN {t}depots d ON d.code = m.depot
+    WHERE m.position <= :known{where}
+),
+last_count AS (
+    SELECT depot, item, occurred_at, position, line, counted FROM (
+        SELECT depot, item, occurred_at, position, line, counted, ROW_NUMBER() OVER (
+            PARTITION BY depot, item ORDER BY occurred_at DESC, position DESC, line DESC) AS latest
+        FROM known WHERE counted IS NOT NULL AND occurred_at <= :as_of) counts
+    WHERE latest = 1
+)
+SELECT k.depot, k.region, k.item,
+    COALESCE(MAX(c.counted), 0) + COALESCE(SUM(CASE WHEN k.occurred_at <= :as_of AND (c.depot IS NULL
+        OR k.occurred_at > c.occurred_at OR (k.occurred_at = c.occurred_at AND (k.position > c.position
+        OR (k.position = c.position AND k.line > c.line)))) THEN k.delta ELSE 0 END), 0) AS on_hand,
+    COALESCE(SUM(CASE WHEN k.occurred_at <= :as_of THEN k.transit_in ELSE 0 END), 0) AS transit_in,
+    COALESCE(SUM(CASE WHEN k.occurred_at <= :as_of THEN k.transit_out ELSE 0 END), 0) AS transit_out,
+    COALESCE(SUM(CASE WHEN k.occurred_at <= :as_of THEN k.reserved ELSE 0 END), 0) AS reserved,
+    COALESCE(SUM(CASE WHEN k.event_type = :consumption AND k.occurred_at > :start AND k.occurred_at <= :end
+        THEN -k.delta ELSE 0 END), 0) AS consumed
+FROM known k LEFT JOIN last_count c ON c.depot = k.depot AND c.item = k.item
+GROUP BY k.depot, k.region, k.item
+"""
+
+
+def historical_figures(store: IndexStore, cut: Cut, region: str | None, item: str | None) -> list[Figures]:
+    """Every depot and item in scope at the cut, in one pass over the journal rows known then.
+
+    The same arithmetic as the fold (the last count dated at or before `as_of`, plus every
+    movement after it), written as one query because a national question is about every
+    depot: its cost grows with the journal, not with thousands of separate folds. Lots and
+    discrepancies, which need the rows one by one, are only in the depot view."""
+    where = ""
+    params: dict[str, object] = {}
+    for column, value in (("d.region", region), ("m.item", item)):
+        if value is not None:
+            name = column.split(".")[1]
+            where += f" AND {column} = :{name}"
+            params[name] = value
+    rows = store.query(
+        LEDGER_FOLD.replace("{where}", where),
+        known=cut.known_position,
+        as_of=cut.as_of or EVERYTHING,  # the current picture includes events dated a little ahead
+        start=window_start(cut.business_time),
+        end=cut.business_time,
+        consumption=CONSUMPTION,
+        **params,
+    )
+    return [
+        Figures(
+            row["region"], row["depot"], row["item"], int(row["on_hand"]), int(row["transit_in"]),
+            int(row["transit_out"]), int(row["reserved"]), int(row["consumed"]),
+        )
+        for row in rows
+    ]

@@ -65,11 +65,7 @@ class Views:
             return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=grouped(figures, group_by))  # type: ignore[arg-type]
         if current:
             log.warning("stock_view_behind", position=cut.known_position)
-        depots = [
-            (row["code"], row["region"], self.ledger.depot(row["code"]).stocked_items())
-            for row in self.ledger.journal.depots(region=region)
-        ]
-        figures = historical_figures(self.history, depots, cut, item)
+        figures = historical_figures(self.ledger.index_store, cut, region, item)
         return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=grouped(figures, group_by))  # type: ignore[arg-type]
 
     def timeline(
