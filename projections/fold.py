@@ -53,10 +53,13 @@ class Lots:
         if remaining:
             self.add(-remaining)  # more drawn than known: the unknown lot goes negative
 
-    @staticmethod
-    def _take(entry: Lot, wanted: int) -> int:
+    def _take(self, entry: Lot, wanted: int) -> int:
+        """Take what the lot has; an emptied named lot is forgotten, so ten years of deliveries
+        do not slow every later draw (a receipt into it again brings its expiry back)."""
         taken = max(0, min(entry.quantity, wanted))
         entry.quantity -= taken
+        if entry.quantity == 0 and entry.lot is not None:
+            del self.by_lot[entry.lot]
         return taken
 
     def expired(self, on: date) -> int:

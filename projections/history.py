@@ -29,7 +29,7 @@ from ledger.persistence import IndexStore
 from projections.cut import BadCut, Cut, parse_instant, parse_position
 from projections.fold import CONSUMPTION, ItemFold, ItemState, window_start
 
-CHECKPOINT_EVERY = 1000
+CHECKPOINT_EVERY = 250
 CANDIDATES = 4
 
 log = structlog.get_logger("supply_ledger.history")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -80,39 +80,76 @@ def grouped(figures: Iterable[Figures], group_by: GroupBy) -> list[StockRowView]
     return [sums[key].view() for key in sorted(sums)]
 
 
-def current_figures(view: StockView, cut: Cut, region: str | None, item: str | None) -> list[Figures]:
-    """Every depot and item from the materialised view, with consumption in the window ending now."""
-    where = ""
-    params: dict[str, object] = {"start": window_start(cut.business_time), "end": cut.business_time}
-    for name, value in (("region", region), ("item", item)):
-        if value is not None:
-            where += f" AND {name} = :{name}"
-            params[name] = value
-    stock = view.query(
-        "SELECT depot, region, item, on_hand, transit_in, transit_out, reserved FROM {t}stock WHERE 1 = 1" + where,
-        **params,
-    )
-    consumed = {
-        (row["depot"], row["item"]): int(row["consumed"])
-        for row in view.query(
-            "SELECT depot, item, SUM(quantity) AS consumed FROM {t}consumption "
-            "WHERE occurred_at > :start AND occurred_at <= :end" + where + " GROUP BY depot, item",
+def current_figures(view: StockView, cut: Cut, group_by: GroupBy, region: str | None, item: str | None) -> list[Figures]:
+    """The materialised view's figures, with consumption in the 14 days ending now."""
+    where, params = _filters(region=region, item=item)
+    if group_by == "depot":
+        stock = view.query(
+            "SELECT depot, region, item, on_hand, transit_in, transit_out, reserved FROM {t}stock WHERE 1 = 1" + where,
             **params,
         )
-    }
+        consumed = _window_sum(view, cut, "depot", where, params)
+        return [
+            Figures(
+                row["region"], row["depot"], row["item"], int(row["on_hand"]), int(row["transit_in"]),
+                int(row["transit_out"]), int(row["reserved"]), consumed.get((row["depot"], row["item"]), 0),
+            )
+            for row in stock
+        ]
+    stock = view.query(
+        "SELECT region, item, SUM(on_hand) AS on_hand, SUM(transit_in) AS transit_in, SUM(transit_out) AS transit_out,"
+        " SUM(reserved) AS reserved FROM {t}stock WHERE 1 = 1" + where + " GROUP BY region, item",
+        **params,
+    )
+    consumed = _window_sum(view, cut, "region", where, params)
     return [
         Figures(
-            row["region"],
-            row["depot"],
-            row["item"],
-            int(row["on_hand"]),
-            int(row["transit_in"]),
-            int(row["transit_out"]),
-            int(row["reserved"]),
-            consumed.get((row["depot"], row["item"]), 0),
+            row["region"], None, row["item"], int(row["on_hand"]), int(row["transit_in"]), int(row["transit_out"]),
+            int(row["reserved"]), consumed.get((row["region"], row["item"]), 0),
         )
         for row in stock
     ]
+
+
+def _filters(**values: str | None) -> tuple[str, dict[str, object]]:
+    given = {name: value for name, value in values.items() if value is not None}
+    return "".join(f" AND {name} = :{name}" for name in given), dict(given)
+
+
+def _window_sum(
+    view: StockView, cut: Cut, key: str, where: str, params: dict[str, object]
+) -> dict[tuple[str, str], int]:
+    """Consumption dated in (T - 14 days, T] by depot or by region. By region, the whole days
+    inside the window come from per-day sums and only the two part days from the rows."""
+    end = cut.business_time
+    start = window_start(end)
+    if key == "depot":
+        rows = view.query(
+            "SELECT depot AS k, item, SUM(quantity) AS consumed FROM {t}consumption "
+            "WHERE occurred_at > :start AND occurred_at <= :end" + where + " GROUP BY depot, item",
+            start=start, end=end, **params,
+        )
+        return {(row["k"], row["item"]): int(row["consumed"]) for row in rows}
+    first_midnight = datetime.combine(start.date() + timedelta(days=1), time(0), UTC)
+    last_midnight = datetime.combine(end.date(), time(0), UTC)
+    totals: dict[tuple[str, str], int] = {}
+    for rows in (
+        view.query(
+            "SELECT region AS k, item, SUM(quantity) AS consumed FROM {t}region_consumption "
+            "WHERE day > :first AND day < :last" + where + " GROUP BY region, item",
+            first=start.date().isoformat(), last=end.date().isoformat(), **params,
+        ),
+        view.query(
+            "SELECT region AS k, item, SUM(quantity) AS consumed FROM {t}consumption "
+            "WHERE ((occurred_at > :start AND occurred_at < :first_midnight) "
+            "OR (occurred_at >= :last_midnight AND occurred_at <= :end))" + where + " GROUP BY region, item",
+            start=start, end=end, first_midnight=min(first_midnight, end), last_midnight=max(last_midnight, start),
+            **params,
+        ),
+    ):
+        for row in rows:
+            totals[row["k"], row["item"]] = totals.get((row["k"], row["item"]), 0) + int(row["consumed"])
+    return totals
 
 
 EVERYTHING = datetime(9999, 12, 31, tzinfo=UTC)

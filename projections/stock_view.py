@@ -40,6 +40,9 @@ TABLES = [
         position BIGINT NOT NULL, line INTEGER NOT NULL, depot TEXT NOT NULL, region TEXT NOT NULL,
         item TEXT NOT NULL, occurred_at {ts} NOT NULL, quantity BIGINT NOT NULL, PRIMARY KEY (position, line))""",
     "CREATE INDEX IF NOT EXISTS {n}consumption_by_time ON {t}consumption (occurred_at, region, item, depot, quantity)",
+    """CREATE TABLE IF NOT EXISTS {t}region_consumption (
+        region TEXT NOT NULL, item TEXT NOT NULL, day TEXT NOT NULL, quantity BIGINT NOT NULL,
+        PRIMARY KEY (day, region, item))""",
     """CREATE TABLE IF NOT EXISTS {t}depots (
         id TEXT PRIMARY KEY, code TEXT NOT NULL, region TEXT NOT NULL)""",
 ]
@@ -55,6 +58,9 @@ UPSERT_TRANSFER = """INSERT INTO {t}transfers (transfer_id, source, destination,
     ON CONFLICT (transfer_id) DO UPDATE SET status = excluded.status"""
 INSERT_CONSUMPTION = """INSERT INTO {t}consumption (position, line, depot, region, item, occurred_at, quantity)
     VALUES (:position, :line, :depot, :region, :item, :occurred_at, :quantity)"""
+ADD_REGION_CONSUMPTION = """INSERT INTO {t}region_consumption (region, item, day, quantity)
+    VALUES (:region, :item, :day, :quantity)
+    ON CONFLICT (day, region, item) DO UPDATE SET quantity = {t}region_consumption.quantity + excluded.quantity"""
 INSERT_DEPOT = "INSERT INTO {t}depots (id, code, region) VALUES (:id, :code, :region)"
 
 _NAMED = re.compile(r"(?<!:):([a-z_]+)")
@@ -148,6 +154,14 @@ class StockView(TrackingRecorder):
                 self._sql(INSERT_CONSUMPTION),
                 [{**c.__dict__, "occurred_at": self.to_db_time(c.occurred_at)} for c in changes.consumption],
             )
+            by_day: dict[tuple[str, str, str], int] = {}
+            for c in changes.consumption:
+                key = (c.region, c.item, c.occurred_at.astimezone(UTC).date().isoformat())
+                by_day[key] = by_day.get(key, 0) + c.quantity
+            cursor.executemany(
+                self._sql(ADD_REGION_CONSUMPTION),
+                [{"region": r, "item": i, "day": d, "quantity": q} for (r, i, d), q in sorted(by_day.items())],
+            )
 
     def _depots(self, cursor: Any) -> dict[UUID, DepotRow]:
         cursor.execute(self._sql("SELECT id, code, region FROM {t}depots"))
@@ -194,7 +208,7 @@ class StockView(TrackingRecorder):
     def reset(self, application_name: str) -> None:
         """Empty the view and forget its position, so it is rebuilt from the first event."""
         with self._transaction(commit=True) as cursor:
-            for table in ("stock", "transfers", "consumption", "depots"):
+            for table in ("stock", "transfers", "consumption", "region_consumption", "depots"):
                 cursor.execute(self._sql(f"DELETE FROM {{t}}{table}"))
             self._forget_tracking(cursor, application_name)
 

@@ -61,7 +61,7 @@ class Views:
             self.ledger.require_item(item)
         current = as_of is None and known_at is None
         if current and self.projector is not None and self.projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
-            figures = current_figures(self.projector.view, cut, region, item)
+            figures = current_figures(self.projector.view, cut, group_by, region, item)
             return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=grouped(figures, group_by))  # type: ignore[arg-type]
         if current:
             log.warning("stock_view_behind", position=cut.known_position)
