@@ -112,6 +112,7 @@ class Depot(Aggregate):
     kind: ev.DepotKind
     population_served: int | None = None
     obligations: dict[str, int] = {}
+    obligations_dated: dict[str, datetime] = {}  # the business time of the obligation in force
     books: dict[str, ItemBook] = {}
     open_transfers: dict[str, OpenTransfer] = {}
     open_requests: dict[str, OpenRequest] = {}
@@ -340,7 +341,12 @@ class Depot(Aggregate):
             self._book(effect.item).apply(effect, event.occurred_at)
         match event:
             case ev.ObligationSet():
-                self.obligations[event.item] = event.min_days
+                # The obligation in force is the one dated last (DESIGN.md folds in business
+                # order), not the one recorded last: a backdated setting does not override.
+                dated = self.obligations_dated.get(event.item)
+                if dated is None or event.occurred_at >= dated:
+                    self.obligations[event.item] = event.min_days
+                    self.obligations_dated[event.item] = event.occurred_at
             case ev.SupplyRequested():
                 self.open_requests[event.request_id] = OpenRequest(
                     request_id=event.request_id,

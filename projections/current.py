@@ -32,6 +32,7 @@ class StockRow:
     transit_out: int = 0
     reserved: int = 0
     min_days: int | None = None
+    obligation_at: datetime | None = None
     last_count_at: datetime | None = None
     last_movement_at: datetime | None = None
 
@@ -132,8 +133,8 @@ class CurrentStock:
             row.transit_in += effect.transit_in
             row.transit_out += effect.transit_out
             row.reserved += effect.reserved
-            if effect.min_days is not None:
-                row.min_days = effect.min_days
+            if effect.min_days is not None and (row.obligation_at is None or event.occurred_at >= row.obligation_at):
+                row.min_days, row.obligation_at = effect.min_days, event.occurred_at  # the one dated last is in force
             if type(event).__name__ == CONSUMPTION:
                 self.changes.consumption.append(
                     ConsumptionRow(depot.code, depot.region, effect.item, event.occurred_at, position, line, -effect.delta)

@@ -29,7 +29,7 @@ TABLES = [
     """CREATE TABLE IF NOT EXISTS {t}stock (
         depot TEXT NOT NULL, item TEXT NOT NULL, region TEXT NOT NULL, on_hand BIGINT NOT NULL,
         transit_in BIGINT NOT NULL, transit_out BIGINT NOT NULL, reserved BIGINT NOT NULL, min_days INTEGER,
-        last_count_at {ts}, last_movement_at {ts}, PRIMARY KEY (depot, item))""",
+        obligation_at {ts}, last_count_at {ts}, last_movement_at {ts}, PRIMARY KEY (depot, item))""",
     "CREATE INDEX IF NOT EXISTS {n}stock_by_region ON {t}stock (region, item)",
     "CREATE INDEX IF NOT EXISTS {n}stock_by_item ON {t}stock (item)",
     """CREATE TABLE IF NOT EXISTS {t}transfers (
@@ -48,10 +48,11 @@ TABLES = [
 ]
 
 UPSERT_STOCK = """INSERT INTO {t}stock (depot, item, region, on_hand, transit_in, transit_out, reserved, min_days,
-    last_count_at, last_movement_at) VALUES (:depot, :item, :region, :on_hand, :transit_in, :transit_out,
-    :reserved, :min_days, :last_count_at, :last_movement_at)
+    obligation_at, last_count_at, last_movement_at) VALUES (:depot, :item, :region, :on_hand, :transit_in,
+    :transit_out, :reserved, :min_days, :obligation_at, :last_count_at, :last_movement_at)
     ON CONFLICT (depot, item) DO UPDATE SET on_hand = excluded.on_hand, transit_in = excluded.transit_in,
     transit_out = excluded.transit_out, reserved = excluded.reserved, min_days = excluded.min_days,
+    obligation_at = excluded.obligation_at,
     last_count_at = excluded.last_count_at, last_movement_at = excluded.last_movement_at"""
 UPSERT_TRANSFER = """INSERT INTO {t}transfers (transfer_id, source, destination, lines, status)
     VALUES (:transfer_id, :source, :destination, :lines, :status)
@@ -129,6 +130,7 @@ class StockView(TrackingRecorder):
                 [
                     {
                         **row.__dict__,
+                        "obligation_at": self.to_db_time(row.obligation_at),
                         "last_count_at": self.to_db_time(row.last_count_at),
                         "last_movement_at": self.to_db_time(row.last_movement_at),
                     }
@@ -191,6 +193,7 @@ class StockView(TrackingRecorder):
         raise NotImplementedError
 
     def _stock_row(self, row: dict[str, Any]) -> StockRow:
+        row["obligation_at"] = self.from_db_time(row["obligation_at"])
         row["last_count_at"] = self.from_db_time(row["last_count_at"])
         row["last_movement_at"] = self.from_db_time(row["last_movement_at"])
         return StockRow(**row)
