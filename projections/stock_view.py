@@ -11,7 +11,8 @@ view's name; SQLite: its own file, so projecting never holds the ledger's write 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -93,6 +94,9 @@ class StockView(TrackingRecorder):
     def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
         raise NotImplementedError
 
+    def _lock(self, cursor: Any) -> None:
+        """Hold the view for the rest of the transaction: writers of one view take turns."""
+
     def _write_tracking(self, cursor: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
@@ -107,6 +111,7 @@ class StockView(TrackingRecorder):
     def apply(self, events: Sequence[tuple[int, Any]], tracking: Tracking, after: int | None) -> None:
         """Fold `events` and record `tracking`, if the view is still at position `after`."""
         with self._transaction(commit=True) as cursor:
+            self._lock(cursor)
             if self._tracking_position(cursor, tracking.application_name) != after:
                 raise StaleBatch(f"the view moved past {after}")
             depots = self._depots(cursor)
@@ -211,6 +216,7 @@ class StockView(TrackingRecorder):
     def reset(self, application_name: str) -> None:
         """Empty the view and forget its position, so it is rebuilt from the first event."""
         with self._transaction(commit=True) as cursor:
+            self._lock(cursor)
             for table in ("stock", "transfers", "consumption", "region_consumption", "depots"):
                 cursor.execute(self._sql(f"DELETE FROM {{t}}{table}"))
             self._forget_tracking(cursor, application_name)
@@ -239,8 +245,24 @@ class SQLiteStockView(SQLiteTrackingRecorder, StockView):
     def _sql(self, template: str) -> str:
         return template.format(t=self.prefix)
 
-    def _transaction(self, commit: bool) -> Any:
-        return self.datastore.transaction(commit=commit)
+    @contextmanager
+    def _transaction(self, commit: bool) -> Iterator[Any]:
+        """Writes begin IMMEDIATE: a batch reads the tracking row before writing, and two
+        runners that both began by reading would otherwise fail to upgrade ("database is
+        locked") instead of waiting their turn."""
+        if not commit:
+            with self.datastore.transaction(commit=False) as cursor:
+                yield cursor
+            return
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
 
     def _in(self, head: str, values: list[str]) -> tuple[str, Any]:
         return self._sql(head) + " IN (SELECT value FROM json_each(?))", (orjson.dumps(values).decode(),)
@@ -283,9 +305,15 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
     def _transaction(self, commit: bool) -> Any:
         return self.datastore.transaction(commit=commit)
 
+    def _lock(self, cursor: Any) -> None:
+        # The tracking row cannot be locked before it exists, so two runners starting on an
+        # empty view would both write (and deadlock on the rows); a lock on the view's name
+        # makes them take turns, and the second then finds the view moved (`StaleBatch`).
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._tracking_table,))
+
     def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
         cursor.execute(
-            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = %s FOR UPDATE",  # type: ignore[arg-type]
+            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = %s",  # type: ignore[arg-type]
             (application_name,),
         )
         row = cursor.fetchone()
