@@ -159,7 +159,7 @@ WRITES = {
         VALUES (:scope, :key, :fingerprint, :outcome, :position)""",
 }
 
-_NAMED = re.compile(r"(?<!:):([a-z_]+)")
+_NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
 class IndexStore:

@@ -73,99 +73,141 @@ class History:
         )
         return self.store.from_db_time(rows[0]["recorded_at"]) if rows else None
 
-    # --- one item at one depot -------------------------------------------------------------
-
-    def has_rows(self, depot: str, item: str, known: int) -> bool:
-        rows = self.store.query(
-            "SELECT MIN(position) AS first FROM {t}movements WHERE depot = :depot AND item = :item",
-            depot=depot,
-            item=item,
-        )
-        return rows[0]["first"] is not None and rows[0]["first"] <= known
+    # --- the items of one depot ------------------------------------------------------------
+    #
+    # Each step below is one statement for all the items asked about (a UNION ALL of one
+    # indexed branch per item), so a depot's stock costs a handful of round trips however
+    # many items it holds.
 
     def item_fold(self, depot: str, item: str, cut: Cut) -> ItemFold:
-        return ItemFold(self.item_state(depot, item, cut), self.consumed(depot, item, cut))
+        return self.depot_folds(depot, [item], cut).get(item) or ItemFold(ItemState())
 
-    def item_state(self, depot: str, item: str, cut: Cut) -> ItemState:
-        state, after = self._start(depot, item, cut)
-        rows = self._rows_after(depot, item, cut, after)
+    def depot_folds(self, depot: str, items: list[str], cut: Cut) -> dict[str, ItemFold]:
+        """The fold of each item the depot had rows for as known at the cut (others are left out)."""
+        items = self._known_items(depot, items, cut.known_position)
+        if not items:
+            return {}
+        starts = self._starts(depot, items, cut)
+        states = {item: ItemState.load(orjson.loads(start["state"])) if start else ItemState() for item, start in starts.items()}
         pending: list[dict[str, Any]] = []
-        for count, row in enumerate(rows, 1):
-            state.apply(row)
-            if count % CHECKPOINT_EVERY == 0:
-                pending.append(self._checkpoint(depot, item, cut.known_position, row, state))
+        counts = dict.fromkeys(items, 0)
+        for row in self._rows_after(depot, starts, cut):
+            item = row["item"]
+            states[item].apply(row)
+            counts[item] += 1
+            if counts[item] % CHECKPOINT_EVERY == 0:
+                pending.append(self._checkpoint(depot, item, cut.known_position, row, states[item]))
         if pending:
             self._save_checkpoints(pending)
-        return state
+        consumed = self._consumed(depot, items, cut)
+        return {item: ItemFold(states[item], consumed.get(item, 0)) for item in items}
 
-    def consumed(self, depot: str, item: str, cut: Cut) -> int:
+    def _union(self, branch: str, items: list[str], **params: Any) -> list[dict[str, Any]]:
+        """Run `branch` once per item in one statement; `:item` and parameters named `:name_#` are per item."""
+        parts, bound = [], dict(params)
+        for n, item in enumerate(items):
+            parts.append(f"SELECT * FROM ({branch.replace('_#', f'_{n}').replace(':item', f':item_{n}')}) AS b{n}")
+            bound[f"item_{n}"] = item
+        return self.store.query(" UNION ALL ".join(parts), **bound)
+
+    def _known_items(self, depot: str, items: list[str], known: int) -> list[str]:
+        if not items:
+            return []
+        first = self._union(
+            "SELECT CAST(:item AS TEXT) AS item, (SELECT MIN(position) FROM {t}movements WHERE depot = :depot AND item = :item) AS first",
+            items,
+            depot=depot,
+        )
+        present = {row["item"] for row in first if row["first"] is not None and row["first"] <= known}
+        return [item for item in items if item in present]
+
+    def _starts(self, depot: str, items: list[str], cut: Cut) -> dict[str, dict[str, Any] | None]:
+        """For each item the nearest checkpoint that answers the cut, or None (fold from the start)."""
+        bound = " AND occurred_at <= :as_of" if cut.as_of is not None else ""
+        candidates: dict[str, list[dict[str, Any]]] = {item: [] for item in items}
+        for row in self._union(
+            "SELECT CAST(:item AS TEXT) AS item, occurred_at, position, line, known_position, state FROM {t}fold_checkpoints "
+            "WHERE depot = :depot AND item = :item AND known_position <= :known" + bound
+            + " ORDER BY occurred_at DESC, position DESC, line DESC, known_position DESC LIMIT :limit",
+            items,
+            depot=depot,
+            known=cut.known_position,
+            as_of=cut.as_of,
+            limit=CANDIDATES,
+        ):
+            candidates[row["item"]].append(row)
+        for found in candidates.values():
+            found.sort(key=lambda c: (c["occurred_at"], c["position"], c["line"], c["known_position"]), reverse=True)
+        starts: dict[str, dict[str, Any] | None] = {}
+        while candidates:
+            probes = {item: found[0] for item, found in candidates.items() if found}
+            for item in [item for item, found in candidates.items() if not found]:
+                starts[item] = None
+                del candidates[item]
+            late = self._late_items(depot, probes, cut.known_position)
+            for item, probe in probes.items():
+                if item in late:
+                    candidates[item].pop(0)
+                else:
+                    starts[item] = probe
+                    del candidates[item]
+        return starts
+
+    def _late_items(self, depot: str, probes: dict[str, dict[str, Any]], known: int) -> set[str]:
+        """The items for which something recorded after the checkpoint, up to the cut, is dated before its key."""
+        asked = [item for item, probe in probes.items() if probe["known_position"] < known]
+        if not asked:
+            return set()
+        params: dict[str, Any] = {}
+        for n, item in enumerate(asked):
+            params[f"after_{n}"] = probes[item]["known_position"]
+            params[f"at_{n}"] = probes[item]["occurred_at"]
+        rows = self._union(
+            "SELECT CAST(:item AS TEXT) AS item WHERE EXISTS (SELECT 1 FROM {t}movements WHERE depot = :depot AND item = :item"
+            " AND position > :after_# AND position <= :known AND occurred_at < :at_#)",
+            asked,
+            depot=depot,
+            known=known,
+            **params,
+        )
+        return {row["item"] for row in rows}
+
+    def _rows_after(self, depot: str, starts: dict[str, dict[str, Any] | None], cut: Cut) -> list[dict[str, Any]]:
+        """Each item's rows after its starting checkpoint, up to the cut, in business order."""
+        params: dict[str, Any] = {"depot": depot, "known": cut.known_position, "as_of": cut.as_of}
+        items = list(starts)
+        branches = []
+        for n, item in enumerate(items):
+            where = " AND occurred_at <= :as_of" if cut.as_of is not None else ""
+            start = starts[item]
+            if start is not None:
+                where += (
+                    f" AND (occurred_at > :at_{n} OR (occurred_at = :at_{n} AND (position > :pos_{n}"
+                    f" OR (position = :pos_{n} AND line > :line_{n}))))"
+                )
+                params |= {f"at_{n}": start["occurred_at"], f"pos_{n}": start["position"], f"line_{n}": start["line"]}
+            branches.append(
+                f"SELECT item, {ROW_COLUMNS} FROM {{t}}movements WHERE depot = :depot AND item = :item_{n}"
+                f" AND position <= :known{where}"
+            )
+            params[f"item_{n}"] = item
+        return self.store.query(" UNION ALL ".join(branches) + " ORDER BY item, occurred_at, position, line", **params)
+
+    def _consumed(self, depot: str, items: list[str], cut: Cut) -> dict[str, int]:
         """Consumption dated in (T - 14 days, T], as known at the cut."""
         end = cut.business_time
-        rows = self.store.query(
-            """SELECT COALESCE(SUM(delta), 0) AS total FROM {t}movements
-               WHERE depot = :depot AND item = :item AND occurred_at > :start AND occurred_at <= :end
-               AND event_type = :consumption AND position <= :known""",
+        rows = self._union(
+            "SELECT CAST(:item AS TEXT) AS item, COALESCE(SUM(delta), 0) AS total FROM {t}movements WHERE depot = :depot"
+            " AND item = :item AND occurred_at > :start AND occurred_at <= :end AND event_type = :consumption"
+            " AND position <= :known",
+            items,
             depot=depot,
-            item=item,
             start=window_start(end),
             end=end,
             consumption=CONSUMPTION,
             known=cut.known_position,
         )
-        return -int(rows[0]["total"])
-
-    def _start(self, depot: str, item: str, cut: Cut) -> tuple[ItemState, dict[str, Any] | None]:
-        """The nearest checkpoint that answers this cut, or the empty state."""
-        bound = " AND occurred_at <= :as_of" if cut.as_of is not None else ""
-        candidates = self.store.query(
-            "SELECT occurred_at, position, line, known_position, state FROM {t}fold_checkpoints "
-            "WHERE depot = :depot AND item = :item AND known_position <= :known"
-            + bound
-            + " ORDER BY occurred_at DESC, position DESC, line DESC, known_position DESC LIMIT :limit",
-            depot=depot,
-            item=item,
-            known=cut.known_position,
-            as_of=cut.as_of,
-            limit=CANDIDATES,
-        )
-        for candidate in candidates:
-            if candidate["known_position"] == cut.known_position or not self._late_rows(
-                depot, item, candidate, cut.known_position
-            ):
-                return ItemState.load(orjson.loads(candidate["state"])), candidate
-        return ItemState(), None
-
-    def _late_rows(self, depot: str, item: str, checkpoint: dict[str, Any], known: int) -> bool:
-        """Whether anything recorded after the checkpoint, up to the cut, is dated before its key."""
-        rows = self.store.query(
-            """SELECT 1 AS late FROM {t}movements WHERE depot = :depot AND item = :item
-               AND position > :after AND position <= :known AND occurred_at < :at LIMIT 1""",
-            depot=depot,
-            item=item,
-            after=checkpoint["known_position"],
-            known=known,
-            at=checkpoint["occurred_at"],
-        )
-        return bool(rows)
-
-    def _rows_after(self, depot: str, item: str, cut: Cut, after: dict[str, Any] | None) -> list[dict[str, Any]]:
-        where = " AND position <= :known"
-        params: dict[str, Any] = {"depot": depot, "item": item, "known": cut.known_position}
-        if cut.as_of is not None:
-            where += " AND occurred_at <= :as_of"
-            params["as_of"] = cut.as_of
-        if after is not None:
-            where += (
-                " AND (occurred_at > :at OR (occurred_at = :at AND (position > :pos"
-                " OR (position = :pos AND line > :line))))"
-            )
-            params |= {"at": after["occurred_at"], "pos": after["position"], "line": after["line"]}
-        return self.store.query(
-            f"SELECT {ROW_COLUMNS} FROM {{t}}movements WHERE depot = :depot AND item = :item"
-            + where
-            + " ORDER BY occurred_at, position, line",
-            **params,
-        )
+        return {row["item"]: -int(row["total"]) for row in rows}
 
     @staticmethod
     def _checkpoint(depot: str, item: str, known: int, row: dict[str, Any], state: ItemState) -> dict[str, Any]:

@@ -83,6 +83,6 @@ def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
 
 def depot_stock(history: History, depot: Depot, cut: Cut, item: str | None = None) -> DepotStock:
     """Every item the depot has had anything to do with as known at the cut (or just `item`)."""
-    items = [item] if item else [code for code in depot.stocked_items() if history.has_rows(depot.code, code, cut.known_position)]
-    lines = [stock_line(code, history.item_fold(depot.code, code, cut), cut) for code in items]
+    folds = history.depot_folds(depot.code, [item] if item else depot.stocked_items(), cut)
+    lines = [stock_line(code, fold, cut) for code, fold in folds.items()]
     return DepotStock(depot=depot.code, **cut.describe(), items=lines)  # type: ignore[arg-type]

@@ -65,7 +65,7 @@ ADD_REGION_CONSUMPTION = """INSERT INTO {t}region_consumption (region, item, day
     ON CONFLICT (day, region, item) DO UPDATE SET quantity = {t}region_consumption.quantity + excluded.quantity"""
 INSERT_DEPOT = "INSERT INTO {t}depots (id, code, region) VALUES (:id, :code, :region)"
 
-_NAMED = re.compile(r"(?<!:):([a-z_]+)")
+_NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 CLOSING_TRANSFER = (ev.TransferReceived, ev.TransferDelivered, ev.TransferCancelled)
 
 
