@@ -14,7 +14,7 @@ count's variance, `counted - book_at_recording`.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -58,12 +58,15 @@ class ItemBook(BaseModel):
     on_hand: int = 0
     last_count_at: datetime | None = None
     last_movement_at: datetime | None = None
+    last_dated: datetime | None = None  # the latest business time of any entry, stock or not
 
     def counts_after(self, at: datetime) -> bool:
         """Whether a movement dated `at` still changes on_hand (no later count saw it)."""
         return self.last_count_at is None or at >= self.last_count_at
 
     def apply(self, effect: Effect, at: datetime) -> None:
+        if self.last_dated is None or at > self.last_dated:
+            self.last_dated = at
         if not effect.moves_stock:
             return
         if self.counts_after(at):
@@ -329,7 +332,16 @@ class Depot(Aggregate):
     # --- applying events -----------------------------------------------------------------
 
     def effects(self, event: Any) -> list[Effect]:
-        return effects_of(event, self._open_lines)
+        """Each effect marked `backdated` when it is dated before an entry the item already has:
+        only such entries can change a fold that was already computed (`projections.history`)."""
+        return [
+            replace(effect, backdated=True) if self._dated_before_latest(effect.item, event.occurred_at) else effect
+            for effect in effects_of(event, self._open_lines)
+        ]
+
+    def _dated_before_latest(self, item: str, at: datetime) -> bool:
+        latest = self.book(item).last_dated
+        return latest is not None and at < latest
 
     def _open_lines(self, transfer_id: str) -> tuple[Direction, list[ev.TransferLine]] | None:
         transfer = self.open_transfers.get(transfer_id)

@@ -23,7 +23,8 @@ class Effect:
 
     `delta` moves on_hand (a count instead resets it to `counted`; `book_at` is the book
     the count was compared with when recorded); `transit_in`/`transit_out`/`reserved`
-    move those figures; `min_days` sets the stock obligation.
+    move those figures; `min_days` sets the stock obligation; `backdated` says the event
+    is dated before an entry the item already had at this depot.
     """
 
     item: str
@@ -36,6 +37,7 @@ class Effect:
     transit_out: int = 0
     reserved: int = 0
     min_days: int | None = None
+    backdated: bool = False
 
     @property
     def moves_stock(self) -> bool:

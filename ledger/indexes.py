@@ -36,6 +36,7 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
                 transit_out=effect.transit_out,
                 reserved=effect.reserved,
                 min_days=effect.min_days,
+                backdated=int(effect.backdated),
             )
         match event:
             case ev.DepotRegistered():

@@ -96,7 +96,7 @@ SCHEMA = {
             occurred_at {ts} NOT NULL, recorded_at {ts} NOT NULL, version BIGINT NOT NULL,
             event_type TEXT NOT NULL, delta BIGINT NOT NULL, counted BIGINT, lot TEXT, expires_on {date},
             transit_in BIGINT NOT NULL DEFAULT 0, transit_out BIGINT NOT NULL DEFAULT 0,
-            reserved BIGINT NOT NULL DEFAULT 0, min_days INTEGER,
+            reserved BIGINT NOT NULL DEFAULT 0, min_days INTEGER, backdated INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (position, line))""",
     "movements_index": """
         CREATE INDEX IF NOT EXISTS {n}movements_by_depot_item
@@ -107,6 +107,9 @@ SCHEMA = {
         CREATE TABLE IF NOT EXISTS {t}positions (position BIGINT PRIMARY KEY, recorded_at {ts} NOT NULL)""",
     "positions_by_time": """
         CREATE INDEX IF NOT EXISTS {n}positions_by_recorded_at ON {t}positions (recorded_at, position)""",
+    "movements_backdated": """
+        CREATE INDEX IF NOT EXISTS {n}movements_backdated ON {t}movements (depot, item, position, occurred_at)
+            WHERE backdated = 1""",
     "movements_by_lot": """
         CREATE INDEX IF NOT EXISTS {n}movements_by_lot ON {t}movements (depot, item, lot)
             WHERE expires_on IS NOT NULL""",
@@ -140,9 +143,9 @@ SCHEMA = {
 WRITES = {
     "position": "INSERT INTO {t}positions (position, recorded_at) VALUES (:position, :recorded_at)",
     "movement": """INSERT INTO {t}movements (position, line, depot, item, occurred_at, recorded_at, version,
-        event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days)
+        event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days, backdated)
         VALUES (:position, :line, :depot, :item, :occurred_at, :recorded_at, :version, :event_type, :delta,
-        :counted, :lot, :expires_on, :transit_in, :transit_out, :reserved, :min_days)""",
+        :counted, :lot, :expires_on, :transit_in, :transit_out, :reserved, :min_days, :backdated)""",
     "depot": """INSERT INTO {t}depots (code, name, region, organisation, kind, population_served, position)
         VALUES (:code, :name, :region, :organisation, :kind, :population_served, :position)""",
     "item": """INSERT INTO {t}items (code, name, unit, category, atc_code, position)
@@ -228,7 +231,7 @@ class IndexStore:
     def check_schema(self) -> None:
         """Refuse to start on indexes written by an older version, rather than fail every command."""
         try:
-            self.query("SELECT transit_in, min_days FROM {t}movements WHERE 1 = 0")
+            self.query("SELECT transit_in, min_days, backdated FROM {t}movements WHERE 1 = 0")
             self.query("SELECT position, recorded_at FROM {t}positions WHERE 1 = 0")
         except Exception as error:  # noqa: BLE001 - sqlite3 and psycopg raise different classes
             raise RuntimeError(

@@ -28,12 +28,21 @@ class Lot:
 
 @dataclass
 class Lots:
-    """Stock by lot; stock of no known lot is the `None` lot, drawn after every dated lot."""
+    """Stock by lot; stock of no known lot is the `None` lot, drawn after every dated lot.
+
+    A named lot that runs empty leaves `by_lot` (so ten years of deliveries do not slow
+    every later draw), and its expiry is remembered in `emptied`, so stock of that lot
+    arriving again without an expiry date still carries the one first recorded."""
 
     by_lot: dict[str | None, Lot] = field(default_factory=dict)
+    emptied: dict[str, date] = field(default_factory=dict)
 
     def add(self, quantity: int, lot: str | None = None, expires_on: date | None = None) -> None:
-        entry = self.by_lot.setdefault(lot, Lot(lot, expires_on))
+        entry = self.by_lot.get(lot)
+        if entry is None:
+            if expires_on is None and lot is not None:
+                expires_on = self.emptied.get(lot)
+            entry = self.by_lot[lot] = Lot(lot, expires_on)
         if entry.expires_on is None and expires_on is not None:
             entry.expires_on = expires_on
         entry.quantity += quantity
@@ -60,6 +69,8 @@ class Lots:
         entry.quantity -= taken
         if entry.quantity == 0 and entry.lot is not None:
             del self.by_lot[entry.lot]
+            if entry.expires_on is not None:
+                self.emptied[entry.lot] = entry.expires_on
         return taken
 
     def expired(self, on: date) -> int:
@@ -72,12 +83,18 @@ class Lots:
             if e.quantity != 0
         ]
 
-    def dump(self) -> list[list[Any]]:
-        return [[e.lot, e.expires_on.isoformat() if e.expires_on else None, e.quantity] for e in self.by_lot.values()]
+    def dump(self) -> dict[str, Any]:
+        return {
+            "lots": [[e.lot, e.expires_on.isoformat() if e.expires_on else None, e.quantity] for e in self.by_lot.values()],
+            "emptied": {lot: expires_on.isoformat() for lot, expires_on in self.emptied.items()},
+        }
 
     @classmethod
-    def load(cls, dumped: list[list[Any]]) -> Lots:
-        return cls({lot: Lot(lot, date.fromisoformat(exp) if exp else None, q) for lot, exp, q in dumped})
+    def load(cls, dumped: dict[str, Any]) -> Lots:
+        return cls(
+            {lot: Lot(lot, date.fromisoformat(exp) if exp else None, q) for lot, exp, q in dumped["lots"]},
+            {lot: date.fromisoformat(expires_on) for lot, expires_on in dumped["emptied"].items()},
+        )
 
 
 @dataclass

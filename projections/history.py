@@ -30,7 +30,7 @@ from projections.cut import BadCut, Cut, parse_instant, parse_position
 from projections.fold import CONSUMPTION, ItemFold, ItemState, window_start
 
 CHECKPOINT_EVERY = 250
-CANDIDATES = 4
+CANDIDATES = 8
 
 log = structlog.get_logger("supply_ledger.history")
 
@@ -154,7 +154,11 @@ class History:
         return starts
 
     def _late_items(self, depot: str, probes: dict[str, dict[str, Any]], known: int) -> set[str]:
-        """The items for which something recorded after the checkpoint, up to the cut, is dated before its key."""
+        """The items for which something recorded after the checkpoint, up to the cut, is dated before its key.
+
+        Only a backdated entry (dated before one the item already had) can be: any other entry
+        recorded after the checkpoint is dated at or after every entry before it, so at or
+        after the checkpoint's key. The journal indexes backdated entries on their own."""
         asked = [item for item, probe in probes.items() if probe["known_position"] < known]
         if not asked:
             return set()
@@ -164,7 +168,7 @@ class History:
             params[f"at_{n}"] = probes[item]["occurred_at"]
         rows = self._union(
             "SELECT CAST(:item AS TEXT) AS item WHERE EXISTS (SELECT 1 FROM {t}movements WHERE depot = :depot AND item = :item"
-            " AND position > :after_# AND position <= :known AND occurred_at < :at_#)",
+            " AND backdated = 1 AND position > :after_# AND position <= :known AND occurred_at < :at_#)",
             asked,
             depot=depot,
             known=known,

@@ -78,6 +78,8 @@ class Projector:
         try:
             self.projection.process_batch(events, Tracking(self.ledger.name, notifications[-1].id), after)
         except (StaleBatch, IntegrityError):
+            if self.position() == (after or 0):
+                raise  # nobody else moved the view: a real failure, not a lost race
             log.debug("projection_batch_superseded", after=after)  # another runner got there first
         return len(notifications)
 

@@ -184,6 +184,7 @@ def crashing(view: StockView, where: Where, after: int) -> Iterator[None]:
 
 # --- restart after a crash mid-batch ----------------------------------------------------------
 
+
 def check_restart(
     urls: UrlFactory, scenario: Scenario, split: float, steps: int, batch: int, where: Where, after: int, new_batch: int
 ) -> None:
