@@ -88,7 +88,7 @@ class History:
         if not items:
             return {}
         starts = self._starts(depot, items, cut)
-        states = {item: ItemState.load(orjson.loads(start["state"])) if start else ItemState() for item, start in starts.items()}
+        states = self._states(depot, starts)
         pending: list[dict[str, Any]] = []
         counts = dict.fromkeys(items, 0)
         for row in self._rows_after(depot, starts, cut):
@@ -126,7 +126,7 @@ class History:
         bound = " AND occurred_at <= :as_of" if cut.as_of is not None else ""
         candidates: dict[str, list[dict[str, Any]]] = {item: [] for item in items}
         for row in self._union(
-            "SELECT CAST(:item AS TEXT) AS item, occurred_at, position, line, known_position, state FROM {t}fold_checkpoints "
+            "SELECT CAST(:item AS TEXT) AS item, occurred_at, position, line, known_position FROM {t}fold_checkpoints "
             "WHERE depot = :depot AND item = :item AND known_position <= :known" + bound
             + " ORDER BY occurred_at DESC, position DESC, line DESC, known_position DESC LIMIT :limit",
             items,
@@ -152,6 +152,31 @@ class History:
                     starts[item] = probe
                     del candidates[item]
         return starts
+
+    def _states(self, depot: str, starts: dict[str, dict[str, Any] | None]) -> dict[str, ItemState]:
+        """The saved states of the chosen checkpoints (only those: a state can be large)."""
+        states = {item: ItemState() for item in starts}
+        chosen = [item for item, start in starts.items() if start is not None]
+        if not chosen:
+            return states
+        params: dict[str, Any] = {}
+        for n, item in enumerate(chosen):
+            start = starts[item]
+            assert start is not None
+            params |= {f"at_{n}": start["occurred_at"], f"pos_{n}": start["position"], f"line_{n}": start["line"],
+                       f"known_{n}": start["known_position"]}
+        for row in self._union(
+            "SELECT CAST(:item AS TEXT) AS item, state FROM {t}fold_checkpoints WHERE depot = :depot AND item = :item"
+            " AND occurred_at = :at_# AND position = :pos_# AND line = :line_# AND known_position = :known_#",
+            chosen,
+            depot=depot,
+            **params,
+        ):
+            states[row["item"]] = ItemState.load(orjson.loads(row["state"]))
+            chosen.remove(row["item"])
+        for item in chosen:  # deleted meanwhile (checkpoints are a cache): fold that item from the start
+            starts[item] = None
+        return states
 
     def _late_items(self, depot: str, probes: dict[str, dict[str, Any]], known: int) -> set[str]:
         """The items for which something recorded after the checkpoint, up to the cut, is dated before its key.
