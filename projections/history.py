@@ -210,9 +210,11 @@ class History:
             where = " AND occurred_at <= :as_of" if cut.as_of is not None else ""
             start = starts[item]
             if start is not None:
+                # `occurred_at >= :at` repeats the bound in a form the index range can use;
+                # without it the database reads every row from the item's first.
                 where += (
-                    f" AND (occurred_at > :at_{n} OR (occurred_at = :at_{n} AND (position > :pos_{n}"
-                    f" OR (position = :pos_{n} AND line > :line_{n}))))"
+                    f" AND occurred_at >= :at_{n} AND (occurred_at > :at_{n} OR (occurred_at = :at_{n}"
+                    f" AND (position > :pos_{n} OR (position = :pos_{n} AND line > :line_{n}))))"
                 )
                 params |= {f"at_{n}": start["occurred_at"], f"pos_{n}": start["position"], f"line_{n}": start["line"]}
             branches.append(
