@@ -247,7 +247,12 @@ class IndexStore:
         raise NotImplementedError
 
 
-def _utc_text(value: datetime) -> str:
+def pyformat(sql: str) -> str:
+    """`:name` placeholders (SQLite's style, and ours) as psycopg's `%(name)s`."""
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+def sqlite_time(value: datetime) -> str:
     """SQLite keeps times as fixed-width UTC text, so text order is time order."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -285,7 +290,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
         return template.format(t=self.table_prefix)
 
     def to_db_time(self, value: datetime) -> str:
-        return _utc_text(value)
+        return sqlite_time(value)
 
     def from_db_time(self, value: Any) -> datetime:
         return datetime.fromisoformat(value)
@@ -356,7 +361,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
             "WHERE originator_id = %(originator_id)s AND originator_version = %(originator_version)s)"
         )
         sql = template.format(t=self.table_prefix).replace(":position", position)
-        return _NAMED.sub(r"%(\1)s", sql)
+        return pyformat(sql)
 
     def to_db_time(self, value: datetime) -> datetime:
         return value

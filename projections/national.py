@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from ledger.journal import filters
 from ledger.persistence import IndexStore
 from projections.cut import Cut
 from projections.fold import CONSUMPTION, window_start
@@ -82,7 +83,7 @@ def grouped(figures: Iterable[Figures], group_by: GroupBy) -> list[StockRowView]
 
 def current_figures(view: StockView, cut: Cut, group_by: GroupBy, region: str | None, item: str | None) -> list[Figures]:
     """The materialised view's figures, with consumption in the 14 days ending now."""
-    where, params = _filters(region=region, item=item)
+    where, params = filters(region=region, item=item)
     if group_by == "depot":
         stock = view.query(
             "SELECT depot, region, item, on_hand, transit_in, transit_out, reserved FROM {t}stock WHERE 1 = 1" + where,
@@ -109,11 +110,6 @@ def current_figures(view: StockView, cut: Cut, group_by: GroupBy, region: str | 
         )
         for row in stock
     ]
-
-
-def _filters(**values: str | None) -> tuple[str, dict[str, object]]:
-    given = {name: value for name, value in values.items() if value is not None}
-    return "".join(f" AND {name} = :{name}" for name in given), dict(given)
 
 
 def _window_sum(
@@ -188,13 +184,7 @@ def historical_figures(store: IndexStore, cut: Cut, region: str | None, item: st
     movement after it), written as one query because a national question is about every
     depot: its cost grows with the journal, not with thousands of separate folds. Lots and
     discrepancies, which need the rows one by one, are only in the depot view."""
-    where = ""
-    params: dict[str, object] = {}
-    for column, value in (("d.region", region), ("m.item", item)):
-        if value is not None:
-            name = column.split(".")[1]
-            where += f" AND {column} = :{name}"
-            params[name] = value
+    where, params = filters(d__region=region, m__item=item)
     rows = store.query(
         LEDGER_FOLD.replace("{where}", where),
         known=cut.known_position,

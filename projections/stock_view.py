@@ -10,7 +10,6 @@ view's name; SQLite: its own file, so projecting never holds the ledger's write 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
 from domain import events as ev
+from ledger.persistence import pyformat, sqlite_time
 from projections.current import Changes, CurrentStock, DepotRow, StockRow, TransferRow
 
 TABLES = [
@@ -65,7 +65,6 @@ ADD_REGION_CONSUMPTION = """INSERT INTO {t}region_consumption (region, item, day
     ON CONFLICT (day, region, item) DO UPDATE SET quantity = {t}region_consumption.quantity + excluded.quantity"""
 INSERT_DEPOT = "INSERT INTO {t}depots (id, code, region) VALUES (:id, :code, :region)"
 
-_NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 CLOSING_TRANSFER = (ev.TransferReceived, ev.TransferDelivered, ev.TransferCancelled)
 
 
@@ -279,7 +278,7 @@ class SQLiteStockView(SQLiteTrackingRecorder, StockView):
         cursor.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
 
     def to_db_time(self, value: datetime | None) -> Any:
-        return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return None if value is None else sqlite_time(value)
 
     def from_db_time(self, value: Any) -> datetime | None:
         return None if value is None else datetime.fromisoformat(value)
@@ -297,7 +296,7 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
         self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.view_ddl())  # type: ignore[arg-type]
 
     def _sql(self, template: str) -> str:
-        return _NAMED.sub(r"%(\1)s", template.format(t=self.prefix))
+        return pyformat(template.format(t=self.prefix))
 
     def _in(self, head: str, values: list[str]) -> tuple[str, Any]:
         return self._sql(head) + " = ANY(%s)", (values,)
