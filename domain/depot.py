@@ -22,8 +22,10 @@ from pydantic import BaseModel
 
 from domain import events as ev
 from domain.aggregate import Aggregate
-from domain.effects import Direction, Effect, effects_of
+from domain.effects import Direction, Effect, InTransit, effects_of
 from domain.exceptions import (
+    AllocationClosed,
+    AllocationExceeded,
     InsufficientStock,
     InvalidCommand,
     RequestClosed,
@@ -98,6 +100,27 @@ class OpenTransfer(BaseModel):
         return totals
 
 
+class OpenAllocation(BaseModel):
+    """An allocation decided at this depot (its source) that still binds stock: reserved
+    lines not yet dispatched, or transfers against it still in transit (a cancelled one
+    gives its lines back to the allocation, unless it was revoked meanwhile)."""
+
+    allocation_id: str
+    item: str
+    lines: dict[str, int]  # recipient -> allocated
+    dispatched: dict[str, int] = {}  # recipient -> dispatched against it, not cancelled
+    decided_at: datetime
+    last_dated: datetime  # the latest business time of the decision and the dispatches against it
+    revoked: bool = False
+
+    def remaining(self, recipient: str) -> int:
+        return 0 if self.revoked else self.lines.get(recipient, 0) - self.dispatched.get(recipient, 0)
+
+    @property
+    def reserved(self) -> int:
+        return sum(self.remaining(recipient) for recipient in self.lines)
+
+
 class OpenRequest(BaseModel):
     request_id: str
     item: str
@@ -119,6 +142,7 @@ class Depot(Aggregate):
     books: dict[str, ItemBook] = {}
     open_transfers: dict[str, OpenTransfer] = {}
     open_requests: dict[str, OpenRequest] = {}
+    open_allocations: dict[str, OpenAllocation] = {}
 
     # --- reading ---------------------------------------------------------------------
 
@@ -132,8 +156,8 @@ class Depot(Aggregate):
         return sum(t.quantities()[item] for t in self.open_transfers.values() if t.direction == direction)
 
     def reserved(self, item: str) -> int:
-        """Allocated and not yet dispatched: nothing until allocation decisions exist."""
-        return 0
+        """Allocated here and not yet dispatched against its allocation, not revoked."""
+        return sum(a.reserved for a in self.open_allocations.values() if a.item == item)
 
     def available(self, item: str) -> int:
         return self.on_hand(item) - self.reserved(item)
@@ -241,10 +265,13 @@ class Depot(Aggregate):
         reference: str | None = None,
     ) -> ev.TransferDispatched:
         """`available` is, per item, the stock the source can give up at the dispatch's time
-        without any later balance going negative (see `domain.stock.dispatchable`)."""
+        without any later balance going negative (see `domain.stock.dispatchable`); for a
+        dispatch against an allocation it counts what that allocation reserved for it."""
         wanted: Counter[str] = Counter()
         for line in lines:
             wanted[line.item] += line.quantity
+        if allocation_id is not None:
+            self._check_draw(allocation_id, destination, wanted, stamp.occurred_at)
         for item, quantity in sorted(wanted.items()):
             if quantity > available[item]:
                 can_give = max(0, available[item])  # below zero the book already disagrees with the world
@@ -264,6 +291,37 @@ class Depot(Aggregate):
             reference=reference,
             **stamp.fields(),
         )
+
+    def _check_draw(self, allocation_id: str, destination: str, wanted: Counter[str], at: datetime) -> None:
+        allocation = self.open_allocation(allocation_id)
+        other = sorted(set(wanted) - {allocation.item})
+        if other:
+            raise InvalidCommand(
+                f"allocation {allocation_id} allocates {allocation.item}, not {', '.join(other)}",
+                errors=[{"loc": ["body", "lines"], "msg": f"every line must be {allocation.item}"}],
+            )
+        if at < allocation.decided_at:
+            raise InvalidCommand(
+                f"a transfer against allocation {allocation_id} cannot be dated before the decision "
+                f"({allocation.decided_at.isoformat()})"
+            )
+        remaining = allocation.remaining(destination)
+        if wanted[allocation.item] > remaining:
+            raise AllocationExceeded(
+                f"allocation {allocation_id} has {remaining} {allocation.item} left for {destination}, "
+                f"not {wanted[allocation.item]}",
+                allocation_id=allocation_id,
+                destination=destination,
+                remaining=remaining,
+                requested=wanted[allocation.item],
+            )
+
+    def drawn_from_allocation(self, allocation_id: str | None, destination: str, item: str, quantity: int) -> int:
+        """How much of a dispatch its allocation had reserved (so it may use that stock)."""
+        if allocation_id is None or allocation_id not in self.open_allocations:
+            return 0
+        allocation = self.open_allocations[allocation_id]
+        return min(quantity, max(0, allocation.remaining(destination))) if allocation.item == item else 0
 
     def expect(self, dispatched: ev.TransferDispatched, source: str) -> ev.TransferExpected:
         return self.trigger(
@@ -322,6 +380,63 @@ class Depot(Aggregate):
         self._after_dispatch(transfer, stamp, "cancelled")
         return self.trigger(ev.TransferCancelled, transfer_id=transfer_id, reason=reason, **stamp.fields())
 
+    # --- commands: allocation decisions ----------------------------------------------------
+
+    def decide_allocation(
+        self,
+        allocation_id: str,
+        item: str,
+        lines: dict[str, int],
+        available: int,
+        stamp: Stamp,
+        **decision: Any,
+    ) -> ev.AllocationDecided:
+        """Reserve `lines` (recipient -> units) of `item` here; `available` is what this depot
+        can commit at the decision's time (as for a dispatch)."""
+        quantity = sum(lines.values())
+        if quantity > available:
+            can_give = max(0, available)
+            raise InsufficientStock(
+                f"{self.code} cannot allocate {quantity} {item}: only {can_give} available",
+                depot=self.code,
+                item=item,
+                available=can_give,
+                requested=quantity,
+            )
+        return self.trigger(
+            ev.AllocationDecided,
+            allocation_id=allocation_id,
+            item=item,
+            quantity=quantity,
+            lines=tuple(ev.AllocationLine(to=to, quantity=q) for to, q in sorted(lines.items())),
+            **decision,
+            **stamp.fields(),
+        )
+
+    def open_allocation(self, allocation_id: str) -> OpenAllocation:
+        allocation = self.open_allocations.get(allocation_id)
+        if allocation is None or allocation.revoked:
+            raise AllocationClosed(
+                f"allocation {allocation_id} at {self.code} is revoked or fully dispatched", allocation_id=allocation_id
+            )
+        return allocation
+
+    def revoke_allocation(self, allocation_id: str, reason: str, stamp: Stamp) -> ev.AllocationRevoked:
+        allocation = self.open_allocation(allocation_id)
+        if stamp.occurred_at < allocation.last_dated:
+            raise InvalidCommand(
+                f"allocation {allocation_id} cannot be revoked before its decision or its latest dispatch "
+                f"({allocation.last_dated.isoformat()})"
+            )
+        return self.trigger(
+            ev.AllocationRevoked,
+            allocation_id=allocation_id,
+            reason=reason,
+            item=allocation.item,
+            released=allocation.reserved,
+            **stamp.fields(),
+        )
+
     @staticmethod
     def _after_dispatch(transfer: OpenTransfer, stamp: Stamp, what: str) -> None:
         if stamp.occurred_at < transfer.dispatched_at:
@@ -343,9 +458,13 @@ class Depot(Aggregate):
         latest = self.book(item).last_dated
         return latest is not None and at < latest
 
-    def _open_lines(self, transfer_id: str) -> tuple[Direction, list[ev.TransferLine]] | None:
+    def _open_lines(self, transfer_id: str) -> InTransit | None:
         transfer = self.open_transfers.get(transfer_id)
-        return None if transfer is None else (transfer.direction, transfer.lines)
+        if transfer is None:
+            return None
+        allocation = self.open_allocations.get(transfer.allocation_id or "")
+        reserved_again = transfer.direction == "out" and allocation is not None and not allocation.revoked
+        return InTransit(transfer.direction, transfer.lines, reserved_again)
 
     def mutate(self, event: Any) -> None:
         recorded = self._effects.get(event.originator_version)  # set when this depot triggered it
@@ -379,14 +498,54 @@ class Depot(Aggregate):
                     allocation_id=event.allocation_id,
                     dispatched_at=event.occurred_at,
                 )
+                if isinstance(event, ev.TransferDispatched):
+                    self._draw(event.allocation_id, event.counterpart, event.lines, event.occurred_at)
             case ev.TransferReceived() | ev.TransferDelivered() | ev.TransferCancelled():
-                self.open_transfers.pop(event.transfer_id, None)
+                transfer = self.open_transfers.pop(event.transfer_id, None)
+                if transfer is not None and transfer.allocation_id is not None:
+                    if isinstance(event, ev.TransferCancelled) and transfer.direction == "out":
+                        self._draw(transfer.allocation_id, transfer.counterpart, transfer.lines, event.occurred_at, -1)
+                    self._settle(transfer.allocation_id)
+            case ev.AllocationDecided():
+                self.open_allocations[event.allocation_id] = OpenAllocation(
+                    allocation_id=event.allocation_id,
+                    item=event.item,
+                    lines={line.to: line.quantity for line in event.lines},
+                    decided_at=event.occurred_at,
+                    last_dated=event.occurred_at,
+                )
+                self._settle(event.allocation_id)
+            case ev.AllocationRevoked():
+                if event.allocation_id in self.open_allocations:
+                    self.open_allocations[event.allocation_id].revoked = True
+                    self._settle(event.allocation_id)
             case (
                 ev.ReceiptRecorded() | ev.ConsumptionReported() | ev.StockAdjusted() | ev.StockCounted()
             ):
                 pass
             case _:
                 raise TypeError(f"Depot cannot apply {type(event).__name__}")
+
+    def _draw(
+        self, allocation_id: str | None, to: str, lines: Any, at: datetime, sign: int = 1
+    ) -> None:
+        allocation = self.open_allocations.get(allocation_id or "")
+        if allocation is None:
+            return
+        quantity = sum(line.quantity for line in lines if line.item == allocation.item)
+        allocation.dispatched[to] = allocation.dispatched.get(to, 0) + sign * quantity
+        allocation.last_dated = max(allocation.last_dated, at)
+        self._settle(allocation.allocation_id)
+
+    def _settle(self, allocation_id: str) -> None:
+        """An allocation that binds nothing any more leaves the depot (its snapshot stays small):
+        revoked or fully dispatched, with no transfer against it still in transit."""
+        allocation = self.open_allocations.get(allocation_id)
+        if allocation is None:  # the destination's side of a transfer against an allocation
+            return
+        in_transit = any(t.allocation_id == allocation_id for t in self.open_transfers.values())
+        if not in_transit and allocation.reserved == 0:
+            del self.open_allocations[allocation_id]
 
     def _book(self, item: str) -> ItemBook:
         if item not in self.books:

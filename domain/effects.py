@@ -44,13 +44,23 @@ class Effect:
         return self.delta != 0 or self.counted is not None
 
 
-# The lines of a transfer still in transit at this depot, and which way it goes there.
-OpenLines = Callable[[str], tuple[Direction, Sequence[ev.TransferLine]] | None]
+@dataclass(frozen=True, slots=True)
+class InTransit:
+    """A transfer still in transit at a depot: which way it goes there, its dispatched lines,
+    and whether cancelling it reserves its lines again (it was dispatched against an
+    allocation that is still in force)."""
+
+    direction: Direction
+    lines: Sequence[ev.TransferLine]
+    reserved_again: bool = False
+
+
+# Finds a transfer still in transit at this depot (receipt and cancellation events do not repeat its lines).
+OpenLines = Callable[[str], InTransit | None]
 
 
 def effects_of(event: Any, open_lines: OpenLines) -> list[Effect]:
-    """The effects of `event` on its depot; `open_lines` finds a transfer's dispatched lines,
-    which receipt and cancellation events do not repeat."""
+    """The effects of `event` on its depot."""
     match event:
         case ev.ReceiptRecorded():
             return [Effect(event.item, event.quantity, lot=event.lot, expires_on=event.expires_on)]
@@ -62,16 +72,28 @@ def effects_of(event: Any, open_lines: OpenLines) -> list[Effect]:
             return [Effect(event.item, counted=event.counted, book_at=event.book_at_recording)]
         case ev.ObligationSet():
             return [Effect(event.item, min_days=event.min_days)]
+        case ev.AllocationDecided():
+            return [Effect(event.item, reserved=event.quantity)]
+        case ev.AllocationRevoked():
+            return [Effect(event.item, reserved=-event.released)]
         case ev.TransferDispatched():
+            drawn = event.allocation_id is not None  # a dispatch against an allocation takes what it reserved
             return [
-                Effect(line.item, -line.quantity, lot=line.lot, expires_on=line.expires_on, transit_out=line.quantity)
+                Effect(
+                    line.item,
+                    -line.quantity,
+                    lot=line.lot,
+                    expires_on=line.expires_on,
+                    transit_out=line.quantity,
+                    reserved=-line.quantity if drawn else 0,
+                )
                 for line in event.lines
             ]
         case ev.TransferExpected():
             return [Effect(line.item, transit_in=line.quantity) for line in event.lines]
         case ev.TransferReceived():
-            open_transfer = open_lines(event.transfer_id)
-            lots = _single_lots(open_transfer[1] if open_transfer else ())
+            transit = open_lines(event.transfer_id)
+            lots = _single_lots(transit.lines if transit else ())
             return [
                 Effect(
                     line.item,
@@ -85,16 +107,22 @@ def effects_of(event: Any, open_lines: OpenLines) -> list[Effect]:
         case ev.TransferDelivered():
             return [Effect(line.item, transit_out=-line.quantity_dispatched) for line in event.lines]
         case ev.TransferCancelled():
-            open_transfer = open_lines(event.transfer_id)
-            if open_transfer is None:
+            transit = open_lines(event.transfer_id)
+            if transit is None:
                 return []
-            direction, lines = open_transfer
-            if direction == "out":
+            if transit.direction == "out":
                 return [
-                    Effect(line.item, line.quantity, lot=line.lot, expires_on=line.expires_on, transit_out=-line.quantity)
-                    for line in lines
+                    Effect(
+                        line.item,
+                        line.quantity,
+                        lot=line.lot,
+                        expires_on=line.expires_on,
+                        transit_out=-line.quantity,
+                        reserved=line.quantity if transit.reserved_again else 0,
+                    )
+                    for line in transit.lines
                 ]
-            return [Effect(line.item, transit_in=-line.quantity) for line in lines]
+            return [Effect(line.item, transit_in=-line.quantity) for line in transit.lines]
     return []
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.domain import datetime_now_with_tzinfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.policies import Policy
 
 Source = Literal["api", "import", "inject", "demo"]
 DepotKind = Literal["national", "regional", "municipal", "hospital", "wholesaler", "pharmacy", "other"]
@@ -60,6 +62,10 @@ class StoredEvent(Immutable):
         return self.timestamp
 
 
+LATE_AFTER = timedelta(hours=24)
+"""A report recorded more than this after it happened is late: the ledger did not know it in time."""
+
+
 class LedgerEvent(StoredEvent):
     """The common envelope: when it happened in the world, who recorded it, from where, under which command."""
 
@@ -68,6 +74,10 @@ class LedgerEvent(StoredEvent):
     source: Source
     command_id: str
     note: str | None = None
+
+    @property
+    def is_late(self) -> bool:
+        return self.timestamp - self.occurred_at > LATE_AFTER
 
 
 class Snapshot(StoredEvent):
@@ -216,6 +226,46 @@ class TransferCancelled(LedgerEvent):
     reason: str
 
 
+class AllocationLine(Immutable):
+    to: str
+    quantity: int
+
+
+class AllocationInput(Immutable):
+    """A recipient's figures as the policy read them at the decision's cut: stored with the
+    decision, so an auditor sees what the coordinator saw without recomputing anything."""
+
+    depot: str
+    on_hand: int
+    consumed_14d: int
+    population_served: int | None = None
+
+
+class AllocationDecided(LedgerEvent):
+    """On the source: the quantity is reserved there until dispatched against it or revoked."""
+
+    allocation_id: str
+    item: str
+    quantity: int
+    policy: Policy
+    basis_position: int
+    basis_known_at: AwareDatetime | None = None
+    recipients: tuple[str, ...]
+    recommended_lines: tuple[AllocationLine, ...]
+    lines: tuple[AllocationLine, ...]
+    rationale: str | None = None
+    inputs: tuple[AllocationInput, ...] = ()
+
+
+class AllocationRevoked(LedgerEvent):
+    """On the source: what was still reserved (`released`) is available again."""
+
+    allocation_id: str
+    reason: str
+    item: str
+    released: int
+
+
 DEPOT_EVENTS: tuple[type[LedgerEvent], ...] = (
     DepotRegistered,
     ObligationSet,
@@ -230,6 +280,8 @@ DEPOT_EVENTS: tuple[type[LedgerEvent], ...] = (
     TransferReceived,
     TransferDelivered,
     TransferCancelled,
+    AllocationDecided,
+    AllocationRevoked,
 )
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (ItemDefined, *DEPOT_EVENTS)
 EVENTS_BY_NAME: dict[str, type[LedgerEvent]] = {cls.__name__: cls for cls in ALL_EVENTS}

@@ -36,6 +36,10 @@ class UnknownRequest(NotFound):
     title = "Unknown supply request"
 
 
+class UnknownAllocation(NotFound):
+    title = "Unknown allocation"
+
+
 class Conflict(LedgerError):
     title = "Conflict"
 
@@ -54,6 +58,16 @@ class TransferClosed(Conflict):
 
 class RequestClosed(Conflict):
     title = "Supply request already closed"
+
+
+class AllocationClosed(Conflict):
+    title = "Allocation closed"
+
+
+class AllocationExceeded(Conflict):
+    """A transfer against an allocation may take only what the allocation still holds for its destination."""
+
+    title = "Allocation exceeded"
 
 
 class VersionMismatch(Conflict):

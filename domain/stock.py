@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+CONSUMPTION_WINDOW = timedelta(days=14)
+"""Average daily consumption is the consumption dated in the 14 days up to a time, over 14."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from domain.ids import depot_id, item_id
 from domain.item import Item
 from domain.stock import dispatchable
 from ledger import clock
+from ledger.allocations import AllocationCommands
 from ledger.indexes import index_rows
 from ledger.journal import Journal
 from ledger.outcomes import (
@@ -94,7 +95,7 @@ class Context:
             )
 
 
-class Ledger(Application):
+class Ledger(AllocationCommands, Application):
     name = "SupplyLedger"
     # Cached depots are fast-forwarded from the store on every read (the library's
     # default), so the cache saves replaying since the snapshot, never correctness,
@@ -372,17 +373,22 @@ class Ledger(Application):
 
     # --- transfers: decisions ---------------------------------------------------------------
 
-    def _dispatchable(self, depot: Depot, item: str, at: datetime) -> int:
+    def _dispatchable(self, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int:
+        """What `depot` can commit of `item` at `at`; `drawn` is what an allocation reserved for this use."""
+        available_now = depot.available(item) + drawn
         if not depot.book(item).is_backdated(at):
-            return depot.available(item)
+            return available_now
         later, reaches_now = self.journal.movements_after(depot.code, item, at)
-        return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, depot.available(item))
+        return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, available_now)
 
     def dispatch_transfer(self, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
         transfer_id = f"T-{uuid.uuid4().hex[:12]}"
 
         def decide() -> tuple[list[Any], TransferOutcome]:
-            source = self._writable_depot(command.source, ctx)
+            if command.allocation_id is not None:
+                source = self._allocation_source(command.allocation_id, ctx, command.source)
+            else:
+                source = self._writable_depot(command.source, ctx)
             destination = self.depot(command.destination)
             for line in command.lines:
                 self.require_item(line.item)
@@ -396,7 +402,18 @@ class Ledger(Application):
                 )
                 for l in command.lines
             )
-            available = {line.item: self._dispatchable(source, line.item, stamp.occurred_at) for line in lines}
+            wanted: dict[str, int] = {}
+            for line in lines:
+                wanted[line.item] = wanted.get(line.item, 0) + line.quantity
+            available = {
+                item: self._dispatchable(
+                    source,
+                    item,
+                    stamp.occurred_at,
+                    source.drawn_from_allocation(command.allocation_id, destination.code, item, quantity),
+                )
+                for item, quantity in wanted.items()
+            }
             dispatched = source.dispatch(
                 transfer_id,
                 destination.code,

@@ -17,6 +17,15 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
         if aggregate is None:  # snapshots and foreign events carry no index
             continue
         index.add("position", position, recorded_at=event.timestamp)
+        if isinstance(event, ev.LedgerEvent) and event.is_late:
+            index.add(
+                "late_event",
+                position,
+                depot=getattr(aggregate, "code", None) if isinstance(event, ev.DEPOT_EVENTS) else None,
+                event_type=type(event).__name__,
+                occurred_at=event.occurred_at,
+                recorded_at=event.timestamp,
+            )
         for line, effect in enumerate(aggregate.effects_of(event)):
             index.add(
                 "movement",
@@ -66,6 +75,28 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
                     transfer_id=event.transfer_id,
                     received_at=event.occurred_at,
                     received_lines=[line.model_dump(mode="json") for line in event.lines],
+                )
+            case ev.AllocationDecided():
+                index.add(
+                    "allocation_decided",
+                    position,
+                    allocation_id=event.allocation_id,
+                    source=aggregate.code,
+                    item=event.item,
+                    quantity=event.quantity,
+                    policy=event.policy,
+                    decided_at=event.occurred_at,
+                    recorded_at=event.timestamp,
+                    basis_position=event.basis_position,
+                    recipients=list(event.recipients),
+                )
+            case ev.AllocationRevoked():
+                index.add(
+                    "allocation_revoked",
+                    position,
+                    allocation_id=event.allocation_id,
+                    revoked_at=event.occurred_at,
+                    reason=event.reason,
                 )
             case ev.TransferCancelled() if event.transfer_id not in cancelled:  # on both depots: index it once
                 cancelled.add(event.transfer_id)

@@ -166,7 +166,89 @@ class Journal:
         )
         return [self._transfer(row) for row in rows]
 
+    def transfers_against(self, allocation_id: str) -> list[dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT * FROM {t}transfers WHERE allocation_id = :id ORDER BY dispatched_position", id=allocation_id
+        )
+        return [self._transfer(row) for row in rows]
+
+    # --- allocations -------------------------------------------------------------------------
+
+    def _allocation(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = dict(row)
+        for name in ("decided_at", "recorded_at", "revoked_at"):
+            if row.get(name) is not None:
+                row[name] = self.store.from_db_time(row[name])
+        row["recipients"] = orjson.loads(row["recipients"])
+        return row
+
+    def allocation(self, allocation_id: str) -> dict[str, Any] | None:
+        rows = self.store.query("SELECT * FROM {t}allocations WHERE allocation_id = :id", id=allocation_id)
+        return self._allocation(rows[0]) if rows else None
+
+    def allocations(
+        self,
+        source: str | None = None,
+        item: str | None = None,
+        status: str | None = None,
+        decided_from: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        where, given = filters(source=source, item=item, status=status)
+        if decided_from is not None:
+            where += " AND decided_at >= :decided_from"
+            given["decided_from"] = decided_from
+        rows = self.store.query(
+            "SELECT * FROM {t}allocations WHERE 1 = 1" + where + " ORDER BY decided_position LIMIT :limit",
+            limit=limit,
+            **given,
+        )
+        return [self._allocation(row) for row in rows]
+
+    # --- late reports -------------------------------------------------------------------------
+
+    def late_events(
+        self, since: datetime | None, until: datetime | None, after: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Events recorded more than 24 h after they occurred, recorded in [since, until], in position order."""
+        where, given = "", {}
+        if since is not None:
+            where += " AND recorded_at >= :since"
+            given["since"] = since
+        if until is not None:
+            where += " AND recorded_at <= :until"
+            given["until"] = until
+        rows = self.store.query(
+            "SELECT * FROM {t}late_events WHERE position > :after" + where + " ORDER BY position LIMIT :limit",
+            after=after,
+            limit=limit,
+            **given,
+        )
+        for row in rows:
+            row["occurred_at"] = self.store.from_db_time(row["occurred_at"])
+            row["recorded_at"] = self.store.from_db_time(row["recorded_at"])
+        return rows
+
+    def rows_at(self, positions: list[int]) -> list[dict[str, Any]]:
+        """The journal rows of the events at these positions (their depot, item and effect)."""
+        if not positions:
+            return []
+        marks = ", ".join(f":p{n}" for n in range(len(positions)))
+        rows = self.store.query(
+            f"SELECT * FROM {{t}}movements WHERE position IN ({marks}) ORDER BY position, line",
+            **{f"p{n}": position for n, position in enumerate(positions)},
+        )
+        for row in rows:
+            row["occurred_at"] = self.store.from_db_time(row["occurred_at"])
+            row["recorded_at"] = self.store.from_db_time(row["recorded_at"])
+        return rows
+
     # --- directory -----------------------------------------------------------------------
+
+    def registered_at(self, depot: str) -> int | None:
+        """The ledger position of the depot's registration."""
+        rows = self.store.query("SELECT position FROM {t}depots WHERE code = :code", code=depot)
+        return int(rows[0]["position"]) if rows else None
 
     def depots(
         self, region: str | None = None, organisation: str | None = None, kind: str | None = None

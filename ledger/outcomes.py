@@ -74,3 +74,44 @@ class TransferOutcome(Outcome):
     transfer_id: str
     status: str
     shortfall: list[ShortfallLine] = []
+
+
+class AllocationLineView(BaseModel):
+    to: str
+    quantity: int
+
+
+class TransferSummary(BaseModel):
+    transfer_id: str
+    to: str
+    quantity: int
+    status: str = "in_transit"
+
+
+class AllocationOutcome(Outcome):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    allocation_id: str
+    source: str = Field(serialization_alias="from")
+    item: str
+    quantity: int
+    policy: str
+    occurred_at: datetime
+    basis_position: int
+    basis_known_at: datetime | None
+    lines: list[AllocationLineView]
+    recommended_lines: list[AllocationLineView]
+    departed: bool = Field(description="Whether the chosen lines differ from the recommendation")
+    rationale: str | None = None
+    transfers: list[TransferSummary] | None = Field(None, description="With dispatch: the transfers dispatched")
+
+    @field_serializer("occurred_at", "basis_known_at")
+    def _utc_times(self, value: datetime | None) -> str | None:
+        return None if value is None else utc_text(value)
+
+
+class RevocationOutcome(Outcome):
+    allocation_id: str
+    status: str
+    item: str
+    released: int = Field(description="The reserved quantity made available again")

@@ -14,6 +14,11 @@ PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions
 - `transfers`: transfer id -> source, destination, status, so a receipt or cancellation
   naming only the transfer finds both depots.
 - `depots`, `items`: the directory, for listing and filtering.
+- `allocations`: allocation id -> source, item, status and the decision's position, so a
+  transfer or revocation naming only the allocation finds its depot, and decisions can be
+  listed and found by item.
+- `late_events`: every event recorded more than 24 hours after it occurred, by recording
+  time, for the late-data report.
 - `idempotency`: one row per (principal, Idempotency-Key). Its primary key makes a
   concurrent duplicate fail the whole transaction, so one key stores one command.
 """
@@ -134,6 +139,23 @@ SCHEMA = {
         CREATE TABLE IF NOT EXISTS {t}items (
             code TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL, category TEXT NOT NULL,
             atc_code TEXT, position BIGINT NOT NULL)""",
+    "transfers_by_allocation": """
+        CREATE INDEX IF NOT EXISTS {n}transfers_by_allocation ON {t}transfers (allocation_id)
+            WHERE allocation_id IS NOT NULL""",
+    "allocations": """
+        CREATE TABLE IF NOT EXISTS {t}allocations (
+            allocation_id TEXT PRIMARY KEY, source TEXT NOT NULL, item TEXT NOT NULL, quantity BIGINT NOT NULL,
+            policy TEXT NOT NULL, status TEXT NOT NULL, decided_at {ts} NOT NULL, recorded_at {ts} NOT NULL,
+            basis_position BIGINT NOT NULL, recipients TEXT NOT NULL, decided_position BIGINT NOT NULL,
+            revoked_at {ts}, revoke_reason TEXT, revoked_position BIGINT)""",
+    "allocations_by_item": """
+        CREATE INDEX IF NOT EXISTS {n}allocations_by_item ON {t}allocations (item, decided_at)""",
+    "late_events": """
+        CREATE TABLE IF NOT EXISTS {t}late_events (
+            position BIGINT PRIMARY KEY, depot TEXT, event_type TEXT NOT NULL, occurred_at {ts} NOT NULL,
+            recorded_at {ts} NOT NULL)""",
+    "late_events_by_recording": """
+        CREATE INDEX IF NOT EXISTS {n}late_events_by_recorded_at ON {t}late_events (recorded_at, position)""",
     "idempotency": """
         CREATE TABLE IF NOT EXISTS {t}idempotency (
             scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
@@ -160,6 +182,13 @@ WRITES = {
         cancel_reason = :reason, updated_position = :position WHERE transfer_id = :transfer_id""",
     "idempotency": """INSERT INTO {t}idempotency (scope, key, fingerprint, outcome, position)
         VALUES (:scope, :key, :fingerprint, :outcome, :position)""",
+    "allocation_decided": """INSERT INTO {t}allocations (allocation_id, source, item, quantity, policy, status,
+        decided_at, recorded_at, basis_position, recipients, decided_position) VALUES (:allocation_id, :source,
+        :item, :quantity, :policy, 'open', :decided_at, :recorded_at, :basis_position, :recipients, :position)""",
+    "allocation_revoked": """UPDATE {t}allocations SET status = 'revoked', revoked_at = :revoked_at,
+        revoke_reason = :reason, revoked_position = :position WHERE allocation_id = :allocation_id""",
+    "late_event": """INSERT INTO {t}late_events (position, depot, event_type, occurred_at, recorded_at)
+        VALUES (:position, :depot, :event_type, :occurred_at, :recorded_at)""",
 }
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from domain import events as ev
 from domain.depot import ItemBook
-from domain.effects import Direction, effects_of
+from domain.effects import InTransit, effects_of
 from projections.fold import CONSUMPTION
 
 
@@ -44,6 +44,16 @@ class TransferRow:
     destination: str
     lines: list[ev.TransferLine]
     status: str = "in_transit"
+    allocation_id: str | None = None
+
+
+@dataclass
+class AllocationRow:
+    """Whether an allocation is still in force: a cancelled transfer against it reserves its lines again."""
+
+    allocation_id: str
+    source: str
+    revoked: bool = False
 
 
 @dataclass
@@ -70,6 +80,7 @@ class Changes:
 
     stock: dict[tuple[str, str], StockRow] = field(default_factory=dict)
     transfers: dict[str, TransferRow] = field(default_factory=dict)
+    allocations: dict[str, AllocationRow] = field(default_factory=dict)
     consumption: list[ConsumptionRow] = field(default_factory=list)
     depots: list[DepotRow] = field(default_factory=list)
 
@@ -82,10 +93,12 @@ class CurrentStock:
         depots: dict[UUID, DepotRow],
         load_stock: Callable[[str, str], StockRow | None],
         load_transfer: Callable[[str], TransferRow | None],
+        load_allocation: Callable[[str], AllocationRow | None],
     ) -> None:
         self.depots = depots
         self._load_stock = load_stock
         self._load_transfer = load_transfer
+        self._load_allocation = load_allocation
         self.changes = Changes()
 
     def fold(self, events: Iterable[tuple[int, Any]]) -> Changes:
@@ -109,6 +122,14 @@ class CurrentStock:
                 self.changes.transfers[transfer_id] = row
         return row
 
+    def _allocation(self, allocation_id: str) -> AllocationRow | None:
+        row = self.changes.allocations.get(allocation_id)
+        if row is None:
+            row = self._load_allocation(allocation_id)
+            if row is not None:
+                self.changes.allocations[allocation_id] = row
+        return row
+
     def _apply(self, position: int, event: Any) -> None:
         if isinstance(event, ev.DepotRegistered):
             registered = DepotRow(event.originator_id, event.code, event.region)
@@ -119,11 +140,14 @@ class CurrentStock:
         if depot is None or not isinstance(event, ev.LedgerEvent):
             return  # the item catalogue, or anything not a depot's
 
-        def open_lines(transfer_id: str) -> tuple[Direction, Sequence[ev.TransferLine]] | None:
+        def open_lines(transfer_id: str) -> InTransit | None:
             transfer = self._transfer(transfer_id)
             if transfer is None:
                 return None
-            return ("out" if transfer.source == depot.code else "in"), transfer.lines
+            outgoing = transfer.source == depot.code
+            allocation = self._allocation(transfer.allocation_id) if transfer.allocation_id else None
+            reserved_again = outgoing and allocation is not None and not allocation.revoked
+            return InTransit("out" if outgoing else "in", transfer.lines, reserved_again)
 
         for line, effect in enumerate(effects_of(event, open_lines)):
             row = self._stock(depot, effect.item)
@@ -142,8 +166,14 @@ class CurrentStock:
         match event:
             case ev.TransferDispatched():
                 self.changes.transfers[event.transfer_id] = TransferRow(
-                    event.transfer_id, depot.code, event.counterpart, list(event.lines)
+                    event.transfer_id, depot.code, event.counterpart, list(event.lines), allocation_id=event.allocation_id
                 )
+            case ev.AllocationDecided():
+                self.changes.allocations[event.allocation_id] = AllocationRow(event.allocation_id, depot.code)
+            case ev.AllocationRevoked():
+                allocation = self._allocation(event.allocation_id)
+                if allocation is not None:
+                    allocation.revoked = True
             case ev.TransferReceived() | ev.TransferDelivered():
                 self._close(event.transfer_id, "received")
             case ev.TransferCancelled():

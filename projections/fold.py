@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-CONSUMPTION_WINDOW = timedelta(days=14)
+from domain.stock import CONSUMPTION_WINDOW
+
 CONSUMPTION = "ConsumptionReported"
 
 

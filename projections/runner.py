@@ -52,7 +52,10 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
     env = Environment(name=f"{ledger.name}View", env=database.view_env(ledger_key))
     factory = InfrastructureFactory.construct(env)
     view_class = SQLiteStockView if database.kind == "sqlite" else PostgresStockView
-    return factory.tracking_recorder(view_class)  # type: ignore[arg-type]
+    view = factory.tracking_recorder(view_class)
+    if view.upgrade(ledger.name):  # type: ignore[attr-defined]
+        log.warning("stock_view_recreated", reason="written by an earlier version; it is rebuilt from the ledger")
+    return view  # type: ignore[return-value]
 
 
 class Projector:

@@ -24,7 +24,7 @@ from psycopg.sql import SQL
 
 from domain import events as ev
 from ledger.persistence import pyformat, sqlite_time
-from projections.current import Changes, CurrentStock, DepotRow, StockRow, TransferRow
+from projections.current import AllocationRow, Changes, CurrentStock, DepotRow, StockRow, TransferRow
 
 TABLES = [
     """CREATE TABLE IF NOT EXISTS {t}stock (
@@ -35,7 +35,9 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS {n}stock_by_item ON {t}stock (item)",
     """CREATE TABLE IF NOT EXISTS {t}transfers (
         transfer_id TEXT PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, lines TEXT NOT NULL,
-        status TEXT NOT NULL)""",
+        status TEXT NOT NULL, allocation_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS {t}allocations (
+        allocation_id TEXT PRIMARY KEY, source TEXT NOT NULL, revoked INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS {n}transfers_by_status ON {t}transfers (status)",
     """CREATE TABLE IF NOT EXISTS {t}consumption (
         position BIGINT NOT NULL, line INTEGER NOT NULL, depot TEXT NOT NULL, region TEXT NOT NULL,
@@ -55,9 +57,12 @@ UPSERT_STOCK = """INSERT INTO {t}stock (depot, item, region, on_hand, transit_in
     transit_out = excluded.transit_out, reserved = excluded.reserved, min_days = excluded.min_days,
     obligation_at = excluded.obligation_at,
     last_count_at = excluded.last_count_at, last_movement_at = excluded.last_movement_at"""
-UPSERT_TRANSFER = """INSERT INTO {t}transfers (transfer_id, source, destination, lines, status)
-    VALUES (:transfer_id, :source, :destination, :lines, :status)
+UPSERT_TRANSFER = """INSERT INTO {t}transfers (transfer_id, source, destination, lines, status, allocation_id)
+    VALUES (:transfer_id, :source, :destination, :lines, :status, :allocation_id)
     ON CONFLICT (transfer_id) DO UPDATE SET status = excluded.status"""
+UPSERT_ALLOCATION = """INSERT INTO {t}allocations (allocation_id, source, revoked) VALUES (:allocation_id, :source, :revoked)
+    ON CONFLICT (allocation_id) DO UPDATE SET revoked = excluded.revoked"""
+VIEW_TABLES = ("stock", "transfers", "allocations", "consumption", "region_consumption", "depots")
 INSERT_CONSUMPTION = """INSERT INTO {t}consumption (position, line, depot, region, item, occurred_at, quantity)
     VALUES (:position, :line, :depot, :region, :item, :occurred_at, :quantity)"""
 ADD_REGION_CONSUMPTION = """INSERT INTO {t}region_consumption (region, item, day, quantity)
@@ -119,6 +124,7 @@ class StockView(TrackingRecorder):
                 depots,
                 lambda depot, item: stock.get((depot, item)),
                 lambda transfer_id: transfers.get(transfer_id) or self._load_transfer(cursor, transfer_id),
+                lambda allocation_id: self._load_allocation(cursor, allocation_id),
             )
             self._write(cursor, current.fold(events))
             self._write_tracking(cursor, tracking)
@@ -151,8 +157,17 @@ class StockView(TrackingRecorder):
                         "destination": t.destination,
                         "lines": orjson.dumps([line.model_dump(mode="json") for line in t.lines]).decode(),
                         "status": t.status,
+                        "allocation_id": t.allocation_id,
                     }
                     for t in changes.transfers.values()
+                ],
+            )
+        if changes.allocations:
+            cursor.executemany(
+                self._sql(UPSERT_ALLOCATION),
+                [
+                    {"allocation_id": a.allocation_id, "source": a.source, "revoked": int(a.revoked)}
+                    for a in changes.allocations.values()
                 ],
             )
         if changes.consumption:
@@ -210,15 +225,37 @@ class StockView(TrackingRecorder):
     @staticmethod
     def _transfer_row(row: Any) -> TransferRow:
         lines = [ev.TransferLine(**line) for line in orjson.loads(row["lines"])]
-        return TransferRow(row["transfer_id"], row["source"], row["destination"], lines, row["status"])
+        return TransferRow(row["transfer_id"], row["source"], row["destination"], lines, row["status"], row["allocation_id"])
+
+    def _load_allocation(self, cursor: Any, allocation_id: str) -> AllocationRow | None:
+        cursor.execute(self._sql("SELECT * FROM {t}allocations WHERE allocation_id = :id"), {"id": allocation_id})
+        row = cursor.fetchone()
+        return None if row is None else AllocationRow(row["allocation_id"], row["source"], bool(row["revoked"]))
 
     def reset(self, application_name: str) -> None:
         """Empty the view and forget its position, so it is rebuilt from the first event."""
         with self._transaction(commit=True) as cursor:
             self._lock(cursor)
-            for table in ("stock", "transfers", "consumption", "region_consumption", "depots"):
+            for table in VIEW_TABLES:
                 cursor.execute(self._sql(f"DELETE FROM {{t}}{table}"))
             self._forget_tracking(cursor, application_name)
+
+    def upgrade(self, application_name: str) -> bool:
+        """A view written by an earlier version (its transfers without `allocation_id`) is
+        dropped and created again empty, to be rebuilt from the ledger: a view is disposable."""
+        try:
+            self.query("SELECT allocation_id FROM {t}transfers WHERE 1 = 0")
+            return False
+        except Exception:  # noqa: BLE001 - sqlite3 and psycopg raise different classes
+            pass
+        with self._transaction(commit=True) as cursor:
+            self._lock(cursor)
+            for table in VIEW_TABLES:
+                cursor.execute(self._sql(f"DROP TABLE IF EXISTS {{t}}{table}"))
+            for statement in self.view_ddl():
+                cursor.execute(statement)
+            self._forget_tracking(cursor, application_name)
+        return True
 
     def _forget_tracking(self, cursor: Any, application_name: str) -> None:
         raise NotImplementedError

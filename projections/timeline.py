@@ -22,7 +22,6 @@ from ledger.persistence import IndexStore
 from projections.cut import Cut
 from projections.fold import ItemState
 
-LATE_AFTER = timedelta(hours=24)
 Order = Literal["occurred", "recorded"]
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "actor", "source"}
 
@@ -111,7 +110,7 @@ def depot_timeline(
                 item=row["item"],
                 delta=row["delta"] if row.get("counted") is None or balance is None else balance - row["before"],
                 balance=balance,
-                late=event.timestamp - event.occurred_at > LATE_AFTER,
+                late=event.is_late,
                 data=entry["data"],
             )
         )

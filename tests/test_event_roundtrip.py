@@ -45,6 +45,13 @@ def _exercise_every_event(ledger: Ledger) -> None:
         c.DispatchTransfer.model_validate({"from": "SRC", "to": "DST",
                                            "lines": [{"item": "PROPOFOL-20", "quantity": 10}]}), CTX)
     ledger.cancel_transfer(second.transfer_id, c.CancelTransfer(reason="truck unavailable"), CTX)
+    allocation, _ = ledger.decide_allocation(
+        c.DecideAllocation.model_validate({"from": "SRC", "item": "PROPOFOL-20", "quantity": 20, "recipients": ["DST"],
+                                           "policy": "proportional_to_population", "rationale": "all of it"}), CTX)
+    ledger.dispatch_transfer(
+        c.DispatchTransfer.model_validate({"from": "SRC", "to": "DST", "allocation_id": allocation.allocation_id,
+                                           "lines": [{"item": "PROPOFOL-20", "quantity": 5}]}), CTX)
+    ledger.revoke_allocation(allocation.allocation_id, c.RevokeAllocation(reason="ICU demand fell"), CTX)
 
 
 def test_every_event_type_round_trips(ledger: Ledger) -> None:
@@ -68,6 +75,11 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
     assert received.lines == (ev.ReceivedLine(item="PROPOFOL-20", quantity_dispatched=50, quantity_received=48),)
     item = next(e for e in stored if isinstance(e, ev.ItemDefined))
     assert item.atc_code == "N01AX10"
+    decided = next(e for e in stored if isinstance(e, ev.AllocationDecided))
+    assert decided.lines == (ev.AllocationLine(to="DST", quantity=20),) and decided.rationale == "all of it"
+    assert decided.inputs == (ev.AllocationInput(depot="DST", on_hand=48, consumed_14d=0, population_served=850_000),)
+    revoked = next(e for e in stored if isinstance(e, ev.AllocationRevoked))
+    assert (revoked.item, revoked.released) == ("PROPOFOL-20", 15)
 
 
 def test_snapshot_restores_the_replayed_state(ledger: Ledger) -> None:
@@ -81,5 +93,8 @@ def test_snapshot_restores_the_replayed_state(ledger: Ledger) -> None:
     loaded = ledger.depot("SRC")
     assert replayed is not None
     assert loaded.model_dump() == replayed.model_dump()
-    assert loaded.on_hand("PROPOFOL-20") == 478 - 3 - 50 - 120  # the cancelled 10 came back
+    # revoked, but a transfer against it is still in transit: the allocation is part of the snapshot
+    assert list(loaded.open_allocations) == [a.allocation_id for a in replayed.open_allocations.values()]
+    assert len(loaded.open_allocations) == 1 and loaded.reserved("PROPOFOL-20") == 0
+    assert loaded.on_hand("PROPOFOL-20") == 478 - 3 - 50 - 5 - 120  # the cancelled 10 came back
     assert loaded.on_hand("PROPOFOL-20") == ledger.journal.balance_now("SRC", "PROPOFOL-20")
