@@ -15,7 +15,11 @@ service never refuses one. The stories a demo should show are scripted on top:
 - late consumption reports (recorded after later days, one of them before a count, so
   the count already absorbed it), counts with small variances, an expired lot;
 - a transfer received with a loss in transit, a cancelled one, some still in transit;
-- supply requests (fulfilled, withdrawn, open) and 90-day PPE obligations on regions.
+- supply requests (fulfilled, withdrawn, open) and 90-day PPE obligations on regions;
+- allocation decisions: emergency FFP2 shared by equal days of supply, gloves split by a
+  region with a rationale that departs from the recommendation (dispatched in the same
+  call), a propofol allocation later revoked, and an FFP3 allocation made while one
+  hospital's reports were late, partly dispatched and still reserved at the end.
 
 Everything is deterministic for a given `today`: a seeded RNG, dates relative to it.
 """
@@ -33,8 +37,11 @@ from domain import commands as cmd
 from domain import events as ev
 from ledger import clock
 from ledger.application import Context, Ledger
+from ledger.outcomes import AllocationOutcome
 
 ACTOR = "demo-loader"
+COORDINATOR = "demo-coordinator"
+"""Allocation decisions are the national logistics centre's, not the loader's."""
 SEED = 2020
 DAYS = 42
 """Six weeks of daily consumption, day 0 .. day 41; day 41 ends at midnight UTC of `today`."""
@@ -235,6 +242,9 @@ class _Scenario:
     transits: list[Transit] = field(default_factory=list)
     requests: dict[str, tuple[str, str]] = field(default_factory=dict)
     late: list[tuple[str, str, int, int, str]] = field(default_factory=list)
+    reserved: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """National stock reserved by allocations and not yet dispatched, per item."""
+    revoking: AllocationOutcome | None = None
 
     def __post_init__(self) -> None:
         self.depots = {depot.code: depot for depot in _all_depots()}
@@ -242,9 +252,9 @@ class _Scenario:
     # --- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def ctx() -> Context:
+    def ctx(actor: str = ACTOR) -> Context:
         """A fresh context per command, so every command has its own command id."""
-        return Context(actor=ACTOR, source="demo")
+        return Context(actor=actor, source="demo")
 
     def at(self, day: int, when: time) -> datetime:
         return datetime.combine((self.start + timedelta(days=day)).date(), when, UTC)
@@ -296,7 +306,8 @@ class _Scenario:
             note=note), self.ctx())
 
     def dispatch(self, source: str, destination: str, lines: dict[str, int], day: int, arrive_day: int | None,
-                 *, reference: str, note: str | None = None, national_lots: bool = False) -> Transit:
+                 *, reference: str, note: str | None = None, national_lots: bool = False,
+                 allocation_id: str | None = None) -> Transit:
         """Send stock the simulation knows is physically there, so the service never refuses it."""
         lines = {item: quantity for item, quantity in lines.items() if quantity > 0}
         for item, quantity in lines.items():
@@ -311,7 +322,7 @@ class _Scenario:
             self.stock[source, item] -= quantity
         command = cmd.DispatchTransfer.model_validate({
             "from": source, "to": destination, "lines": line_rows, "reference": reference,
-            "occurred_at": self.at(day, DISPATCH_AT), "note": note,
+            "occurred_at": self.at(day, DISPATCH_AT), "note": note, "allocation_id": allocation_id,
         })
         outcome, _ = self.ledger.dispatch_transfer(command, self.ctx())
         same_region = self.depots[source].region == self.depots[destination].region
@@ -337,8 +348,10 @@ class _Scenario:
         return picked
 
     def usable_national(self, item: str, day: int) -> int:
+        """What national releases may take: usable lots, less what allocations reserved."""
         usable_from = self.at(day, DISPATCH_AT).date() + timedelta(days=60)
-        return sum(lot.quantity for lot in self.national_lots[item] if lot.expires_on >= usable_from)
+        usable = sum(lot.quantity for lot in self.national_lots[item] if lot.expires_on >= usable_from)
+        return usable - self.reserved[item]
 
     def receive(self, transit: Transit, day: int) -> None:
         lines = None
@@ -388,6 +401,7 @@ class _Scenario:
             self.arrivals(day, ARRIVAL_AT)
             self.scripted_requests(day)
             self.scripted_transfers(day)
+            self.scripted_allocations(day)
             self.national_deliveries(day)
             self.regional_deliveries(day)
             self.arrivals(day, LOCAL_ARRIVAL_AT)
@@ -571,6 +585,55 @@ class _Scenario:
             code, request_id = self.requests[label]
             self.ledger.close_request(code, request_id, cmd.CloseRequest(
                 outcome=outcome, occurred_at=self.at(day, CLOSE_AT), note=note), self.ctx())
+
+    def allocate(self, source: str, item: str, quantity: int, recipients: list[str], policy: str, day: int,
+                 **choices: object) -> AllocationOutcome:
+        """A coordinator's decision at 09:30, on the ledger as it is known then."""
+        body = {"from": source, "item": item, "quantity": quantity, "recipients": recipients, "policy": policy,
+                "occurred_at": self.at(day, time(9, 30)), **choices}
+        outcome, _ = self.ledger.decide_allocation(cmd.DecideAllocation.model_validate(body), self.ctx(COORDINATOR))
+        if source == NATIONAL and not choices.get("dispatch"):
+            self.reserved[item] += quantity
+        return outcome
+
+    def dispatch_allocated(self, allocation: AllocationOutcome, recipients: list[str], day: int, reference: str) -> None:
+        """The stockpile ships these recipients' lines of an allocation, lot by lot, against it."""
+        for line in allocation.lines:
+            if line.to in recipients and line.quantity:
+                self.reserved[allocation.item] -= line.quantity
+                self.dispatch(NATIONAL, line.to, {allocation.item: line.quantity}, day, day + 1, national_lots=True,
+                              allocation_id=allocation.allocation_id, reference=f"{reference}-{line.to}")
+
+    def scripted_allocations(self, day: int) -> None:
+        """The national logistics centre's decisions, and one region's."""
+        if day == 20:  # the emergency FFP2 (landed yesterday) shared by equal days of supply
+            regions = [self.regional(region).code for region, *_ in REGIONS]
+            allocation = self.allocate(NATIONAL, "FFP2", 300_000, regions, "equal_days_of_supply", day)
+            self.dispatch_allocated(allocation, regions, day, "ALLOC-FFP2")
+        elif day == 30:  # Hovedstaden's warehouse splits gloves, favouring the ICU, and ships at once
+            central, item = "DK-84-CENTRAL", "GLOVE-NIT-M"
+            quantity = _round_down(self.stock[central, item] * 0.1, 10 * PACK[item])
+            chosen = [{"to": "DK-84-RH", "quantity": quantity * 6 // 10}, {"to": "DK-84-KBH", "quantity": quantity * 4 // 10}]
+            allocation = self.allocate(
+                central, item, quantity, ["DK-84-RH", "DK-84-KBH"], "proportional_to_population", day, lines=chosen,
+                dispatch=True, rationale="Cohort wards at Rigshospitalet use far more gloves per patient than home "
+                "care; Copenhagen's home care has a supplier delivery due on Monday")
+            for transfer in allocation.transfers or []:
+                self.stock[central, item] -= transfer.quantity
+                self.transits.append(Transit(transfer.transfer_id, central, transfer.to, {item: transfer.quantity},
+                                             day, LOCAL_ARRIVAL_AT))
+        elif day == 36:  # propofol for the ICUs by population, revoked the next day
+            hospitals = sorted(d.code for d in self.depots.values() if d.kind == "hospital")
+            self.revoking = self.allocate(NATIONAL, "PROPOFOL-20", 2_000, hospitals, "proportional_to_population", day)
+        elif day == 37 and self.revoking is not None:
+            self.ledger.revoke_allocation(self.revoking.allocation_id, cmd.RevokeAllocation(
+                reason="ICU admissions fell; the wholesaler now delivers to the hospitals directly",
+                occurred_at=self.at(day, time(11))), self.ctx(COORDINATOR))
+            self.reserved[self.revoking.item] -= self.revoking.quantity
+        elif day == 39:  # FFP3 for three ICUs while Sjællands Universitetshospital's reports are late
+            allocation = self.allocate(NATIONAL, "FFP3", 6_000, ["DK-83-OUH", "DK-84-RH", "DK-85-SUH"],
+                                       "equal_days_of_supply", day)
+            self.dispatch_allocated(allocation, ["DK-84-RH"], day, "ALLOC-FFP3")  # the rest stays reserved
 
     def scripted_transfers(self, day: int) -> None:
         """Mutual aid between regions (one loses a carton in transit, one is cancelled),

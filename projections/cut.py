@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from domain.exceptions import InvalidCommand
 from ledger import clock
@@ -86,6 +86,18 @@ def parse_position(text: str, parameter: str, latest: int) -> int | None:
 def check_range(start: datetime | None, end: datetime | None, names: tuple[str, str]) -> None:
     if start is not None and end is not None and start > end:
         raise BadCut(names[0], f"{names[0]} is after {names[1]}")
+
+
+def time_range(
+    start: str | None, end: str | None, now: datetime, names: tuple[str, str] = ("from", "to")
+) -> tuple[datetime | None, datetime | None]:
+    """A range of times; a bare date starts at its midnight when it opens the range, ends at its last instant when it closes it."""
+    first = parse_instant(start, names[0], now) if start else None
+    if first is not None and start is not None and len(start.strip()) == 10:
+        first -= timedelta(days=1) - timedelta(microseconds=1)
+    last = parse_instant(end, names[1], now) if end else None
+    check_range(first, last, names)
+    return first, last
 
 
 def day_end(day: date) -> datetime:

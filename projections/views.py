@@ -9,12 +9,10 @@ not get there in time, the answer comes from the on-demand fold instead.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import structlog
 
 from ledger.application import Ledger
-from projections.cut import Cut, check_range, parse_instant
+from projections.cut import Cut, time_range
 from projections.history import History
 from projections.national import (
     GroupBy,
@@ -83,14 +81,5 @@ class Views:
         depot = self.ledger.depot(code)
         if item is not None:
             self.ledger.require_item(item)
-        bounds = self._bounds(start, end, cut.asked_at)
+        bounds = time_range(start, end, cut.asked_at)
         return depot_timeline(self.ledger.index_store, self.ledger.mapper, depot, cut, order, *bounds, item=item, limit=limit)
-
-    @staticmethod
-    def _bounds(start: str | None, end: str | None, now: datetime) -> tuple[datetime | None, datetime | None]:
-        first = parse_instant(start, "from", now) if start else None
-        if first is not None and start is not None and len(start.strip()) == 10:
-            first -= timedelta(days=1) - timedelta(microseconds=1)  # a bare date starts at its midnight
-        last = parse_instant(end, "to", now) if end else None
-        check_range(first, last, ("from", "to"))
-        return first, last

@@ -18,7 +18,9 @@ from domain.ids import depot_id
 from ledger.application import Context, Ledger
 from ledger.demo import DemoAlreadyLoaded, DemoSummary, load_demo
 from ledger.settings import Database
+from projections.allocations import allocation_list
 from projections.views import Views
+from replay.decisions import replay_allocation
 
 TODAY = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
 END = datetime(2026, 3, 10, tzinfo=UTC)  # the last daily report ends at midnight of TODAY
@@ -42,6 +44,7 @@ def test_the_demo_scenario(ledger: Ledger, database_url: str) -> None:
     check_requests(ledger)
     check_history(ledger)
     check_known_then_and_now(ledger)
+    check_allocations(ledger)
 
     # A fresh process reads the depots back from snapshots (they have hundreds of events).
     reopened = Ledger(Database(database_url).env())
@@ -199,8 +202,53 @@ def check_history(ledger: Ledger) -> None:
 
     # Every event the loader wrote says where it came from.
     sample = depot_events(ledger, "DK-84-CENTRAL")
-    assert {(e.actor, e.source) for e in sample} == {("demo-loader", "demo")}
+    # the loader records what happened; allocation decisions are the coordinators'
+    assert {(e.actor, e.source) for e in sample} == {("demo-loader", "demo"), ("demo-coordinator", "demo")}
+    assert {type(e) for e in sample if e.actor == "demo-coordinator"} == {ev.AllocationDecided, ev.TransferDispatched}
     assert len({e.command_id for e in sample}) > len(sample) / 2  # one command, one id (transfers write two events)
+
+
+def check_allocations(ledger: Ledger) -> None:
+    """Four decisions, each reproduced exactly by its replay; one made while reports were late."""
+    allocations = allocation_list(ledger, None, None, None, 100).allocations
+    assert [(a.source, a.item, a.policy, a.status) for a in allocations] == [
+        ("DK-NATIONAL", "FFP2", "equal_days_of_supply", "dispatched"),
+        ("DK-84-CENTRAL", "GLOVE-NIT-M", "proportional_to_population", "dispatched"),
+        ("DK-NATIONAL", "PROPOFOL-20", "proportional_to_population", "revoked"),
+        ("DK-NATIONAL", "FFP3", "equal_days_of_supply", "open"),
+    ]
+    replays = {a.item: replay_allocation(ledger, a.allocation_id) for a in allocations}
+    for replay in replays.values():
+        assert replay.known_then.reproduced and replay.known_then.inputs_reproduced, replay.allocation.allocation_id
+        assert sum(line.quantity for line in replay.known_then.recommendation) == replay.allocation.quantity
+
+    ffp2 = replays["FFP2"].allocation
+    assert not ffp2.departed and ffp2.reserved == 0
+    assert all(line.dispatched == line.quantity == line.received for line in ffp2.lines)  # shipped, arrived next day
+    national = {t["transfer_id"]: t for t in ledger.journal.transfers(source="DK-NATIONAL")}
+    assert all(national[t.transfer_id]["allocation_id"] == ffp2.allocation_id for t in ffp2.transfers)
+
+    gloves = replays["GLOVE-NIT-M"]
+    assert gloves.allocation.departed and gloves.allocation.rationale
+    assert {d.to: d.chosen - d.recommended for d in gloves.differences if d.chosen != d.recommended}.keys() == {
+        "DK-84-RH", "DK-84-KBH"}
+    assert [line.to for line in gloves.allocation.lines if line.dispatched] == ["DK-84-KBH", "DK-84-RH"]
+
+    propofol = replays["PROPOFOL-20"].allocation
+    assert propofol.released == 2_000 and propofol.reserved == 0 and propofol.transfers == []
+
+    # FFP3: decided on day 39 while DK-85-SUH's report for day 38 had not arrived; only
+    # Rigshospitalet's line was shipped, the rest is still reserved at the stockpile.
+    ffp3 = replays["FFP3"]
+    late = [(e.depot, e.type, e.changes, e.recorded_after_decision, e.late) for e in ffp3.late_information]
+    assert late == [("DK-85-SUH", "ConsumptionReported", ["on_hand", "consumption"], True, True)]
+    assert ffp3.hindsight.recommendation != ffp3.known_then.recommendation
+    lines = {line.to: line for line in ffp3.allocation.lines}
+    assert lines["DK-84-RH"].remaining == 0 and lines["DK-84-RH"].received == lines["DK-84-RH"].quantity
+    reserved = lines["DK-83-OUH"].quantity + lines["DK-85-SUH"].quantity
+    assert ffp3.allocation.reserved == reserved > 0
+    assert ledger.depot("DK-NATIONAL").reserved("FFP3") == reserved
+    assert ledger.depot("DK-NATIONAL").reserved("PROPOFOL-20") == ledger.depot("DK-NATIONAL").reserved("FFP2") == 0
 
 
 def test_the_demo_goes_only_into_an_empty_ledger(ledger: Ledger) -> None:
