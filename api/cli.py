@@ -152,3 +152,4 @@ def main() -> None:
 
 
 from api import cli_views  # noqa: E402, F401 - registers `stock`, `timeline` and `projections`
+from api import cli_replay  # noqa: E402, F401 - registers `replay allocation`

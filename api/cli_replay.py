@@ -1,0 +1,91 @@
+"""`supply-ledger replay allocation ID`: the decision replay an auditor reads in a terminal,
+or writes as the same self-contained HTML page the API serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli import DatabaseOption, app
+from api.cli_views import JsonOption, _opened, _table
+from replay.decisions import AllocationReplay, replay_allocation
+from replay.report import allocation_replay_html
+
+replay_app = typer.Typer(help="Replay decisions: what was known then, what is known now.", no_args_is_help=True)
+app.add_typer(replay_app, name="replay")
+
+
+@replay_app.command("allocation")
+def replay_allocation_command(
+    allocation_id: Annotated[str, typer.Argument(help="The allocation, e.g. A-1f2e3d4c5b6a")],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the report as a self-contained HTML page")] = None,
+    json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """The decision, the inputs known then and now, the late reports between, and the findings.
+
+    Exits 1 when the replay does not reproduce the stored recommendation."""
+    with _opened(database) as stores:
+        replay = replay_allocation(stores.ledger, allocation_id)
+    if html is not None:
+        html.write_text(allocation_replay_html(replay), encoding="utf-8")
+    if json:
+        typer.echo(replay.model_dump_json(indent=2, by_alias=True))
+    else:
+        _print(replay)
+        if html is not None:
+            typer.echo(f"\nReport written to {html}")
+    if not replay.known_then.reproduced:
+        raise typer.Exit(1)
+
+
+def _print(replay: AllocationReplay) -> None:
+    a = replay.allocation
+    then, now = replay.known_then, replay.hindsight
+    typer.echo(
+        f"Allocation {a.allocation_id}: {a.quantity:,} {a.item} from {a.source} by {a.policy}, "
+        f"decided by {a.actor} for {a.occurred_at:%Y-%m-%d %H:%M} UTC (position {a.position}), status {a.status}"
+    )
+    if a.rationale:
+        typer.echo(f"Rationale: {a.rationale}")
+    typer.echo(
+        f"Known then: the ledger up to position {then.basis_position}; "
+        f"recommendation reproduced: {'yes' if then.reproduced else 'NO'}, "
+        f"inputs reproduced: {'yes' if then.inputs_reproduced else 'NO'}"
+    )
+    hind = {i.depot: i for i in now.inputs}
+    lines = {d.to: d for d in replay.differences}
+    _table(
+        "Inputs and lines: known then | known now (position " + str(now.position) + ")",
+        ["depot", "on_hand then", "per day then", "days then", "on_hand now", "per day now", "days now",
+         "recommended", "chosen", "hindsight"],
+        [
+            [
+                i.depot, i.on_hand, f"{i.avg_daily_consumption:g}", _days(i.days_of_supply),
+                hind[i.depot].on_hand, f"{hind[i.depot].avg_daily_consumption:g}", _days(hind[i.depot].days_of_supply),
+                lines[i.depot].recommended, lines[i.depot].chosen, lines[i.depot].hindsight,
+            ]
+            for i in then.inputs
+        ],
+    )
+    if replay.late_information:
+        _table(
+            "Late information: reports about the decision's moment recorded after its basis",
+            ["position", "depot", "item", "type", "occurred_at", "recorded_at", "delay h", "delta", "after decision"],
+            [
+                [e.position, e.depot, e.item, e.type, f"{e.occurred_at:%Y-%m-%d %H:%M}", f"{e.recorded_at:%Y-%m-%d %H:%M}",
+                 f"{e.delay_hours:.1f}", e.delta, "yes" if e.recorded_after_decision else "no"]
+                for e in replay.late_information
+            ],
+        )
+    else:
+        typer.echo("Late information: none")
+    typer.echo("Findings:")
+    for finding in replay.findings:
+        typer.echo(f"- {finding}")
+
+
+def _days(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
