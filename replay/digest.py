@@ -34,9 +34,9 @@ round trip under the ledger's table lock, and hashing there would need a second 
 Sealing later is still exact because commit order is position order (the table lock), so
 whatever a reader sees is a prefix of the ledger, and every sealer computes the same links
 (`ON CONFLICT DO NOTHING`). What a recorded link gives `verify` is *where*: an edit made
-after its position was sealed is reported as that exact position. An edit made before
-anyone computed a digest over it is still caught by any digest an auditor kept, which is
-the actual trust anchor (the chain table sits in the same database as the events).
+after its position was sealed is reported as that exact position. The trust anchor is a
+digest an auditor keeps outside the database (the chain table sits beside the events);
+an edit made before any digest covered its position has no recorded link to differ from.
 """
 
 from __future__ import annotations
