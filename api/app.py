@@ -12,7 +12,18 @@ from fastapi import FastAPI
 from api import problems
 from api.authentication import Authentication
 from api.observability import Metrics, RequestLog, configure_logging
-from api.routers import allocations, depot_commands, depots, events, health, items, late, stock, transfers
+from api.routers import (
+    allocations,
+    depot_commands,
+    depots,
+    events,
+    health,
+    integrity,
+    items,
+    late,
+    stock,
+    transfers,
+)
 from ledger.access import Access
 from ledger.application import Ledger
 from ledger.feed import Feed
@@ -95,7 +106,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
-    for module in (health, items, depots, depot_commands, transfers, allocations, stock, events, late):
+    for module in (health, items, depots, depot_commands, transfers, allocations, stock, events, late, integrity):
         app.include_router(module.router)
     app.add_middleware(Authentication)
     app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too

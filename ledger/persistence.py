@@ -19,6 +19,9 @@ PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions
   listed and found by item.
 - `late_events`: every event recorded more than 24 hours after it occurred, by recording
   time, for the late-data report.
+- `chain`: the recorded links of the tamper-evidence hash chain (position -> digest). Unlike
+  the tables above it is not written with the events but sealed afterwards, whenever a
+  digest is computed (see `replay.digest`).
 - `idempotency`: one row per (principal, Idempotency-Key). Its primary key makes a
   concurrent duplicate fail the whole transaction, so one key stores one command.
 """
@@ -156,6 +159,8 @@ SCHEMA = {
             recorded_at {ts} NOT NULL)""",
     "late_events_by_recording": """
         CREATE INDEX IF NOT EXISTS {n}late_events_by_recorded_at ON {t}late_events (recorded_at, position)""",
+    "chain": """
+        CREATE TABLE IF NOT EXISTS {t}chain (position BIGINT PRIMARY KEY, digest TEXT NOT NULL)""",
     "idempotency": """
         CREATE TABLE IF NOT EXISTS {t}idempotency (
             scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
