@@ -46,7 +46,7 @@ def _opened(database: str | None) -> Iterator[Any]:
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("depot", "region", "item", "type", "lots", "occurred_at", "recorded_at") else "right")
+        table.add_column(column, justify="left" if column in ("depot", "region", "item", "type", "lots", "occurred_at", "recorded_at", "correction") else "right")
     for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row))
     Console(width=200).print(table)
@@ -130,12 +130,29 @@ def timeline(
         _table(
             f"{view.depot} timeline in {order} order, as known at {view.known_at} (position {view.position})"
             + (" — truncated" if view.truncated else ""),
-            ["position", "occurred_at", "recorded_at", "type", "item", "delta", "balance", "late", "actor"],
+            ["position", "occurred_at", "recorded_at", "type", "item", "delta", "balance", "late", "actor", "correction"],
             [
-                [e.position, e.occurred_at, e.recorded_at, e.type, e.item, e.delta, e.balance, "LATE" if e.late else "", e.actor]
+                [
+                    e.position, e.occurred_at, e.recorded_at, e.type, e.item, e.delta, e.balance,
+                    "LATE" if e.late else "", e.actor, _correction_marker(e),
+                ]
                 for e in view.entries
             ],
         )
+
+
+def _link(position: int | None, event_id: str) -> str:
+    return f"pos:{position}" if position is not None else event_id
+
+
+def _correction_marker(entry: Any) -> str:
+    """`corrects pos:N` on a correction, `corrected by pos:M` on an event it corrects (both when both)."""
+    marks = []
+    if entry.corrects is not None:
+        marks.append(f"corrects {_link(entry.corrects.position, entry.corrects.event_id)}")
+    if entry.corrected_by:
+        marks.append("corrected by " + ", ".join(_link(c.position, c.event_id) for c in entry.corrected_by))
+    return "; ".join(marks)
 
 
 @projections_app.command("run")

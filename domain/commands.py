@@ -115,12 +115,24 @@ class AdjustStock(Envelope):
     item: Code
     quantity: Annotated[StrictInt, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, description="Signed, non-zero")]
     reason: AdjustmentReason
-    corrects: Annotated[str | None, Field(default=None, max_length=100)] = None
+    corrects: Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=100,
+            pattern=r"^\s*(pos:\d{1,18}|[0-9A-Fa-f-]{32,36}:\d{1,18})\s*$",
+            description="The event this corrects, of the same depot: its event_id, or its ledger position as pos:N "
+            "(stored as the event_id). Only with reason correction.",
+            examples=["pos:1234"],
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _non_zero(self) -> AdjustStock:
         if self.quantity == 0:
             raise ValueError("an adjustment of 0 changes nothing")
+        if self.corrects is not None and self.reason != "correction":
+            raise ValueError(f"an adjustment that corrects an event has reason correction, not {self.reason}")
         return self
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Self
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -52,6 +53,18 @@ class Stamp:
             "command_id": self.command_id,
             "note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """A stored event that an adjustment corrects: its id, ledger position, aggregate, business
+    time and the items it is about (empty when it is about none)."""
+
+    event_id: str
+    position: int
+    originator_id: UUID
+    occurred_at: datetime
+    items: tuple[str, ...] = ()
 
 
 class ItemBook(BaseModel):
@@ -227,13 +240,49 @@ class Depot(Aggregate):
         return event, warnings
 
     def adjust(
-        self, item: str, quantity: int, reason: ev.AdjustmentReason, corrects: str | None, stamp: Stamp
+        self,
+        item: str,
+        quantity: int,
+        reason: ev.AdjustmentReason,
+        corrected: Corrected | None,
+        stamp: Stamp,
     ) -> tuple[ev.StockAdjusted, list[str]]:
+        """`corrected` is the stored event this adjustment corrects (the service layer finds it)."""
+        if corrected is not None:
+            self._check_correction(item, corrected, stamp.occurred_at)
         warnings = self._shortfall_warning(item, -quantity, stamp.occurred_at, "adjustment") if quantity < 0 else []
         event = self.trigger(
-            ev.StockAdjusted, item=item, quantity=quantity, reason=reason, corrects=corrects, **stamp.fields()
+            ev.StockAdjusted,
+            item=item,
+            quantity=quantity,
+            reason=reason,
+            corrects=corrected.event_id if corrected else None,
+            **stamp.fields(),
         )
         return event, warnings
+
+    def _check_correction(self, item: str, corrected: Corrected, at: datetime) -> None:
+        """A correction corrects an event of this depot, about the same item, and is not dated before it."""
+        where = {"loc": ["body", "corrects"], "type": "invalid_correction"}
+        if corrected.originator_id != self.id:
+            raise InvalidCommand(
+                f"event {corrected.event_id} (position {corrected.position}) is not an event of depot {self.code}",
+                errors=[{**where, "msg": "the corrected event belongs to another depot"}],
+                corrects=corrected.event_id,
+            )
+        if corrected.items and item not in corrected.items:
+            raise InvalidCommand(
+                f"event {corrected.event_id} (position {corrected.position}) is about {', '.join(corrected.items)}, "
+                f"not {item}",
+                errors=[{**where, "loc": ["body", "item"], "msg": "the corrected event is about another item"}],
+                corrects=corrected.event_id,
+            )
+        if at < corrected.occurred_at:
+            raise InvalidCommand(
+                f"a correction cannot be dated before the event it corrects ({corrected.occurred_at.isoformat()})",
+                errors=[{**where, "loc": ["body", "occurred_at"], "msg": "before the corrected event"}],
+                corrects=corrected.event_id,
+            )
 
     def _shortfall_warning(self, item: str, quantity: int, at: datetime, what: str) -> list[str]:
         book = self.book(item)

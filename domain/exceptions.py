@@ -40,6 +40,12 @@ class UnknownAllocation(NotFound):
     title = "Unknown allocation"
 
 
+class UnknownEvent(NotFound):
+    """A reference (an event id or a ledger position `pos:N`) to an event the ledger does not hold."""
+
+    title = "Unknown event"
+
+
 class Conflict(LedgerError):
     title = "Conflict"
 

@@ -19,3 +19,19 @@ def item_id(code: str) -> UUID:
 
 def token_id(token_hash: str) -> UUID:
     return uuid5(NAMESPACE, f"token:{token_hash}")
+
+
+def event_id(originator_id: UUID, version: int) -> str:
+    """The id of a stored event as the API answers it (`event_id`): its aggregate's id and its version."""
+    return f"{originator_id}:{version}"
+
+
+def parse_event_id(text: str) -> tuple[UUID, int] | None:
+    """An event id (`<uuid>:<version>`, the uuid with or without hyphens, any case) as its parts; None if malformed."""
+    head, _, tail = text.strip().rpartition(":")
+    if not tail.isdigit() or not 1 <= int(tail) <= 10**18:
+        return None
+    try:
+        return UUID(head), int(tail)
+    except ValueError:
+        return None

@@ -29,7 +29,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from domain import commands as cmd
 from domain import events as ev
 from domain.aggregate import projector
-from domain.depot import Depot, Stamp
+from domain.depot import Corrected, Depot, Stamp
 from domain.events import Snapshot
 from domain.exceptions import (
     ConcurrentUpdate,
@@ -39,12 +39,13 @@ from domain.exceptions import (
     InvalidCommand,
     TransferClosed,
     UnknownDepot,
+    UnknownEvent,
     UnknownItem,
     UnknownRequest,
     UnknownTransfer,
     VersionMismatch,
 )
-from domain.ids import depot_id, item_id
+from domain.ids import depot_id, event_id, item_id, parse_event_id
 from domain.item import Item
 from domain.stock import dispatchable
 from ledger import clock
@@ -54,6 +55,7 @@ from ledger.journal import Journal
 from ledger.outcomes import (
     DepotCommandOutcome,
     DepotOutcome,
+    EventLink,
     ItemOutcome,
     ObligationOutcome,
     Outcome,
@@ -121,7 +123,9 @@ class Ledger(AllocationCommands, Application):
 
     def _record(self, processing_event: ProcessingEvent) -> list[Recording]:
         """Every save writes its index rows in the same transaction as its events."""
-        processing_event.saved_kwargs["index"] = index_rows(processing_event.events, processing_event.aggregates)
+        processing_event.saved_kwargs["index"] = index_rows(
+            processing_event.events, processing_event.aggregates, self.corrected_position
+        )
         idempotency = processing_event.saved_kwargs.pop("idempotency", None)
         if idempotency is not None:
             processing_event.saved_kwargs["index"].idempotency = idempotency
@@ -284,7 +288,7 @@ class Ledger(AllocationCommands, Application):
             self.require_item(item)
             event, warnings, extra = act(depot)
             return [depot], DepotCommandOutcome(
-                event_id=f"{event.originator_id}:{event.originator_version}",
+                event_id=event_id(event.originator_id, event.originator_version),
                 depot=code,
                 version=event.originator_version,
                 warnings=warnings,
@@ -325,11 +329,59 @@ class Ledger(AllocationCommands, Application):
 
     def adjust_stock(self, code: str, command: cmd.AdjustStock, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
         def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
-            stamp = self._stamp(ctx, command.occurred_at, command.note)
-            event, warnings = depot.adjust(command.item, command.quantity, command.reason, command.corrects, stamp)
-            return event, warnings, {}
+            corrected = self.find_event(command.corrects) if command.corrects is not None else None
+            # A correction is, by default, dated when the corrected event happened: the
+            # corrected picture of that moment is then right from that moment on.
+            occurred_at = command.occurred_at
+            if occurred_at is None and corrected is not None:
+                occurred_at = corrected.occurred_at
+            stamp = self._stamp(ctx, occurred_at, command.note)
+            event, warnings = depot.adjust(command.item, command.quantity, command.reason, corrected, stamp)
+            link = EventLink(event_id=corrected.event_id, position=corrected.position) if corrected else None
+            return event, warnings, {"corrects": link}
 
         return self._depot_command(code, command.item, ctx, act)
+
+    def find_event(self, reference: str) -> Corrected:
+        """The stored event named by an event id (`<uuid>:<version>`) or a ledger position (`pos:N`)."""
+        reference = reference.strip()
+        if reference.startswith("pos:"):
+            position = int(reference.removeprefix("pos:"))
+            found = self.recorder.select_notifications(position, 1, stop=position) if position >= 1 else []
+            if not found or found[0].id != position:
+                raise UnknownEvent(f"no event at ledger position {position}", corrects=reference)
+            stored = found[0]
+        else:
+            parsed = parse_event_id(reference)
+            if parsed is None:
+                raise InvalidCommand(
+                    f"{reference!r} is neither an event id nor a ledger position pos:N",
+                    errors=[{"loc": ["body", "corrects"], "msg": "not an event reference", "type": "invalid_reference"}],
+                )
+            originator_id, version = parsed
+            position = self.index_store.event_position(originator_id, version)
+            stored_events = (
+                self.recorder.select_events(originator_id, gt=version - 1, lte=version) if position is not None else []
+            )
+            if not stored_events:
+                raise UnknownEvent(f"no event {reference}", corrects=reference)
+            stored = stored_events[0]
+        event = self.mapper.to_domain_event(stored)
+        items = (event.item,) if isinstance(getattr(event, "item", None), str) else ()
+        if not items and hasattr(event, "lines"):
+            items = tuple(sorted({line.item for line in event.lines if hasattr(line, "item")}))
+        return Corrected(
+            event_id=event_id(event.originator_id, event.originator_version),
+            position=position,
+            originator_id=event.originator_id,
+            occurred_at=event.occurred_at,
+            items=items,
+        )
+
+    def corrected_position(self, reference: str) -> int | None:
+        """The ledger position of a stored event id (written with a correction's index row)."""
+        parsed = parse_event_id(reference)
+        return None if parsed is None else self.index_store.event_position(*parsed)
 
     def request_supply(self, code: str, command: cmd.RequestSupply, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
         def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
@@ -350,7 +402,7 @@ class Ledger(AllocationCommands, Application):
                     raise UnknownRequest(f"no supply request {request_id} at {code}", request_id=request_id)
             event = depot.close_request(request_id, command.outcome, self._stamp(ctx, command.occurred_at, command.note))
             return [depot], DepotCommandOutcome(
-                event_id=f"{event.originator_id}:{event.originator_version}",
+                event_id=event_id(event.originator_id, event.originator_version),
                 depot=code,
                 version=event.originator_version,
                 request_id=request_id,

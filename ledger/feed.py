@@ -9,7 +9,7 @@ from eventsourcing.utils import get_topic
 
 from domain.events import EVENTS_BY_NAME, LedgerEvent
 from domain.exceptions import InvalidCommand
-from domain.ids import depot_id
+from domain.ids import depot_id, event_id
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "actor", "source", "command_id"}
 BATCH = 500
@@ -54,12 +54,29 @@ class Feed:
                     entries.append(self.entry(notification))
                     if len(entries) == limit:
                         break
+        self._link_corrections(entries)
         return entries, next_after
+
+    def _link_corrections(self, entries: list[dict[str, Any]]) -> None:
+        """Each entry's `corrects` (a correction: the event it corrects) and `corrected_by` (the
+        corrections of it recorded so far), from the corrections index: one query per page."""
+        at = {entry["position"]: entry for entry in entries}
+        for row in self.ledger.journal.corrections_touching(list(at)):
+            link = {"event_id": row["corrects"], "position": row["corrects_position"]}
+            if row["position"] in at:
+                at[row["position"]]["corrects"] = link
+            if row["corrects_position"] in at:
+                at[row["corrects_position"]]["corrected_by"].append(
+                    {"event_id": row["event_id"], "position": row["position"]}
+                )
 
     def entry(self, notification: Any) -> dict[str, Any]:
         event: LedgerEvent = self.ledger.mapper.to_domain_event(notification)
         return {
             "position": notification.id,
+            "event_id": event_id(event.originator_id, event.originator_version),
+            "corrects": None,
+            "corrected_by": [],
             "depot": self.depot_code(event.originator_id),
             "type": type(event).__name__,
             "version": event.originator_version,

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from domain import events as ev
+from domain.ids import event_id
 from ledger.persistence import IndexRows
 
 
-def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRows:
+def index_rows(
+    events: Sequence[Any],
+    aggregates: Mapping[Any, Any],
+    event_position: Callable[[str], int | None] | None = None,
+) -> IndexRows:
+    """`event_position` finds the ledger position of an event already stored (what a correction corrects)."""
     index = IndexRows()
     cancelled: set[str] = set()
     for position, event in enumerate(events):
@@ -98,6 +104,17 @@ def index_rows(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> IndexRow
                     revoked_at=event.occurred_at,
                     reason=event.reason,
                 )
+            case ev.StockAdjusted(corrects=str(corrects)) if event_position is not None:
+                corrects_position = event_position(corrects)
+                if corrects_position is not None:
+                    index.add(
+                        "correction",
+                        position,
+                        depot=aggregate.code,
+                        event_id=event_id(event.originator_id, event.originator_version),
+                        corrects=corrects,
+                        corrects_position=corrects_position,
+                    )
             case ev.TransferCancelled() if event.transfer_id not in cancelled:  # on both depots: index it once
                 cancelled.add(event.transfer_id)
                 index.add(

@@ -243,6 +243,22 @@ class Journal:
             row["recorded_at"] = self.store.from_db_time(row["recorded_at"])
         return rows
 
+    # --- corrections -----------------------------------------------------------------------
+
+    def corrections_touching(self, positions: list[int], known: int | None = None) -> list[dict[str, Any]]:
+        """The correction rows of which an event at one of these positions is the correction or the
+        corrected event, recorded up to position `known` (default: everything), in position order."""
+        if not positions:
+            return []
+        marks = ", ".join(f":p{n}" for n in range(len(positions)))
+        bound = "" if known is None else " AND position <= :known"
+        return self.store.query(
+            f"""SELECT position, depot, event_id, corrects, corrects_position FROM {{t}}corrections
+                WHERE (position IN ({marks}) OR corrects_position IN ({marks})){bound} ORDER BY position""",
+            **({} if known is None else {"known": known}),
+            **{f"p{n}": position for n, position in enumerate(positions)},
+        )
+
     # --- directory -----------------------------------------------------------------------
 
     def registered_at(self, depot: str) -> int | None:

@@ -24,11 +24,19 @@ class Outcome(BaseModel):
         return utc_text(value)
 
 
+class EventLink(BaseModel):
+    """A reference to a stored event: its id (as `event_id` answers it) and its ledger position."""
+
+    event_id: str
+    position: int | None = Field(description="The event's ledger position (null only for a dangling legacy reference)")
+
+
 class DepotCommandOutcome(Outcome):
     event_id: str
     depot: str
     version: int
     warnings: list[str] = []
+    corrects: EventLink | None = Field(None, description="Corrections only: the event this one corrects")
     variance: int | None = Field(None, description="Counts only: counted minus the book at the count's time")
     request_id: str | None = Field(None, description="Supply requests only")
 

@@ -22,6 +22,9 @@ PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions
 - `chain`: the recorded links of the tamper-evidence hash chain (position -> digest). Unlike
   the tables above it is not written with the events but sealed afterwards, whenever a
   digest is computed (see `replay.digest`).
+- `corrections`: one row per adjustment that corrects an earlier event of its depot: its
+  position and event id, and the corrected event's id and position, so the feed shows the
+  link both ways (`corrects`, `corrected_by`) without scanning.
 - `idempotency`: one row per (principal, Idempotency-Key). Its primary key makes a
   concurrent duplicate fail the whole transaction, so one key stores one command.
 """
@@ -161,6 +164,12 @@ SCHEMA = {
         CREATE INDEX IF NOT EXISTS {n}late_events_by_recorded_at ON {t}late_events (recorded_at, position)""",
     "chain": """
         CREATE TABLE IF NOT EXISTS {t}chain (position BIGINT PRIMARY KEY, digest TEXT NOT NULL)""",
+    "corrections": """
+        CREATE TABLE IF NOT EXISTS {t}corrections (
+            position BIGINT PRIMARY KEY, depot TEXT NOT NULL, event_id TEXT NOT NULL, corrects TEXT NOT NULL,
+            corrects_position BIGINT NOT NULL)""",
+    "corrections_by_corrected": """
+        CREATE INDEX IF NOT EXISTS {n}corrections_by_corrected ON {t}corrections (corrects_position, position)""",
     "idempotency": """
         CREATE TABLE IF NOT EXISTS {t}idempotency (
             scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
@@ -192,6 +201,8 @@ WRITES = {
         :item, :quantity, :policy, 'open', :decided_at, :recorded_at, :basis_position, :recipients, :position)""",
     "allocation_revoked": """UPDATE {t}allocations SET status = 'revoked', revoked_at = :revoked_at,
         revoke_reason = :reason, revoked_position = :position WHERE allocation_id = :allocation_id""",
+    "correction": """INSERT INTO {t}corrections (position, depot, event_id, corrects, corrects_position)
+        VALUES (:position, :depot, :event_id, :corrects, :corrects_position)""",
     "late_event": """INSERT INTO {t}late_events (position, depot, event_type, occurred_at, recorded_at)
         VALUES (:position, :depot, :event_type, :occurred_at, :recorded_at)""",
 }
@@ -276,6 +287,10 @@ class IndexStore:
     def stream(self, originator_id: UUID, known: int) -> list[tuple[int, StoredEvent]]:
         raise NotImplementedError
 
+    def event_position(self, originator_id: UUID, version: int) -> int | None:
+        """The ledger position of one stored event, if there is one."""
+        raise NotImplementedError
+
     def write(self, template: str, rows: list[dict[str, Any]]) -> None:
         """Rows for a cache table (fold checkpoints), in their own transaction."""
         raise NotImplementedError
@@ -319,6 +334,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
                 (row["rowid"], StoredEvent(originator_id, row["originator_version"], row["topic"], row["state"]))
                 for row in c.fetchall()
             ]
+
+    def event_position(self, originator_id: UUID, version: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND originator_version = ?",
+                (originator_id.hex, version),
+            )
+            row = c.fetchone()
+            return None if row is None else int(row["rowid"])
 
     def _sql(self, template: str) -> str:
         return template.format(t=self.table_prefix)
@@ -388,6 +412,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
                 )
                 for row in curs.fetchall()
             ]
+
+    def event_position(self, originator_id: UUID, version: int) -> int | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f"SELECT notification_id FROM {self._events_table} "  # type: ignore[arg-type]
+                "WHERE originator_id = %s AND originator_version = %s",
+                (originator_id, version),
+            )
+            row = curs.fetchone()
+            return None if row is None else int(row["notification_id"])
 
     def _sql(self, template: str) -> str:
         position = (

@@ -5,6 +5,10 @@ dated up to the entry, as known at the cut. Recorded order (`recorded`) shows wh
 ledger said as each entry arrived: the balance is the book right after it was recorded
 (a late report dated before a count leaves it unchanged). Entries recorded more than
 24 hours after they occurred are flagged `late`.
+
+Every entry names its `event_id`. A correction (an adjustment that `corrects` an earlier
+event of the depot) links to the event it corrects, and that event lists the corrections
+of it that are in the cut (`corrected_by`), each as event id and ledger position.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pydantic import BaseModel
 
 from domain.depot import Depot, ItemBook
 from domain.effects import Effect
+from domain.ids import event_id
 from ledger import clock
+from ledger.outcomes import EventLink
 from ledger.persistence import IndexStore
 from projections.cut import Cut
 from projections.fold import ItemState
@@ -28,6 +34,7 @@ ENVELOPE = {"originator_id", "originator_version", "timestamp", "occurred_at", "
 
 class TimelineEntry(BaseModel):
     position: int
+    event_id: str
     version: int
     type: str
     occurred_at: str
@@ -38,6 +45,8 @@ class TimelineEntry(BaseModel):
     delta: int
     balance: int | None
     late: bool
+    corrects: EventLink | None = None
+    corrected_by: list[EventLink] = []
     data: dict[str, Any]
 
 
@@ -72,6 +81,7 @@ def depot_timeline(
     ):
         lines.setdefault(row["position"], []).append(row)
 
+    corrects, corrected_by = _corrections(events, cut)
     entries: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for position, event in events:
         if cut.as_of is not None and event.occurred_at > cut.as_of:
@@ -101,6 +111,7 @@ def depot_timeline(
         shown.append(
             TimelineEntry(
                 position=entry["position"],
+                event_id=event_id(event.originator_id, event.originator_version),
                 version=event.originator_version,
                 type=type(event).__name__,
                 occurred_at=clock.utc_text(event.occurred_at),
@@ -111,10 +122,36 @@ def depot_timeline(
                 delta=row["delta"] if row.get("counted") is None or balance is None else balance - row["before"],
                 balance=balance,
                 late=event.is_late,
+                corrects=corrects.get(entry["position"]),
+                corrected_by=corrected_by.get(entry["position"], []),
                 data=entry["data"],
             )
         )
     return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)  # type: ignore[arg-type]
+
+
+def _corrections(
+    events: list[tuple[int, Any]], cut: Cut
+) -> tuple[dict[int, EventLink], dict[int, list[EventLink]]]:
+    """Which event each correction in the cut corrects, and which corrections in the cut each event has.
+
+    A correction corrects an event of the same depot recorded before it, so the depot's stream
+    up to the cut holds both ends: a correction recorded after `known_at`, or dated after
+    `as_of`, is not in the cut and does not show as `corrected_by`."""
+    positions = {event_id(event.originator_id, event.originator_version): position for position, event in events}
+    corrects: dict[int, EventLink] = {}
+    corrected_by: dict[int, list[EventLink]] = {}
+    for position, event in events:
+        reference = getattr(event, "corrects", None)
+        if reference is None or (cut.as_of is not None and event.occurred_at > cut.as_of):
+            continue
+        corrected = positions.get(reference)
+        corrects[position] = EventLink(event_id=reference, position=corrected)
+        if corrected is not None:
+            corrected_by.setdefault(corrected, []).append(
+                EventLink(event_id=event_id(event.originator_id, event.originator_version), position=position)
+            )
+    return corrects, corrected_by
 
 
 def _balance(

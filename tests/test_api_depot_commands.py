@@ -211,13 +211,13 @@ def test_adjustments_move_on_hand_by_their_signed_quantity(api):
     receive_stock(api, A_NORTH, 50)
 
     found = created(post(api, "adjustments", {"item": FFP2, "quantity": 5, "reason": "found"}))
-    damaged = created(post(api, "adjustments", {"item": FFP2, "quantity": -12, "reason": "damaged", "corrects": found["event_id"]}))
+    damaged = created(post(api, "adjustments", {"item": FFP2, "quantity": -12, "reason": "correction", "corrects": found["event_id"]}))
 
     assert found["warnings"] == damaged["warnings"] == []
     assert on_hand(api, A_NORTH) == 43
     [_, correction] = feed(api, type="StockAdjusted")
     assert correction["data"]["corrects"] == found["event_id"]
-    assert correction["data"]["reason"] == "damaged"
+    assert correction["data"]["reason"] == "correction"
 
 
 def test_a_negative_adjustment_beyond_the_book_is_recorded_with_a_warning(api):

@@ -28,7 +28,7 @@ from api_helpers import (
 BASE = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
 ENTRY_FIELDS = {
     "position", "version", "type", "occurred_at", "recorded_at", "actor", "source", "item", "delta", "balance",
-    "late", "data",
+    "late", "data", "event_id", "corrects", "corrected_by",
 }
 
 

@@ -6,18 +6,22 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, field_serializer
+from pydantic import BaseModel, Field, field_serializer
 
 from api.deps import LedgerDep, Reader
 from api.responses import ERRORS
 from ledger.clock import utc_text
 from ledger.feed import Feed
+from ledger.outcomes import EventLink
 
 router = APIRouter(prefix="/v1/events", tags=["ledger feed"], responses=ERRORS)
 
 
 class FeedEntry(BaseModel):
     position: int
+    event_id: str = Field(description="The event's id, as the command that recorded it answered it")
+    corrects: EventLink | None = Field(None, description="A correction: the event it corrects")
+    corrected_by: list[EventLink] = Field(default=[], description="The corrections of this event recorded so far")
     depot: str | None
     type: str
     version: int
