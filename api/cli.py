@@ -141,60 +141,6 @@ def demo(database: DatabaseOption = None) -> None:
         stores.close()
 
 
-@app.command()
-def digest(
-    position: Annotated[int | None, typer.Option(min=0, help="Ledger position (default: the last)")] = None,
-    database: DatabaseOption = None,
-) -> None:
-    """Print the ledger's hash-chain digest at a position, to keep and verify later."""
-    from replay import digest as chain
-
-    stores = _stores(database)
-    try:
-        result = chain.digest(stores.ledger.recorder, position)
-    except chain.PositionBeyondEnd as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        stores.close()
-    typer.echo(f"position {result.position}")
-    typer.echo(f"digest {result.digest}")
-
-
-@app.command()
-def verify(
-    digest: Annotated[str | None, typer.Option(help="A digest kept earlier (64 hex digits); needs --position")] = None,
-    position: Annotated[int | None, typer.Option(min=0, help="The position of that digest")] = None,
-    database: DatabaseOption = None,
-) -> None:
-    """Recompute the hash chain from the stored events; exit 1 on any mismatch."""
-    import re
-
-    from replay import digest as chain
-
-    if (digest is None) != (position is None):
-        typer.echo("error: give both --digest and --position, or neither", err=True)
-        raise typer.Exit(2)
-    if digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
-        typer.echo("error: --digest must be 64 hex digits", err=True)
-        raise typer.Exit(2)
-    stores = _stores(database)
-    try:
-        result = chain.verify(stores.ledger.recorder, position, digest)
-    except chain.PositionBeyondEnd as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        stores.close()
-    typer.echo(f"{'valid' if result.valid else 'MISMATCH'}: {result.detail}")
-    typer.echo(f"position {result.position}")
-    typer.echo(f"digest {result.digest} (recomputed)")
-    if result.first_mismatch is not None:
-        typer.echo(f"first mismatch at position {result.first_mismatch}")
-    if not result.valid:
-        raise typer.Exit(1)
-
-
 def main() -> None:
     from ledger.settings import BadDatabaseURL
 
@@ -207,3 +153,4 @@ def main() -> None:
 
 from api import cli_views  # noqa: E402, F401 - registers `stock`, `timeline` and `projections`
 from api import cli_replay  # noqa: E402, F401 - registers `replay allocation`
+from api import cli_integrity  # noqa: E402, F401 - registers `digest` and `verify`

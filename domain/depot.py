@@ -322,15 +322,7 @@ class Depot(Aggregate):
         if allocation_id is not None:
             self._check_draw(allocation_id, destination, wanted, stamp.occurred_at)
         for item, quantity in sorted(wanted.items()):
-            if quantity > available[item]:
-                can_give = max(0, available[item])  # below zero the book already disagrees with the world
-                raise InsufficientStock(
-                    f"{self.code} cannot dispatch {quantity} {item}: only {can_give} available",
-                    depot=self.code,
-                    item=item,
-                    available=can_give,
-                    requested=quantity,
-                )
+            self._within_available("dispatch", item, quantity, available[item])
         return self.trigger(
             ev.TransferDispatched,
             transfer_id=transfer_id,
@@ -340,6 +332,18 @@ class Depot(Aggregate):
             reference=reference,
             **stamp.fields(),
         )
+
+    def _within_available(self, action: str, item: str, quantity: int, available: int) -> None:
+        """A decision never commits more than the depot can give (409 with what it can)."""
+        if quantity > available:
+            can_give = max(0, available)  # below zero the book already disagrees with the world
+            raise InsufficientStock(
+                f"{self.code} cannot {action} {quantity} {item}: only {can_give} available",
+                depot=self.code,
+                item=item,
+                available=can_give,
+                requested=quantity,
+            )
 
     def _check_draw(self, allocation_id: str, destination: str, wanted: Counter[str], at: datetime) -> None:
         allocation = self.open_allocation(allocation_id)
@@ -443,15 +447,7 @@ class Depot(Aggregate):
         """Reserve `lines` (recipient -> units) of `item` here; `available` is what this depot
         can commit at the decision's time (as for a dispatch)."""
         quantity = sum(lines.values())
-        if quantity > available:
-            can_give = max(0, available)
-            raise InsufficientStock(
-                f"{self.code} cannot allocate {quantity} {item}: only {can_give} available",
-                depot=self.code,
-                item=item,
-                available=can_give,
-                requested=quantity,
-            )
+        self._within_available("allocate", item, quantity, available)
         return self.trigger(
             ev.AllocationDecided,
             allocation_id=allocation_id,

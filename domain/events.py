@@ -66,6 +66,11 @@ LATE_AFTER = timedelta(hours=24)
 """A report recorded more than this after it happened is late: the ledger did not know it in time."""
 
 
+def delay_hours(occurred_at: datetime, recorded_at: datetime) -> float:
+    """How long after it happened a report was recorded, in hours to one decimal, as reports show it."""
+    return round((recorded_at - occurred_at).total_seconds() / 3600, 1)
+
+
 class LedgerEvent(StoredEvent):
     """The common envelope: when it happened in the world, who recorded it, from where, under which command."""
 

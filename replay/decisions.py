@@ -139,7 +139,7 @@ def late_information(ledger: Ledger, decided: ev.AllocationDecided, decided_posi
                 type=row["event_type"],
                 occurred_at=row["occurred_at"],
                 recorded_at=row["recorded_at"],
-                delay_hours=round((row["recorded_at"] - row["occurred_at"]).total_seconds() / 3600, 1),
+                delay_hours=ev.delay_hours(row["occurred_at"], row["recorded_at"]),
                 late=row["recorded_at"] - row["occurred_at"] > ev.LATE_AFTER,
                 recorded_after_decision=row["position"] > decided_position,
                 delta=row["delta"],

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_serializer
 
+from domain import events as ev
 from ledger.application import Ledger
 from ledger.clock import utc_text
 from replay.decisions import changes_at
@@ -55,7 +56,7 @@ def late_reports(
             type=event["event_type"],
             occurred_at=event["occurred_at"],
             recorded_at=event["recorded_at"],
-            delay_hours=round((event["recorded_at"] - event["occurred_at"]).total_seconds() / 3600, 1),
+            delay_hours=ev.delay_hours(event["occurred_at"], event["recorded_at"]),
             items=sorted({row["item"] for row in by_position.get(event["position"], [])}),
             changed_allocations=impact.changed(by_position.get(event["position"], [])),
         )
