@@ -56,7 +56,9 @@ def _print(replay: AllocationReplay) -> None:
         f"inputs reproduced: {'yes' if then.inputs_reproduced else 'NO'}"
     )
     hind = {i.depot: i for i in now.inputs}
-    lines = {d.to: d for d in replay.differences}
+    recommended = {line.to: line.quantity for line in then.recommendation}
+    chosen = {line.to: line.quantity for line in a.lines}
+    hindsight = {line.to: line.quantity for line in now.recommendation}
     _table(
         "Inputs and lines: known then | known now (position " + str(now.position) + ")",
         ["depot", "on_hand then", "per day then", "days then", "on_hand now", "per day now", "days now",
@@ -65,7 +67,7 @@ def _print(replay: AllocationReplay) -> None:
             [
                 i.depot, i.on_hand, f"{i.avg_daily_consumption:g}", _days(i.days_of_supply),
                 hind[i.depot].on_hand, f"{hind[i.depot].avg_daily_consumption:g}", _days(hind[i.depot].days_of_supply),
-                lines[i.depot].recommended, lines[i.depot].chosen, lines[i.depot].hindsight,
+                recommended.get(i.depot, 0), chosen.get(i.depot, 0), hindsight.get(i.depot, 0),
             ]
             for i in then.inputs
         ],

@@ -51,3 +51,53 @@ def test_an_unknown_allocation_exits_non_zero(api, database_url):
     result = runner.invoke(app, ["replay", "allocation", "A-000000000000", "--database", database_url])
     assert result.exit_code == 2
     assert "no allocation A-000000000000" in result.output
+
+
+def _edit_stored_event(api, database_url: str, position: int, edit) -> None:  # type: ignore[no-untyped-def]
+    """Rewrites the stored bytes of one event behind the ledger's back, as a tamperer would."""
+    import sqlite3
+
+    import orjson
+    import psycopg
+
+    recorder = api.stores.ledger.recorder
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url[len("sqlite:///"):]) as conn:
+            table = recorder.events_table_name
+            (state,) = conn.execute(f"SELECT state FROM {table} WHERE rowid = ?", (position,)).fetchone()
+            conn.execute(f"UPDATE {table} SET state = ? WHERE rowid = ?", (orjson.dumps(edit(orjson.loads(state))), position))
+    else:
+        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:
+            (state,) = conn.execute(f"SELECT state FROM {table} WHERE notification_id = %s", (position,)).fetchone()  # type: ignore[arg-type]
+            conn.execute(
+                f"UPDATE {table} SET state = %s WHERE notification_id = %s",  # type: ignore[arg-type]
+                (orjson.dumps(edit(orjson.loads(bytes(state)))), position),
+            )
+
+
+def test_a_decision_whose_stored_recommendation_was_edited_does_not_reproduce(api, database_url):
+    """Someone edits the stored decision so that its recommendation matches a departure:
+    the replay says it does not reproduce (CLI exit 1), and `verify` names the position."""
+    world(api)
+    decided = created(api.post("/v1/allocations", request()))
+    allocation, position = decided["allocation_id"], decided["position"]
+    ok(api.get("/v1/ledger/digest"))  # an auditor's digest, taken before the edit
+
+    def shift_one_unit(state):  # type: ignore[no-untyped-def]
+        lines = {line["to"]: line for line in state["recommended_lines"]}
+        lines[EAST]["quantity"] -= 1
+        lines[SOUTH]["quantity"] += 1
+        return state
+
+    _edit_stored_event(api, database_url, position, shift_one_unit)
+    replay = ok(api.get(f"/v1/allocations/{allocation}/replay"))
+    assert replay["known_then"]["reproduced"] is False
+    assert {line["to"]: line["quantity"] for line in replay["known_then"]["recommendation"]} == EQUAL_DAYS
+    result = runner.invoke(app, ["replay", "allocation", allocation, "--database", database_url])
+    assert result.exit_code == 1, result.output
+    assert "recommendation reproduced: NO" in result.output
+    assert "does NOT reproduce" in result.output
+    verified = runner.invoke(app, ["verify", "--database", database_url])
+    assert verified.exit_code == 1, verified.output
+    assert f"first mismatch at position {position}" in verified.output
