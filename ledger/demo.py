@@ -15,6 +15,7 @@ service never refuses one. The stories a demo should show are scripted on top:
 - late consumption reports (recorded after later days, one of them before a count, so
   the count already absorbed it), counts with small variances, an expired lot;
 - a transfer received with a loss in transit, a cancelled one, some still in transit;
+- a delivery note entered twice, corrected the next day by an adjustment that names it;
 - supply requests (fulfilled, withdrawn, open) and 90-day PPE obligations on regions;
 - allocation decisions: emergency FFP2 shared by equal days of supply, gloves split by a
   region with a rationale that departs from the recommendation (dispatched in the same
@@ -245,6 +246,9 @@ class _Scenario:
     reserved: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     """National stock reserved by allocations and not yet dispatched, per item."""
     revoking: AllocationOutcome | None = None
+    receipts: dict[tuple[str, str], cmd.RecordReceipt] = field(default_factory=dict)
+    """The last receipt recorded per depot and item (so one can be entered twice by mistake)."""
+    duplicate: int | None = None
 
     def __post_init__(self) -> None:
         self.depots = {depot.code: depot for depot in _all_depots()}
@@ -292,9 +296,11 @@ class _Scenario:
 
     def receipt(self, code: str, item: str, quantity: int, day: int, lot: str, expires_on: date,
                 supplier: str, reference: str, note: str | None = None) -> None:
-        self.ledger.record_receipt(code, cmd.RecordReceipt(
+        command = cmd.RecordReceipt(
             item=item, quantity=quantity, lot=lot, expires_on=expires_on, supplier=supplier,
-            reference=reference, occurred_at=self.at(day, SUPPLIER_AT), note=note), self.ctx())
+            reference=reference, occurred_at=self.at(day, SUPPLIER_AT), note=note)
+        self.ledger.record_receipt(code, command, self.ctx())
+        self.receipts[code, item] = command
         self.stock[code, item] += quantity
         if code == NATIONAL:
             self.national_lots.setdefault(item, []).append(Lot(lot, expires_on, quantity))
@@ -398,6 +404,7 @@ class _Scenario:
             if day in COUNT_DAYS:
                 self.counts(day)
             self.supplier_receipts(day)
+            self.scripted_correction(day)
             self.arrivals(day, ARRIVAL_AT)
             self.scripted_requests(day)
             self.scripted_transfers(day)
@@ -473,6 +480,21 @@ class _Scenario:
             lot, expires_on = self.new_lot(item, day, months_old=2)
             self.receipt(NATIONAL, item, quantity, day, lot, expires_on, "Overseas emergency procurement (air freight)",
                          f"EMERGENCY-{self.at(day, SUPPLIER_AT):%Y%m%d}", note="Emergency purchase during the surge")
+
+    def scripted_correction(self, day: int) -> None:
+        """A delivery note entered twice at Region Midtjylland's warehouse (the book shows stock
+        that never arrived); the next day the duplicate is corrected by an adjustment that names
+        it, dated when the duplicate was (so the book was never right in between)."""
+        code, item = self.regional("DK-82").code, "FFP2"
+        if day == 10:
+            original = self.receipts[code, item]
+            self.ledger.record_receipt(code, original.model_copy(update={"note": None}), self.ctx())
+            self.duplicate = self.ledger.position()  # the physical stock does not change
+        elif day == 11 and self.duplicate is not None:
+            quantity = self.receipts[code, item].quantity
+            self.ledger.adjust_stock(code, cmd.AdjustStock(
+                item=item, quantity=-quantity, reason="correction", corrects=f"pos:{self.duplicate}",
+                note=f"Delivery note {self.receipts[code, item].reference} was entered twice"), self.ctx())
 
     def arrivals(self, day: int, when: time) -> None:
         for transit in [t for t in self.transits if t.arrive_day == day and t.arrive_at == when]:

@@ -45,6 +45,7 @@ def test_the_demo_scenario(ledger: Ledger, database_url: str) -> None:
     check_history(ledger)
     check_known_then_and_now(ledger)
     check_allocations(ledger)
+    check_correction(ledger)
 
     # A fresh process reads the depots back from snapshots (they have hundreds of events).
     reopened = Ledger(Database(database_url).env())
@@ -249,6 +250,23 @@ def check_allocations(ledger: Ledger) -> None:
     assert ffp3.allocation.reserved == reserved > 0
     assert ledger.depot("DK-NATIONAL").reserved("FFP3") == reserved
     assert ledger.depot("DK-NATIONAL").reserved("PROPOFOL-20") == ledger.depot("DK-NATIONAL").reserved("FFP2") == 0
+
+
+def check_correction(ledger: Ledger) -> None:
+    """Region Midtjylland's day-10 delivery note was entered twice; the duplicate is corrected
+    the next day, linked both ways, dated with it, and recorded over 24 h after it (late)."""
+    timeline = Views(ledger, projector=None).timeline("DK-82-CENTRAL", item="FFP2", limit=10_000)
+    corrections = [e for e in timeline.entries if e.corrects is not None]
+    assert len(corrections) == 1
+    [fix] = corrections
+    [duplicate] = [e for e in timeline.entries if e.position == fix.corrects.position]
+    [original] = [e for e in timeline.entries if e.type == "ReceiptRecorded" and e.occurred_at == duplicate.occurred_at
+                  and e.position < duplicate.position]
+    assert duplicate.type == "ReceiptRecorded" and duplicate.delta == original.delta > 0
+    assert (fix.type, fix.delta, fix.data["reason"]) == ("StockAdjusted", -duplicate.delta, "correction")
+    assert [link.position for link in duplicate.corrected_by] == [fix.position]
+    assert fix.occurred_at == duplicate.occurred_at and fix.late
+    assert fix.balance == original.balance  # the book is as if the duplicate had never been entered
 
 
 def test_the_demo_goes_only_into_an_empty_ledger(ledger: Ledger) -> None:
