@@ -13,7 +13,7 @@ of it that are in the cut (`corrected_by`), each as event id and ledger position
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from eventsourcing.persistence import Mapper

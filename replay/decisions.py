@@ -16,9 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_serializer
 
 from domain import events as ev
-from domain.policies import Recipient
 from domain.stock import CONSUMPTION_WINDOW
-from ledger.allocations import RecipientInput, inputs_view
+from ledger.allocations import RecipientInput
 from ledger.application import Ledger
 from ledger.clock import utc_text
 from ledger.outcomes import AllocationLineView
