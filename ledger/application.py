@@ -50,6 +50,7 @@ from domain.item import Item
 from domain.stock import dispatchable
 from ledger import clock
 from ledger.allocations import AllocationCommands
+from ledger.backfill import backfill_late_events
 from ledger.indexes import index_rows
 from ledger.journal import Journal
 from ledger.outcomes import (
@@ -113,6 +114,7 @@ class Ledger(AllocationCommands, Application):
         super().__init__(env)
         self.journal = Journal(self.index_store)
         self.index_store.check_schema()
+        backfill_late_events(self)
         self.listeners: list[Callable[[], None]] = []  # told after each command is stored (wakes projections)
         self._known_items: set[str] = set()
 

@@ -25,6 +25,8 @@ PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions
 - `corrections`: one row per adjustment that corrects an earlier event of its depot: its
   position and event id, and the corrected event's id and position, so the feed shows the
   link both ways (`corrects`, `corrected_by`) without scanning.
+- `backfills`: which index tables added by a later version have been filled in for the
+  events stored before it (`ledger.backfill`), and up to which position.
 - `idempotency`: one row per (principal, Idempotency-Key). Its primary key makes a
   concurrent duplicate fail the whole transaction, so one key stores one command.
 """
@@ -162,6 +164,8 @@ SCHEMA = {
             recorded_at {ts} NOT NULL)""",
     "late_events_by_recording": """
         CREATE INDEX IF NOT EXISTS {n}late_events_by_recorded_at ON {t}late_events (recorded_at, position)""",
+    "backfills": """
+        CREATE TABLE IF NOT EXISTS {t}backfills (name TEXT PRIMARY KEY, upto BIGINT NOT NULL)""",
     "chain": """
         CREATE TABLE IF NOT EXISTS {t}chain (position BIGINT PRIMARY KEY, digest TEXT NOT NULL)""",
     "corrections": """
