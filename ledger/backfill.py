@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain import events as ev
 from domain.ids import depot_id
+from ledger.indexes import late_event_fields
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -41,13 +42,7 @@ def backfill_late_events(ledger: Ledger) -> int:
         for notification in batch:
             event = ledger.mapper.to_domain_event(notification)
             if isinstance(event, ev.LedgerEvent) and event.is_late:
-                rows.append({
-                    "at_position": notification.id,
-                    "depot": depots.get(event.originator_id) if isinstance(event, ev.DEPOT_EVENTS) else None,
-                    "event_type": type(event).__name__,
-                    "occurred_at": event.occurred_at,
-                    "recorded_at": event.timestamp,
-                })
+                rows.append({"at_position": notification.id, **late_event_fields(event, depots.get(event.originator_id))})
         start = batch[-1].id + 1
     if rows:
         store.write(LATE_EVENT, rows)

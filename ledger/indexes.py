@@ -10,6 +10,16 @@ from domain.ids import event_id
 from ledger.persistence import IndexRows
 
 
+def late_event_fields(event: ev.LedgerEvent, aggregate_code: str | None) -> dict[str, Any]:
+    """A `late_events` row (besides its position): written with the event, or backfilled later."""
+    return {
+        "depot": aggregate_code if isinstance(event, ev.DEPOT_EVENTS) else None,
+        "event_type": type(event).__name__,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.timestamp,
+    }
+
+
 def index_rows(
     events: Sequence[Any],
     aggregates: Mapping[Any, Any],
@@ -24,14 +34,7 @@ def index_rows(
             continue
         index.add("position", position, recorded_at=event.timestamp)
         if isinstance(event, ev.LedgerEvent) and event.is_late:
-            index.add(
-                "late_event",
-                position,
-                depot=getattr(aggregate, "code", None) if isinstance(event, ev.DEPOT_EVENTS) else None,
-                event_type=type(event).__name__,
-                occurred_at=event.occurred_at,
-                recorded_at=event.timestamp,
-            )
+            index.add("late_event", position, **late_event_fields(event, getattr(aggregate, "code", None)))
         for line, effect in enumerate(aggregate.effects_of(event)):
             index.add(
                 "movement",

@@ -245,17 +245,15 @@ class Journal:
 
     # --- corrections -----------------------------------------------------------------------
 
-    def corrections_touching(self, positions: list[int], known: int | None = None) -> list[dict[str, Any]]:
+    def corrections_touching(self, positions: list[int]) -> list[dict[str, Any]]:
         """The correction rows of which an event at one of these positions is the correction or the
-        corrected event, recorded up to position `known` (default: everything), in position order."""
+        corrected event, in position order."""
         if not positions:
             return []
         marks = ", ".join(f":p{n}" for n in range(len(positions)))
-        bound = "" if known is None else " AND position <= :known"
         return self.store.query(
             f"""SELECT position, depot, event_id, corrects, corrects_position FROM {{t}}corrections
-                WHERE (position IN ({marks}) OR corrects_position IN ({marks})){bound} ORDER BY position""",
-            **({} if known is None else {"known": known}),
+                WHERE position IN ({marks}) OR corrects_position IN ({marks}) ORDER BY position""",
             **{f"p{n}": position for n, position in enumerate(positions)},
         )
 
