@@ -87,6 +87,19 @@ class RegionPoint(Record):
     avg_daily_consumption: float  # the sum over the region's depots, DESIGN.md's 14-day window
 
 
+class MovementRecord(Record):
+    """A fact a player recorded in the exercise (receipt, consumption, adjustment, count), as played.
+
+    Simulated consumption and inject effects are not movements: the counterfactual
+    simulation produces those itself."""
+
+    depot: str
+    item: str
+    at: datetime
+    kind: str  # "receipt", "consumption", "adjustment", "count"
+    quantity: int  # signed change of on_hand (a count: its variance)
+
+
 class Run(Record):
     """Everything the measures read, for one run of the exercise (played or simulated)."""
 
@@ -97,3 +110,5 @@ class Run(Record):
     decisions: list[DecisionRecord] = Field(default_factory=list)
     transfers: list[TransferRecord] = Field(default_factory=list)
     regions: list[RegionPoint] = Field(default_factory=list)
+    movements: list[MovementRecord] = Field(default_factory=list)
+
