@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import problems
+from api.deps import exercise_scope
 from api.authentication import Authentication
 from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import (
@@ -17,6 +18,7 @@ from api.routers import (
     depot_commands,
     depots,
     events,
+    exercises,
     health,
     integrity,
     items,
@@ -26,10 +28,15 @@ from api.routers import (
 )
 from ledger.access import Access
 from ledger.application import Ledger
+from ledger.exercises import Exercises
 from ledger.feed import Feed
 from ledger.settings import Database
 from projections.runner import ProjectionThread, Projector, open_view
 from projections.views import Views
+
+LEDGER_ROUTERS = (items, depots, depot_commands, transfers, allocations, stock, events, late, integrity)
+"""The routers that act on one ledger: mounted under /v1 for the live ledger and under
+/v1/exercises/{exercise} for each exercise's."""
 
 DESCRIPTION = """
 An event-sourced ledger of critical medical supplies held by national, regional,
@@ -47,14 +54,17 @@ class Stores:
     ledger: Ledger
     access: Access
     views: Views
+    exercises: Exercises
 
     @classmethod
     def open(cls, database: Database) -> Stores:
         ledger = Ledger(database.env("ledger"))
+        views = Views(ledger, Projector(ledger, open_view(database, ledger)))
         return cls(
             ledger=ledger,
             access=Access(database.env("access", indexed=False)),
-            views=Views(ledger, Projector(ledger, open_view(database, ledger))),
+            views=views,
+            exercises=Exercises(database, views),
         )
 
     @property
@@ -63,6 +73,7 @@ class Stores:
         return self.views.projector
 
     def close(self) -> None:
+        self.exercises.close()
         self.ledger.close()
         self.access.close()
         self.projector.view.datastore.close()  # type: ignore[attr-defined]
@@ -90,6 +101,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
         app.state.access = opened.access
         app.state.views = opened.views
         app.state.feed = Feed(opened.ledger)
+        app.state.exercises = opened.exercises
         follower = ProjectionThread(opened.projector).start() if projections else None
         if follower is not None:
             opened.ledger.listeners.append(opened.projector.wake)
@@ -106,8 +118,18 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
-    for module in (health, items, depots, depot_commands, transfers, allocations, stock, events, late, integrity):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in LEDGER_ROUTERS:
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(exercises.router)
+    # Every ledger route again, acting on an exercise's ledger (API.md, "Exercises").
+    for module in LEDGER_ROUTERS:
+        app.include_router(
+            module.router,
+            prefix="/v1/exercises/{exercise}",
+            tags=["exercise ledger"],
+            dependencies=[Depends(exercise_scope)],
+        )
     app.add_middleware(Authentication)
     app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too
     return app

@@ -8,12 +8,14 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.access import Role
 from ledger.access import Principal
 from ledger.application import Context, Ledger
+from ledger.exercises import Exercises
+from ledger.feed import Feed
 from projections.views import Views
 
 bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger token create` or the demo")
@@ -23,9 +25,29 @@ bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger t
 # thread pool, a hop per dependency per request.
 
 
+def exercise_scope(
+    request: Request,
+    exercise: Annotated[str, Path(description="The exercise whose ledger this request acts on", max_length=24)],
+) -> None:
+    """On routes under `/v1/exercises/{exercise}/`: choose that exercise's ledger (404 if
+    there is none) and refuse writes once it has ended (409). Sync: opening a ledger the
+    first time touches the database, so it runs in the thread pool."""
+    exercises: Exercises = request.app.state.exercises
+    opened = exercises.opened(exercise)
+    if request.method != "GET":
+        exercises.exercise(exercise).running()
+    request.state.exercise_ledger = opened
+
+
 async def get_ledger(request: Request) -> Ledger:
-    """The live ledger (exercise ledgers will be chosen here by their route prefix)."""
-    return request.app.state.ledger
+    """The live ledger, or under `/v1/exercises/{exercise}/` that exercise's ledger."""
+    opened = getattr(request.state, "exercise_ledger", None)
+    return request.app.state.ledger if opened is None else opened.ledger
+
+
+def feed_for(request: Request) -> Feed:
+    opened = getattr(request.state, "exercise_ledger", None)
+    return request.app.state.feed if opened is None else opened.feed
 
 
 async def get_principal(
@@ -52,12 +74,15 @@ def requires(*roles: Role):  # type: ignore[no-untyped-def]
 
 
 async def get_views(request: Request) -> Views:
-    return request.app.state.views
+    opened = getattr(request.state, "exercise_ledger", None)
+    return request.app.state.views if opened is None else opened.views
 
 
 Reader = Annotated[Principal, Depends(get_principal)]
 Writer = Annotated[Principal, Depends(requires("operator", "coordinator"))]
 Coordinator = Annotated[Principal, Depends(requires("coordinator"))]
+Admin = Annotated[Principal, Depends(requires())]
+Evaluator = Annotated[Principal, Depends(requires("auditor"))]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 ViewsDep = Annotated[Views, Depends(get_views)]
 

@@ -35,3 +35,7 @@ def parse_event_id(text: str) -> tuple[UUID, int] | None:
         return UUID(head), int(tail)
     except ValueError:
         return None
+
+
+def exercise_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"exercise:{code}")

@@ -116,6 +116,11 @@ class Ledger(AllocationCommands, Application):
         self.index_store.check_schema()
         backfill_late_events(self)
         self.listeners: list[Callable[[], None]] = []  # told after each command is stored (wakes projections)
+        # The time commands default to and are checked against, and views' "now". An
+        # exercise ledger runs on its scenario clock and also records its events in
+        # scenario time (`in_scenario_time`), so late reports and latencies read in it.
+        self.clock: Callable[[], datetime] = clock.now
+        self.in_scenario_time = False
         self._known_items: set[str] = set()
 
     @property
@@ -172,7 +177,7 @@ class Ledger(AllocationCommands, Application):
         if replayed is not None:
             return replayed, True
         for _ in range(SAVE_ATTEMPTS):
-            aggregates, outcome = decide()
+            aggregates, outcome = self._decide_in_time(decide)
             last_event = [event for aggregate in aggregates for event in aggregate.pending_events][-1]
             outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})  # what the response reports
             idempotency = None
@@ -199,6 +204,13 @@ class Ledger(AllocationCommands, Application):
             return outcome.model_copy(update={"position": recordings[-1].notification.id}), False
         raise ConcurrentUpdate("too many concurrent changes to the same depots; retry")
 
+    def _decide_in_time(self, decide: Callable[[], tuple[list[Any], O]]) -> tuple[list[Any], O]:
+        if not self.in_scenario_time:
+            return decide()
+        recorded = self.clock()
+        with ev.recorded_by(lambda: recorded):
+            return decide()
+
     def _replay(self, ctx: Context, outcome_type: type[O]) -> O | None:
         if ctx.idempotency_key is None:
             return None
@@ -213,7 +225,7 @@ class Ledger(AllocationCommands, Application):
         return outcome_type.model_validate(outcome)
 
     def _stamp(self, ctx: Context, occurred_at: datetime | None, note: str | None = None) -> Stamp:
-        now = clock.now()
+        now = self.clock()
         if occurred_at is None:
             occurred_at = now
         elif occurred_at > now + clock.FUTURE_TOLERANCE:

@@ -37,7 +37,7 @@ class Views:
         self.projector = projector
 
     def cut(self, as_of: str | None, known_at: str | None) -> Cut:
-        return self.history.cut(as_of, known_at, self.ledger.position())
+        return self.history.cut(as_of, known_at, self.ledger.position(), now=self.ledger.clock())
 
     def depot_stock(self, code: str, as_of: str | None = None, known_at: str | None = None, item: str | None = None) -> DepotStock:
         cut = self.cut(as_of, known_at)

@@ -16,7 +16,7 @@ from projections.allocations import AllocationList, AllocationView, Status, allo
 from replay.decisions import AllocationReplay, replay_allocation
 from replay.report import allocation_replay_html
 
-router = APIRouter(prefix="/v1/allocations", tags=["allocations"], responses=ERRORS)
+router = APIRouter(prefix="/allocations", tags=["allocations"], responses=ERRORS)
 coordinators = [Depends(requires("coordinator"))]
 
 

@@ -9,7 +9,7 @@ from api.responses import ERRORS, answer
 from domain.commands import AdjustStock, CloseRequest, CountStock, RecordReceipt, ReportConsumption, RequestSupply
 from ledger.outcomes import DepotCommandOutcome
 
-router = APIRouter(prefix="/v1/depots/{code}", tags=["depot commands"], responses=ERRORS)
+router = APIRouter(prefix="/depots/{code}", tags=["depot commands"], responses=ERRORS)
 
 
 @router.post("/receipts", status_code=201, response_model=DepotCommandOutcome)

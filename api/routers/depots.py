@@ -23,7 +23,7 @@ from ledger.outcomes import DepotFacts, DepotOutcome, ObligationOutcome
 from projections.stock import DepotStock
 from projections.timeline import Timeline
 
-router = APIRouter(prefix="/v1/depots", tags=["depots"], responses=ERRORS)
+router = APIRouter(prefix="/depots", tags=["depots"], responses=ERRORS)
 
 
 class DepotView(DepotFacts):

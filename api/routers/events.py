@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, field_serializer
 
-from api.deps import LedgerDep, Reader
+from api.deps import LedgerDep, Reader, feed_for
 from api.responses import ERRORS
 from ledger.clock import utc_text
 from ledger.feed import Feed
 from ledger.outcomes import EventLink
 
-router = APIRouter(prefix="/v1/events", tags=["ledger feed"], responses=ERRORS)
+router = APIRouter(prefix="/events", tags=["ledger feed"], responses=ERRORS)
 
 
 class FeedEntry(BaseModel):
@@ -52,7 +52,7 @@ def read_feed(
     depot: str | None = None,
     type: Annotated[str | None, Query(description="Event type, e.g. ReceiptRecorded")] = None,  # noqa: A002
 ) -> FeedPage:
-    feed: Feed = request.app.state.feed
+    feed: Feed = feed_for(request)
     if depot is not None:
         ledger.depot(depot)
     entries, next_after = feed.read(after, limit, depot, type)

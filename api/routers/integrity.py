@@ -12,7 +12,7 @@ from api.responses import ERRORS
 from ledger.access import Principal
 from replay import digest as chain
 
-router = APIRouter(prefix="/v1/ledger", tags=["integrity"], responses=ERRORS)
+router = APIRouter(prefix="/ledger", tags=["integrity"], responses=ERRORS)
 
 # Verification is a POST but reads only: auditors may do it (admin always may).
 Auditor = Annotated[Principal, Depends(requires("auditor", "coordinator"))]

@@ -10,7 +10,7 @@ from domain.commands import DefineItem
 from ledger.outcomes import ItemOutcome
 from pydantic import BaseModel
 
-router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERRORS)
+router = APIRouter(prefix="/items", tags=["items"], responses=ERRORS)
 
 
 class ItemView(BaseModel):

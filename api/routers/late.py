@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 
 from api.deps import LedgerDep, Reader
 from api.responses import ERRORS
-from ledger import clock
 from projections.cut import time_range
 from replay.late import LateReports, late_reports
 
-router = APIRouter(prefix="/v1/late", tags=["audit"], responses=ERRORS)
+router = APIRouter(prefix="/late", tags=["audit"], responses=ERRORS)
 
 Recorded = Annotated[
     str | None, Query(max_length=40, description="Recorded at or after (since) / at or before (until): a time or a date")
@@ -28,5 +27,5 @@ def late(
     after: Annotated[int, Query(ge=0, description="Position to page after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LateReports:
-    start, end = time_range(since, until, clock.now(), ("since", "until"))
+    start, end = time_range(since, until, ledger.clock(), ("since", "until"))
     return late_reports(ledger, start, end, after, limit)

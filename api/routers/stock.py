@@ -9,7 +9,7 @@ from api.responses import ERRORS
 from api.routers.view_params import AsOf, GroupByParam, ItemParam, KnownAt, RegionParam
 from projections.national import NationalStock
 
-router = APIRouter(prefix="/v1/stock", tags=["views"], responses=ERRORS)
+router = APIRouter(prefix="/stock", tags=["views"], responses=ERRORS)
 
 
 @router.get("", response_model=NationalStock)

@@ -17,7 +17,7 @@ from ledger.application import shortfall
 from ledger.clock import utc_text
 from ledger.outcomes import ShortfallLine, TransferOutcome
 
-router = APIRouter(prefix="/v1/transfers", tags=["transfers"], responses=ERRORS)
+router = APIRouter(prefix="/transfers", tags=["transfers"], responses=ERRORS)
 
 Status = Literal["in_transit", "received", "cancelled"]
 

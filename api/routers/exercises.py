@@ -1,0 +1,156 @@
+"""Exercises: create one (optionally forked from the live ledger), schedule injects, move the
+scenario clock, record observations, end it, and review it. Every ledger route also exists
+under `/v1/exercises/{exercise}/` (see `api.app`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from api.deps import Admin, Evaluator, Reader
+from api.responses import ERRORS
+from domain.exercise import Exercise, Fork
+from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
+from domain.policies import POLICIES
+from ledger import clock
+from ledger.exercises import Exercises
+from ledger.injects import Advance
+
+router = APIRouter(prefix="/v1/exercises", tags=["exercises"], responses=ERRORS)
+
+
+class InjectView(BaseModel):
+    id: str
+    at: datetime
+    kind: str
+    status: str = Field(description="scheduled, applied, or failed (a delivery stopped by a delivery failure)")
+    inject: dict[str, Any]
+
+
+class ObservationView(BaseModel):
+    at: datetime
+    recorded_at: datetime
+    observer: str
+    text: str
+    capability: str | None
+    rating: str | None
+
+
+class ExerciseView(BaseModel):
+    code: str
+    name: str
+    status: str
+    description: str | None
+    scenario_start: datetime
+    scenario_clock: datetime = Field(description="Scenario time now")
+    applied_until: datetime = Field(description="Injects and simulated days up to here are in the exercise ledger")
+    speed: float
+    fork: Fork | None
+    position: int = Field(description="The exercise ledger's position")
+    injects: list[InjectView]
+    observations: list[ObservationView]
+    created_by: str
+    ended_at: datetime | None
+
+
+class ScheduledInjects(BaseModel):
+    exercise: str
+    scheduled: list[str] = Field(description="Ids of the injects scheduled by this call")
+    injects: int = Field(description="Injects scheduled in all")
+
+
+def _exercises(request: Request) -> Exercises:
+    return request.app.state.exercises
+
+
+def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
+    from domain.simulation import failed_deliveries
+
+    scheduled = exercise.scheduled()
+    failed = failed_deliveries(scheduled)
+    injects = [
+        InjectView(
+            id=inject_id,
+            at=inject.at,
+            kind=inject.kind,
+            status="failed" if inject_id in failed and inject.at <= exercise.applied_until
+            else "applied" if inject.at <= exercise.applied_until else "scheduled",
+            inject=inject.model_dump(mode="json"),
+        )
+        for inject_id, inject in scheduled
+    ]
+    return ExerciseView(
+        code=exercise.code,
+        name=exercise.name,
+        status=exercise.status,
+        description=exercise.description,
+        scenario_start=exercise.scenario_start,
+        scenario_clock=exercise.clock(clock.now()),
+        applied_until=exercise.applied_until,
+        speed=exercise.speed,
+        fork=exercise.fork,
+        position=exercises.ledger(exercise.code).position(),
+        injects=injects,
+        observations=[ObservationView(**o.model_dump()) for o in exercise.observations],
+        created_by=exercise.created_by,
+        ended_at=exercise.ended_at,
+    )
+
+
+@router.post("", status_code=201, response_model=ExerciseView)
+def create(body: CreateExercise, request: Request, principal: Admin) -> ExerciseView:
+    """A new exercise with its own ledger; with `fork_known_at`, starting from the live ledger as known then."""
+    exercises = _exercises(request)
+    return view(exercises, exercises.create(body, principal.name))
+
+
+@router.get("", response_model=list[ExerciseView])
+def list_exercises(request: Request, _: Reader) -> list[ExerciseView]:
+    exercises = _exercises(request)
+    return [view(exercises, exercise) for exercise in exercises.all()]
+
+
+@router.get("/{exercise}", response_model=ExerciseView)
+def show(exercise: str, request: Request, _: Reader) -> ExerciseView:
+    exercises = _exercises(request)
+    return view(exercises, exercises.exercise(exercise))
+
+
+@router.post("/{exercise}/injects", status_code=201, response_model=ScheduledInjects)
+def schedule(exercise: str, body: ScheduleInjects, request: Request, principal: Admin) -> ScheduledInjects:
+    """Schedule injects (absolute scenario times), or load a scenario file's (YAML or JSON, times may be relative)."""
+    updated, ids = _exercises(request).schedule(exercise, body, principal.name)
+    return ScheduledInjects(exercise=exercise, scheduled=ids, injects=len(updated.injects))
+
+
+@router.post("/{exercise}/advance", response_model=Advance)
+def advance(exercise: str, body: AdvanceClock, request: Request, principal: Admin) -> Advance:
+    """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand is consumed."""
+    return _exercises(request).advance(exercise, body.until, principal.name)
+
+
+@router.post("/{exercise}/observations", status_code=201, response_model=ObservationView)
+def observe(exercise: str, body: RecordObservation, request: Request, principal: Evaluator) -> ObservationView:
+    """An evaluator's observation (auditor or admin), optionally rating a capability P/S/M/U."""
+    updated = _exercises(request).observe(exercise, body, principal.name)
+    return ObservationView(**updated.observations[-1].model_dump())
+
+
+@router.post("/{exercise}/end", response_model=ExerciseView)
+def end(exercise: str, request: Request, principal: Admin) -> ExerciseView:
+    """Stop the clock; the exercise ledger becomes read-only and the review final."""
+    exercises = _exercises(request)
+    return view(exercises, exercises.end(exercise, principal.name))
+
+
+Policy = Annotated[
+    str,
+    Query(
+        pattern="^(" + "|".join((*POLICIES, "none")) + ")$",
+        description="The policy of the counterfactual re-run ('none' for no counterfactual)",
+    ),
+]

@@ -1,0 +1,200 @@
+"""Exercises: a control store of what each exercise is, and a ledger of its own per exercise.
+
+The control store (`Exercises`, like the token store a separate event store) holds each
+exercise's aggregate: clock, injects, observations. Each exercise's stock lives in its
+own `Ledger`, the same code as the live one on separate storage (a SQLite file beside the
+live one, or tables prefixed `ex_<code>_`), opened on demand and kept open. Nothing here
+writes to the live ledger: creating an exercise only reads it (`ledger.fork`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.utils import get_topic
+
+from domain.aggregate import projector
+from domain.exceptions import DuplicateCode, InvalidCommand
+from domain.exercise import Exercise, ExerciseCreated, UnknownExercise
+from domain.exercise_commands import CreateExercise, RecordObservation, ScheduleInjects
+from domain.ids import exercise_id
+from domain.scenario import Inject
+from ledger import clock
+from ledger.application import Ledger
+from ledger.feed import Feed
+from ledger.fork import fork
+from ledger.injects import Advance, advance, check_codes
+from ledger.settings import Database
+from projections.views import Views
+
+project_exercise = projector(Exercise)
+
+
+class ExerciseControl(Application):
+    name = "Exercises"
+
+    def exercise(self, code: str) -> Exercise:
+        try:
+            return self.repository.get(exercise_id(code), projector_func=project_exercise)
+        except AggregateNotFoundError:
+            raise UnknownExercise(f"no exercise {code}", exercise=code) from None
+
+    def codes(self) -> list[str]:
+        topic = get_topic(ExerciseCreated)
+        found, start = [], 1
+        while True:
+            batch = self.recorder.select_notifications(start, 500, topics=(topic,))
+            found.extend(self.mapper.to_domain_event(n).code for n in batch)
+            if len(batch) < 500:
+                return found
+            start = batch[-1].id + 1
+
+
+@dataclass
+class ExerciseLedger:
+    """One exercise's ledger with the read side and feed the API uses on it."""
+
+    ledger: Ledger
+    views: Views
+    feed: Feed
+
+
+def ledger_name(code: str) -> str:
+    return f"ex_{code.replace('-', '_')}"
+
+
+class Exercises:
+    def __init__(self, database: Database, live: Views) -> None:
+        self.database = database
+        self.live = live
+        self.control = ExerciseControl(database.env("exercises", indexed=False))
+        self._open: dict[str, ExerciseLedger] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            for opened in self._open.values():
+                opened.ledger.close()
+            self._open.clear()
+        self.control.close()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def exercise(self, code: str) -> Exercise:
+        return self.control.exercise(code)
+
+    def all(self) -> list[Exercise]:
+        return [self.control.exercise(code) for code in self.control.codes()]
+
+    def opened(self, code: str) -> ExerciseLedger:
+        """The exercise's ledger, opened once per process; 404 for an unknown exercise."""
+        with self._lock:
+            found = self._open.get(code)
+        if found is not None:
+            return found
+        self.exercise(code)
+        return self._open_ledger(code)
+
+    def ledger(self, code: str) -> Ledger:
+        return self.opened(code).ledger
+
+    def _open_ledger(self, code: str) -> ExerciseLedger:
+        with self._lock:
+            if code in self._open:
+                return self._open[code]
+            ledger = Ledger(self.database.env(f"exercise-{code}"), name=ledger_name(code))
+            ledger.clock = lambda: self.control.exercise(code).clock(clock.now())
+            ledger.in_scenario_time = True
+            opened = ExerciseLedger(ledger, Views(ledger, None), Feed(ledger))
+            self._open[code] = opened
+            return opened
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def create(self, command: CreateExercise, actor: str) -> Exercise:
+        try:
+            self.control.exercise(command.code)
+        except UnknownExercise:
+            pass
+        else:
+            raise DuplicateCode(f"exercise {command.code} already exists", code=command.code)
+        now = clock.now()
+        if command.fork_known_at is not None and command.fork_known_at > now + clock.FUTURE_TOLERANCE:
+            raise InvalidCommand(
+                "fork_known_at is in the future: the live ledger cannot be known there yet",
+                errors=[{"loc": ["body", "fork_known_at"], "msg": "in the future", "type": "future"}],
+            )
+        target = self._open_ledger(command.code).ledger
+        if target.position():
+            raise DuplicateCode(
+                f"storage for exercise {command.code} already holds events (left by an earlier, failed creation)",
+                code=command.code,
+            )
+        forked = None
+        if command.fork_known_at is not None:
+            forked = fork(self.live, target, command.fork_known_at, command.scenario_start, actor)
+        exercise = Exercise.start(
+            ExerciseCreated,
+            exercise_id(command.code),
+            code=command.code,
+            name=command.name,
+            scenario_start=command.scenario_start,
+            speed=float(command.speed),
+            description=command.description,
+            fork=forked,
+            created_by=actor,
+        )
+        self.control.save(exercise)
+        return exercise
+
+    def schedule(self, code: str, command: ScheduleInjects, actor: str) -> tuple[Exercise, list[str]]:
+        exercise = self.exercise(code)
+        scenario: dict[str, Any] = {}
+        injects: list[Inject] = list(command.injects or [])
+        if command.scenario is not None:
+            from domain.scenario_file import ScenarioError, load_scenario
+
+            try:
+                loaded = load_scenario(command.scenario, exercise.scenario_start)
+            except ScenarioError as error:
+                raise InvalidCommand(f"the scenario file is not valid: {error}", errors=_in_body(error.errors)) from None
+            injects = list(loaded.injects)
+            scenario = {
+                "objectives": tuple(loaded.objectives),
+                "capabilities": tuple(loaded.capabilities),
+                "scenario_name": loaded.name,
+                "description": loaded.description,
+            }
+        check_codes(self.ledger(code), injects)
+        event = exercise.schedule(injects, actor, **scenario)
+        self.control.save(exercise)
+        return exercise, [inject_id for inject_id, _ in event.injects]
+
+    def advance(self, code: str, until: datetime, actor: str) -> Advance:
+        exercise = self.exercise(code)
+        exercise.advance(until, clock.now(), actor)  # refuses a clock going backwards before anything is written
+        ledger = self.ledger(code)
+        done = advance(self.exercise(code), ledger, until, actor)
+        self.control.save(exercise)
+        return done.model_copy(update={"clock": exercise.clock(clock.now()), "position": ledger.position()})
+
+    def observe(self, code: str, command: RecordObservation, actor: str) -> Exercise:
+        exercise = self.exercise(code)
+        at = command.at or exercise.clock(clock.now())
+        exercise.observe(at, command.text, command.capability, command.rating, actor)
+        self.control.save(exercise)
+        return exercise
+
+    def end(self, code: str, actor: str) -> Exercise:
+        exercise = self.exercise(code)
+        exercise.end(clock.now(), actor)
+        self.control.save(exercise)
+        return exercise
+
+
+def _in_body(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**error, "loc": ["body", "scenario", *error.get("loc", [])]} for error in errors]

@@ -1,0 +1,199 @@
+"""Advancing an exercise's scenario clock: due injects and simulated days become ledger events.
+
+Each step (one inject, or one simulated day for every depot) is saved in one transaction
+with an idempotency key of its own (`inject:I-0003`, `day:5`) in the exercise ledger, so an
+advance that failed half-way is resumed by the next one without applying anything twice,
+and two controllers advancing at once cannot double a day. Events are stamped `source:
+inject`, dated at the step's scenario time and recorded then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel
+
+from domain import events as ev
+from domain.depot import Depot, Stamp
+from domain.exceptions import InvalidCommand
+from domain.exercise import Exercise
+from domain.scenario import ConsumptionSurge, Delivery, DeliveryFailure, DepotLoss, Inject, Message, UrgentRequest
+from domain.simulation import DAY, Baseline, consumed, demand, failed_deliveries, lost, steps
+from ledger.application import Ledger
+
+SCOPE = "exercise-control"
+"""The idempotency scope of the steps: not a principal, so no player's key can collide."""
+
+
+class Applied(BaseModel):
+    at: datetime
+    step: str  # "inject" or "day"
+    ref: str  # the inject id, or "day N"
+    kind: str  # inject kind, or "simulated_day"
+    effect: str  # what it did, in words
+    events: int
+
+
+class Advance(BaseModel):
+    exercise: str
+    clock: datetime
+    applied: list[Applied]
+    simulated_days: int
+    position: int
+
+
+def baselines(exercise: Exercise) -> list[Baseline]:
+    """Every forked depot and item with consumption in the 14 days before the fork."""
+    if exercise.fork is None:
+        return []
+    regions = {depot.code: depot.region for depot in exercise.fork.depots}
+    return [
+        Baseline(depot=b.depot, region=regions[b.depot], item=b.item, consumed_14d=b.consumed_14d)
+        for b in exercise.fork.balances
+        if b.consumed_14d > 0
+    ]
+
+
+def check_codes(ledger: Ledger, injects: list[Inject]) -> None:
+    """Injects may name only depots, items and regions the exercise ledger has (422 otherwise)."""
+    depots = {row["code"]: row["region"] for row in ledger.journal.depots()}
+    items = {row["code"] for row in ledger.index_store.query("SELECT code FROM {t}items")}
+    regions = set(depots.values())
+    errors = []
+    for n, inject in enumerate(injects):
+        for field, known in (("depot", depots), ("item", items), ("region", regions)):
+            value = getattr(inject, field, None)
+            if value is not None and value not in known:
+                errors.append(
+                    {"loc": ["body", "injects", n, field], "msg": f"no {field} {value} in this exercise", "type": f"unknown_{field}"}
+                )
+    if errors:
+        raise InvalidCommand("injects name depots, items or regions the exercise does not have", errors=errors)
+
+
+def advance(exercise: Exercise, ledger: Ledger, until: datetime, actor: str) -> Advance:
+    scheduled = exercise.scheduled()
+    failed = failed_deliveries(scheduled)
+    surges = [inject for _, inject in scheduled if isinstance(inject, ConsumptionSurge)]
+    simulated = baselines(exercise)
+    applied: list[Applied] = []
+    days = 0
+    for step in steps(scheduled, exercise.scenario_start, exercise.applied_until, until):
+        key = f"inject:{step.inject_id}" if step.inject is not None else f"day:{step.day}"
+        if ledger.journal.idempotency(SCOPE, key) is not None:  # applied by an earlier, interrupted advance
+            days += step.inject is None
+            applied.append(
+                Applied(at=step.at, step="inject" if step.inject else "day", ref=step.inject_id or f"day {step.day}",
+                        kind=step.inject.kind if step.inject else "simulated_day", effect="already applied", events=0)
+            )
+            continue
+        if step.inject is not None:
+            depots, effect = _inject(ledger, step.inject_id, step.inject, failed, step.at, actor, key)
+            ref, kind = step.inject_id, step.inject.kind
+        else:
+            depots, effect = _day(ledger, simulated, surges, exercise.scenario_start, step.day, step.at, actor, key)
+            ref, kind = f"day {step.day}", "simulated_day"
+            days += 1
+        events = sum(len(depot.pending_events) for depot in depots)
+        if events:
+            _save(ledger, depots, key, step.at)
+        applied.append(Applied(at=step.at, step="inject" if step.inject else "day", ref=ref, kind=kind, effect=effect, events=events))
+    return Advance(exercise=exercise.code, clock=until, applied=applied, simulated_days=days, position=ledger.position())
+
+
+def _save(ledger: Ledger, depots: list[Depot], key: str, at: datetime) -> None:
+    idempotency = {"scope": SCOPE, "key": key, "fingerprint": key, "outcome": {"step": key}}
+    with ev.recorded_by(lambda: at):
+        try:
+            ledger.save(*depots, idempotency=idempotency)
+        except IntegrityError:
+            if ledger.journal.idempotency(SCOPE, key) is None:
+                raise  # not a concurrent advance of the same step: a player changed a depot meanwhile
+    for listener in ledger.listeners:
+        listener()
+
+
+def _stamp(at: datetime, actor: str, key: str, note: str | None) -> Stamp:
+    return Stamp(occurred_at=at, actor=actor, source="inject", command_id=key, note=note)
+
+
+def _inject(
+    ledger: Ledger, inject_id: str, inject: Any, failed: set[str], at: datetime, actor: str, key: str
+) -> tuple[list[Depot], str]:
+    note = inject.title or inject.note
+    if isinstance(inject, Delivery):
+        if inject_id in failed:
+            return [], f"delivery of {inject.quantity} {inject.item} to {inject.depot} did not arrive (delivery failure)"
+        depot = ledger.depot(inject.depot)
+        with ev.recorded_by(lambda: at):
+            depot.record_receipt(
+                _stamp(at, actor, key, note),
+                item=inject.item,
+                quantity=inject.quantity,
+                lot=inject.lot,
+                expires_on=None,
+                supplier=inject.supplier,
+                reference=inject_id,
+            )
+        return [depot], f"received {inject.quantity} {inject.item} at {inject.depot}"
+    if isinstance(inject, DepotLoss):
+        depot = ledger.depot(inject.depot)
+        losses = []
+        with ev.recorded_by(lambda: at):
+            for item in [inject.item] if inject.item else sorted(depot.books):
+                quantity = lost(depot.on_hand(item), inject.exact_fraction)
+                if quantity > 0:
+                    depot.adjust(item, -quantity, "lost", None, _stamp(at, actor, key, note or "depot loss"))
+                    losses.append(f"{quantity} {item}")
+        return ([depot] if losses else []), f"{inject.depot} lost " + (", ".join(losses) or "nothing (no stock on hand)")
+    if isinstance(inject, UrgentRequest):
+        depot = ledger.depot(inject.depot)
+        with ev.recorded_by(lambda: at):
+            depot.request_supply(
+                f"R-{inject_id}",
+                _stamp(at, actor, key, note),
+                item=inject.item,
+                quantity=inject.quantity,
+                needed_by=inject.needed_by,
+                priority=inject.priority,
+            )
+        return [depot], f"{inject.depot} requested {inject.quantity} {inject.item} ({inject.priority})"
+    if isinstance(inject, ConsumptionSurge):
+        place = inject.depot or f"region {inject.region}"
+        return [], f"demand x{inject.factor} for {inject.days} days at {place}" + (f" ({inject.item})" if inject.item else "")
+    if isinstance(inject, DeliveryFailure):
+        whom = inject.supplier or inject.depot
+        return [], f"deliveries from/to {whom} fail for {inject.days} days"
+    if isinstance(inject, Message):
+        return [], inject.text
+    raise TypeError(f"unknown inject {inject!r}")
+
+
+def _day(
+    ledger: Ledger,
+    simulated: list[Baseline],
+    surges: list[ConsumptionSurge],
+    start: datetime,
+    day: int,
+    at: datetime,
+    actor: str,
+    key: str,
+) -> tuple[list[Depot], str]:
+    """Each depot consumes its demand for the day, as far as its stock on hand goes."""
+    depots: dict[str, Depot] = {}
+    wanted = met = 0
+    with ev.recorded_by(lambda: at):
+        for baseline in simulated:
+            asked = demand(baseline, surges, start, day)
+            if asked <= 0:
+                continue
+            depot = depots.get(baseline.depot) or ledger.depot(baseline.depot)
+            used = consumed(asked, depot.on_hand(baseline.item))
+            wanted, met = wanted + asked, met + used
+            if used > 0:
+                note = f"simulated day {day}: demand {asked}" + (f", {asked - used} not met" if used < asked else "")
+                depot.report_consumption(baseline.item, used, at - DAY, _stamp(at, actor, key, note))
+                depots[baseline.depot] = depot
+    return list(depots.values()), f"demand {wanted}, met {met}"
