@@ -154,3 +154,4 @@ def main() -> None:
 from api import cli_views  # noqa: E402, F401 - registers `stock`, `timeline` and `projections`
 from api import cli_replay  # noqa: E402, F401 - registers `replay allocation`
 from api import cli_integrity  # noqa: E402, F401 - registers `digest` and `verify`
+from api import cli_exercise  # noqa: E402, F401 - registers `exercise review`

@@ -84,7 +84,8 @@ class RegionPoint(Record):
     item: str
     at: datetime
     on_hand: int
-    avg_daily_consumption: float  # the sum over the region's depots, DESIGN.md's 14-day window
+    consumed_14d: int  # consumption of the region's depots in the 14 days up to `at`
+    avg_daily_consumption: float  # consumed_14d / 14, two decimals, as the stock views show it
 
 
 class MovementRecord(Record):

@@ -19,6 +19,8 @@ from domain.policies import POLICIES
 from ledger import clock
 from ledger.exercises import Exercises
 from ledger.injects import Advance
+from replay.exercise_review import review
+from replay.review_model import ExerciseReview
 
 router = APIRouter(prefix="/v1/exercises", tags=["exercises"], responses=ERRORS)
 
@@ -154,3 +156,22 @@ Policy = Annotated[
         description="The policy of the counterfactual re-run ('none' for no counterfactual)",
     ),
 ]
+
+
+def _policy(policy: str) -> str | None:
+    return None if policy == "none" else policy
+
+
+@router.get("/{exercise}/review", response_model=ExerciseReview)
+def get_review(exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply") -> ExerciseReview:
+    """The after-action review: overview, capabilities, timeline, key measures as played and had
+    `policy` decided instead, observations and an improvement plan. Available while running too."""
+    return review(_exercises(request), exercise, _policy(policy))
+
+
+@router.get("/{exercise}/review.html", response_class=HTMLResponse)
+def get_review_page(exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply") -> HTMLResponse:
+    """The review as a self-contained report with charts drawn server-side: no scripts, nothing fetched."""
+    from replay.exercise_report import exercise_review_html
+
+    return HTMLResponse(exercise_review_html(review(_exercises(request), exercise, _policy(policy))))
