@@ -1,55 +1,134 @@
-"""TEMPORARY shim until the ex-sim branch lands (replaced at merge)."""
+"""The exercise's simulated world: daily demand from the forked rate, and the order things happen in.
+
+Pure arithmetic, shared by the service (when the scenario clock advances it writes what
+this computes) and by the counterfactual (which recomputes it in memory), so both see the
+same demand to the unit. Demand is exact: a rate of 7/14 a day is 0, 1, 0, 1, ... units,
+never a rounded 0 or 1 every day, because each day's integer demand is the step of the
+floor of the exact running total.
+"""
+
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from math import floor
-from typing import Any
-from domain.scenario import ConsumptionSurge, Delivery, DeliveryFailure
+from math import floor, prod
+
+from domain.scenario import ConsumptionSurge, Delivery, DeliveryFailure, Inject
 
 DAY = timedelta(days=1)
+"""A simulated day: day n covers (start + (n-1) days, start + n days]."""
+
 
 @dataclass(frozen=True)
 class Baseline:
+    """A depot's forked consumption of an item: `consumed_14d` units in the 14 days before the start."""
+
     depot: str
     region: str
     item: str
     consumed_14d: int
 
+    @property
+    def rate(self) -> Fraction:
+        """Units a day, exactly: what the depot was using when the exercise forked."""
+        return Fraction(self.consumed_14d, 14)
+
+
+def day_ends(start: datetime, after: datetime, until: datetime) -> list[tuple[int, datetime]]:
+    """The simulated days n >= 1 whose end `start + n*DAY` lies in (after, until], as (n, end)."""
+    first = max(1, (after - start) // DAY + 1)
+    last = (until - start) // DAY
+    return [(n, start + n * DAY) for n in range(first, last + 1)]
+
+
+def surge_factor(
+    surges: Iterable[Inject], day_end: datetime, depot: str, region: str, item: str
+) -> Fraction:
+    """How many times the usual demand the day ending at `day_end` sees: surges covering it multiply.
+
+    Anything that is not a consumption surge is ignored, so a whole scenario can be passed."""
+    return prod(
+        (s.exact_factor for s in surges if isinstance(s, ConsumptionSurge) and s.covers(day_end, depot, region, item)),
+        start=Fraction(1),
+    )
+
+
+def demands(baseline: Baseline, surges: Iterable[Inject], start: datetime, n: int) -> list[int]:
+    """Integer demand on days 1..n: day j's is floor(C_j) - floor(C_{j-1}), C the exact running total.
+
+    The running total of the integers is floor(C_n), so it never drifts a unit from the exact demand."""
+    relevant = [
+        s
+        for s in surges
+        if isinstance(s, ConsumptionSurge)
+        and (s.item is None or s.item == baseline.item)
+        and (s.depot is None or s.depot == baseline.depot)
+        and (s.region is None or s.region == baseline.region)
+    ]
+    rate = baseline.rate
+    total = Fraction(0)
+    met = 0
+    result = []
+    for j in range(1, n + 1):
+        day_end = start + j * DAY
+        total += rate * surge_factor(relevant, day_end, baseline.depot, baseline.region, baseline.item)
+        whole = floor(total)
+        result.append(whole - met)
+        met = whole
+    return result
+
+
+def demand(baseline: Baseline, surges: Iterable[Inject], start: datetime, n: int) -> int:
+    """Integer demand on simulated day n (n >= 1); see `demands`."""
+    if n < 1:
+        raise ValueError("simulated days are numbered from 1")
+    return demands(baseline, surges, start, n)[-1]
+
+
+def consumed(demand: int, on_hand: int) -> int:
+    """What a depot can actually use of a day's demand: no more than it holds."""
+    return min(demand, max(0, on_hand))
+
+
+def lost(on_hand: int, fraction: Fraction) -> int:
+    """Units a depot loss (fire, flood) destroys: whole units of the stock present, rounded down."""
+    return floor(max(0, on_hand) * fraction)
+
+
+def failed_deliveries(injects: Sequence[tuple[str, Inject]]) -> set[str]:
+    """Ids of the scheduled deliveries that a delivery failure stops: they never arrive."""
+    failures = [inject for _, inject in injects if isinstance(inject, DeliveryFailure)]
+    return {
+        inject_id
+        for inject_id, inject in injects
+        if isinstance(inject, Delivery) and any(failure.stops(inject) for failure in failures)
+    }
+
+
 @dataclass(frozen=True)
 class Step:
+    """One thing the scenario clock passes: an inject falling due, or the end of simulated day `day`."""
+
     at: datetime
-    inject_id: str | None = None
-    inject: Any = None
     day: int | None = None
+    inject_id: str | None = None
+    inject: Inject | None = None
 
-def day_ends(start, after, until):
-    out=[]; n=max(1, int((after-start)/DAY))
-    while start + n*DAY <= until:
-        if start+n*DAY > after: out.append((n, start+n*DAY))
-        n+=1
-    return out
+    @property
+    def is_day_end(self) -> bool:
+        return self.day is not None
 
-def surge_factor(surges, day_end, depot, region, item):
-    f=Fraction(1)
-    for s in surges:
-        if s.covers(day_end, depot, region, item): f*=s.exact_factor
-    return f
 
-def demand(b, surges, start, n):
-    rate=Fraction(b.consumed_14d,14)
-    c=[Fraction(0)]
-    for j in range(1,n+1): c.append(c[-1]+rate*surge_factor(surges,start+j*DAY,b.depot,b.region,b.item))
-    return floor(c[n])-floor(c[n-1])
+def steps(
+    injects: Sequence[tuple[str, Inject]], start: datetime, after: datetime, until: datetime
+) -> list[Step]:
+    """What happens when the clock moves from `after` to `until`, in order.
 
-def consumed(d, on_hand): return min(d, max(0,on_hand))
-def lost(on_hand, fraction): return floor(max(0,on_hand)*fraction)
-
-def failed_deliveries(injects):
-    fails=[i for _,i in injects if isinstance(i, DeliveryFailure)]
-    return {k for k,i in injects if isinstance(i, Delivery) and any(f.stops(i) for f in fails)}
-
-def steps(injects, start, after, until):
-    out=[(i.at,0,k,Step(at=i.at,inject_id=k,inject=i)) for k,i in injects if after < i.at <= until]
-    out+=[(t,1,"",Step(at=t,day=n)) for n,t in day_ends(start,after,until)]
-    return [s for *_,s in sorted(out, key=lambda x:(x[0],x[1],x[2]))]
+    Injects due in (after, until] and day ends in (after, until], by time; at equal times
+    the injects come first (a fire at midnight burns stock before that day's consumption),
+    and injects due together keep their id order ("I-0001" before "I-0002")."""
+    due = [Step(at=inject.at, inject_id=inject_id, inject=inject) for inject_id, inject in injects if after < inject.at <= until]
+    ends = [Step(at=end, day=n) for n, end in day_ends(start, after, until)]
+    return sorted(due + ends, key=lambda s: (s.at, s.is_day_end, s.inject_id or ""))
