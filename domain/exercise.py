@@ -131,6 +131,7 @@ class Exercise(Aggregate):
     objectives: list[Objective] = []
     capabilities: list[str] = []
     applied_until: datetime  # every inject and simulated day up to here is in the exercise ledger
+    advanced: bool = False  # before the first advance nothing is applied, not even what is due at the start
     clock_set_at: datetime  # wall-clock time the clock last stood at `applied_until`
     observations: list[Observation] = []
     status: Status = "running"
@@ -164,6 +165,7 @@ class Exercise(Aggregate):
         elif isinstance(event, ClockAdvanced):
             self.applied_until = event.until
             self.clock_set_at = event.timestamp
+            self.advanced = True
         elif isinstance(event, ObservationRecorded):
             self.observations = [
                 *self.observations,
@@ -179,8 +181,6 @@ class Exercise(Aggregate):
         elif isinstance(event, ExerciseEnded):
             self.status = "ended"
             self.ended_at = event.at
-            self.applied_until = max(self.applied_until, event.at)
-            self.clock_set_at = event.timestamp
         else:
             raise TypeError(f"Exercise cannot apply {type(event).__name__}")
 
@@ -188,10 +188,20 @@ class Exercise(Aggregate):
 
     def clock(self, wall_now: datetime) -> datetime:
         """Scenario time now: where the last advance left it, plus the running time since."""
-        if self.status == "ended" or self.speed == 0:
+        if self.ended_at is not None:
+            return self.ended_at
+        if self.speed == 0:
             return self.applied_until
         running = max(wall_now - self.clock_set_at, timedelta(0)) * self.speed
         return self.applied_until + running
+
+    @property
+    def applied_after(self) -> datetime:
+        """Steps after this are still to apply: an inject due at the very start is applied by the first advance."""
+        return self.applied_until if self.advanced else self.scenario_start - timedelta(microseconds=1)
+
+    def is_applied(self, at: datetime) -> bool:
+        return at <= self.applied_until and self.advanced
 
     def scheduled(self) -> list[tuple[str, Any]]:
         """The injects as models, in id order."""
@@ -209,9 +219,13 @@ class Exercise(Aggregate):
     def schedule(self, injects: list[Any], actor: str, **scenario: Any) -> InjectsScheduled:
         self.running()
         errors = [
-            {"loc": ["body", "injects", n, "at"], "msg": f"at {inject.at.isoformat()} is not after the injects already applied up to {self.applied_until.isoformat()}", "type": "inject_in_the_past"}
+            {
+                "loc": ["body", "injects", n, "at"],
+                "msg": f"at {inject.at.isoformat()} is before the scenario start or at or before {self.applied_until.isoformat()}, already applied",
+                "type": "inject_in_the_past",
+            }
             for n, inject in enumerate(injects)
-            if inject.at <= self.applied_until
+            if inject.at <= self.applied_after
         ]
         if errors:
             raise InvalidCommand("an inject must lie after the scenario time already applied", errors=errors)

@@ -80,7 +80,7 @@ def advance(exercise: Exercise, ledger: Ledger, until: datetime, actor: str) -> 
     simulated = baselines(exercise)
     applied: list[Applied] = []
     days = 0
-    for step in steps(scheduled, exercise.scenario_start, exercise.applied_until, until):
+    for step in steps(scheduled, exercise.scenario_start, exercise.applied_after, until):
         key = f"inject:{step.inject_id}" if step.inject is not None else f"day:{step.day}"
         if ledger.journal.idempotency(SCOPE, key) is not None:  # applied by an earlier, interrupted advance
             days += step.inject is None

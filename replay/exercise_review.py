@@ -251,7 +251,7 @@ def opening(exercise: Exercise, ledger: Any) -> Opening:
 def _overview(exercise: Exercise, opened: ExerciseLedger, played: Run) -> Overview:
     scheduled = exercise.scheduled()
     failed = failed_deliveries(scheduled)
-    applied = [i for i, inject in scheduled if inject.at <= exercise.applied_until]
+    applied = [i for i, inject in scheduled if exercise.is_applied(inject.at)]
     return Overview(
         code=exercise.code,
         name=exercise.name,
@@ -288,7 +288,7 @@ def _timeline(exercise: Exercise, played: Run, observations: list[Observation]) 
     failed = failed_deliveries(exercise.scheduled())
     entries = []
     for inject_id, inject in exercise.scheduled():
-        if inject.at > exercise.applied_until:
+        if not exercise.is_applied(inject.at):
             continue
         detail = inject.text if isinstance(inject, Message) else inject.note
         if isinstance(inject, Delivery) and inject_id in failed:

@@ -164,10 +164,14 @@ def test_bad_exercises_and_injects_are_refused_and_store_nothing(api) -> None:  
     assert problem(unknown, 422)["errors"][0]["loc"] == ["body", "injects", 0, "depot"]
     wrong = api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "factor": "lots"}, {**INJECTS[1], "quantity": -5}]}, role="admin")
     assert len(problem(wrong, 422)["errors"]) >= 2
-    past = api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": utc(S)}]}, role="admin")
-    problem(past, 422)
+    before_start = api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0, -1)}]}, role="admin")
+    assert problem(before_start, 422)["errors"][0]["type"] == "inject_in_the_past"
     problem(api.post(f"{EX}/injects", {"injects": INJECTS}, role="coordinator"), 403)
     assert ok(api.get(EX))["injects"] == []
+    # at the very start is fine until the first advance has applied it; then it is the past
+    created(api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0)}]}, role="admin"))
+    assert advance(api, at(0, 1))["applied"][0]["ref"] == "I-0001"
+    problem(api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0, 1)}]}, role="admin"), 422)
     ok(api.post(f"{EX}/end", role="admin"))
     problem(api.post(f"{EX}/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 1}), 409)
     problem(api.post(f"{EX}/advance", {"until": at(1)}, role="admin"), 409)

@@ -79,8 +79,7 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
             id=inject_id,
             at=inject.at,
             kind=inject.kind,
-            status="failed" if inject_id in failed and inject.at <= exercise.applied_until
-            else "applied" if inject.at <= exercise.applied_until else "scheduled",
+            status=("failed" if inject_id in failed else "applied") if exercise.is_applied(inject.at) else "scheduled",
             inject=inject.model_dump(mode="json"),
         )
         for inject_id, inject in scheduled
