@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from domain.access import Role
 from ledger.access import Principal
 from ledger.application import Context, Ledger
-from ledger.exercises import Exercises
+from ledger.exercises import Exercises, Once
 from ledger.feed import Feed
 from projections.views import Views
 
@@ -132,3 +132,21 @@ async def _fingerprint(request: Request) -> str:
 
 
 CommandContext = Annotated[Context, Depends(command_context)]
+
+
+async def control_once(
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Retry-safe: a repeat returns the first response")
+    ] = None,
+) -> Once | None:
+    """The Idempotency-Key of an exercise control request (create, injects, advance, observations, end)."""
+    if idempotency_key is None:
+        return None
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise HTTPException(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    return Once(scope=principal.name, key=idempotency_key, fingerprint=await _fingerprint(request))
+
+
+OnceDep = Annotated[Once | None, Depends(control_once)]

@@ -12,13 +12,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from pydantic import BaseModel
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
 from domain.aggregate import projector
-from domain.exceptions import DuplicateCode, InvalidCommand
+from domain.exceptions import ConcurrentUpdate, DuplicateCode, IdempotencyKeyReused, InvalidCommand
 from domain.exercise import Exercise, ExerciseCreated, UnknownExercise
 from domain.exercise_commands import CreateExercise, RecordObservation, ScheduleInjects
 from domain.ids import exercise_id
@@ -28,14 +31,61 @@ from ledger.application import Ledger
 from ledger.feed import Feed
 from ledger.fork import fork
 from ledger.injects import Advance, advance, check_codes
+from ledger.persistence import IndexRows, IndexStore
 from ledger.settings import Database
 from projections.views import Views
 
 project_exercise = projector(Exercise)
+O = TypeVar("O", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Once:
+    """An Idempotency-Key on a control request: who sent it, the key, and the request's fingerprint."""
+
+    scope: str
+    key: str
+    fingerprint: str
 
 
 class ExerciseControl(Application):
+    """Its recorder is the ledger's, for one table: `idempotency`, written in the same
+    transaction as the exercise's events, so a retried control request stores nothing new."""
+
     name = "Exercises"
+
+    def _record(self, processing_event: ProcessingEvent) -> list[Recording]:
+        index = IndexRows()
+        index.idempotency = processing_event.saved_kwargs.pop("idempotency", None)
+        processing_event.saved_kwargs["index"] = index
+        return super()._record(processing_event)
+
+    def replayed(self, once: Once | None, outcome_type: type[O]) -> O | None:
+        """The stored answer to this key, if it was used before (409 if with another request)."""
+        if once is None:
+            return None
+        rows = cast(IndexStore, self.recorder).query(
+            "SELECT fingerprint, outcome FROM {t}idempotency WHERE scope = :scope AND key = :key", scope=once.scope, key=once.key
+        )
+        if not rows:
+            return None
+        if rows[0]["fingerprint"] != once.fingerprint:
+            raise IdempotencyKeyReused(f"Idempotency-Key {once.key!r} was used for a different request", key=once.key)
+        return outcome_type.model_validate_json(rows[0]["outcome"])
+
+    def commit(self, exercise: Exercise, once: Once | None, outcome: BaseModel) -> None:
+        idempotency = None
+        if once is not None:
+            idempotency = {
+                "scope": once.scope,
+                "key": once.key,
+                "fingerprint": once.fingerprint,
+                "outcome": outcome.model_dump(mode="json"),
+            }
+        try:
+            self.save(exercise, idempotency=idempotency)
+        except IntegrityError:
+            raise ConcurrentUpdate(f"exercise {exercise.code} changed meanwhile, or the key was just used; retry") from None
 
     def exercise(self, code: str) -> Exercise:
         try:
@@ -71,7 +121,7 @@ class Exercises:
     def __init__(self, database: Database, live: Views) -> None:
         self.database = database
         self.live = live
-        self.control = ExerciseControl(database.env("exercises", indexed=False))
+        self.control = ExerciseControl(database.env("exercises"))
         self._open: dict[str, ExerciseLedger] = {}
         self._lock = threading.Lock()
 
@@ -97,12 +147,13 @@ class Exercises:
         if found is not None:
             return found
         self.exercise(code)
-        return self._open_ledger(code)
+        return self.open_ledger(code)
 
     def ledger(self, code: str) -> Ledger:
         return self.opened(code).ledger
 
-    def _open_ledger(self, code: str) -> ExerciseLedger:
+    def open_ledger(self, code: str) -> ExerciseLedger:
+        """Opens (creates, on first use) the storage of `code` whether or not the exercise exists yet."""
         with self._lock:
             if code in self._open:
                 return self._open[code]
@@ -113,7 +164,8 @@ class Exercises:
             self._open[code] = opened
             return opened
 
-    # --- commands -----------------------------------------------------------------------------
+    # --- commands: each returns the exercise with its new events unsaved; the caller commits
+    # them with its answer (`ExerciseControl.commit`), so an Idempotency-Key replays that answer.
 
     def create(self, command: CreateExercise, actor: str) -> Exercise:
         try:
@@ -128,7 +180,7 @@ class Exercises:
                 "fork_known_at is in the future: the live ledger cannot be known there yet",
                 errors=[{"loc": ["body", "fork_known_at"], "msg": "in the future", "type": "future"}],
             )
-        target = self._open_ledger(command.code).ledger
+        target = self.open_ledger(command.code).ledger
         if target.position():
             raise DuplicateCode(
                 f"storage for exercise {command.code} already holds events (left by an earlier, failed creation)",
@@ -148,7 +200,6 @@ class Exercises:
             fork=forked,
             created_by=actor,
         )
-        self.control.save(exercise)
         return exercise
 
     def schedule(self, code: str, command: ScheduleInjects, actor: str) -> tuple[Exercise, list[str]]:
@@ -171,28 +222,25 @@ class Exercises:
             }
         check_codes(self.ledger(code), injects)
         event = exercise.schedule(injects, actor, **scenario)
-        self.control.save(exercise)
         return exercise, [inject_id for inject_id, _ in event.injects]
 
-    def advance(self, code: str, until: datetime, actor: str) -> Advance:
+    def advance(self, code: str, until: datetime, actor: str) -> tuple[Exercise, Advance]:
+        """Writes every due step to the exercise ledger; the clock moves when the caller commits."""
         exercise = self.exercise(code)
         exercise.advance(until, clock.now(), actor)  # refuses a clock going backwards before anything is written
         ledger = self.ledger(code)
         done = advance(self.exercise(code), ledger, until, actor)
-        self.control.save(exercise)
-        return done.model_copy(update={"clock": exercise.clock(clock.now()), "position": ledger.position()})
+        return exercise, done.model_copy(update={"clock": exercise.clock(clock.now()), "position": ledger.position()})
 
     def observe(self, code: str, command: RecordObservation, actor: str) -> Exercise:
         exercise = self.exercise(code)
         at = command.at or exercise.clock(clock.now())
         exercise.observe(at, command.text, command.capability, command.rating, actor)
-        self.control.save(exercise)
         return exercise
 
     def end(self, code: str, actor: str) -> Exercise:
         exercise = self.exercise(code)
         exercise.end(clock.now(), actor)
-        self.control.save(exercise)
         return exercise
 
 

@@ -185,3 +185,52 @@ def test_observations_are_for_evaluators(api, role: str) -> None:  # type: ignor
     problem(api.post(f"{EX}/observations", {"text": "x", "rating": "great"}, role="auditor"), 422)
     noted = created(api.post(f"{EX}/observations", {"text": "Good call", "capability": "Resource allocation", "rating": "P"}, role="auditor"))
     assert noted["at"] == utc(S) and noted["observer"] == "test-auditor"
+
+
+def test_control_requests_are_safe_to_retry_with_an_idempotency_key(api) -> None:  # type: ignore[no-untyped-def]
+    fork_at = build_live(api)
+    body = {"code": CODE, "name": "Drill", "scenario_start": utc(S), "fork_known_at": utc(fork_at)}
+    first = api.post("/v1/exercises", body, role="admin", **{"Idempotency-Key": "create-1"})
+    again = api.post("/v1/exercises", body, role="admin", **{"Idempotency-Key": "create-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    problem(api.post("/v1/exercises", {**body, "name": "Other"}, role="admin", **{"Idempotency-Key": "create-1"}), 409)
+
+    key = {"Idempotency-Key": "injects-1"}
+    created(api.post(f"{EX}/injects", {"injects": INJECTS}, role="admin", **key))
+    replay = api.post(f"{EX}/injects", {"injects": INJECTS}, role="admin", **key)
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert len(ok(api.get(EX))["injects"]) == 7  # not 14
+
+    moved = ok(api.post(f"{EX}/advance", {"until": at(2)}, role="admin", **{"Idempotency-Key": "day-2"}))
+    position = ok(api.get(EX))["position"]
+    replay = api.post(f"{EX}/advance", {"until": at(2)}, role="admin", **{"Idempotency-Key": "day-2"})
+    assert replay.json() == moved and ok(api.get(EX))["position"] == position
+
+    note = {"text": "Situation report late", "capability": "Situational awareness", "rating": "M"}
+    first = created(api.post(f"{EX}/observations", note, role="auditor", **{"Idempotency-Key": "obs-1"}))
+    assert created(api.post(f"{EX}/observations", note, role="auditor", **{"Idempotency-Key": "obs-1"})) == first
+    assert len(ok(api.get(EX))["observations"]) == 1
+
+
+def test_an_interrupted_advance_resumes_without_applying_anything_twice(api) -> None:  # type: ignore[no-untyped-def]
+    """The steps are in the exercise ledger before the clock moves: run them again, as a retry
+    after a failure between the two would, and nothing is written twice."""
+    from ledger.injects import advance as apply_steps
+
+    create(api, build_live(api))
+    created(api.post(f"{EX}/injects", {"injects": INJECTS}, role="admin"))
+    exercises = api.stores.exercises
+    ledger = exercises.ledger(CODE)
+    before = exercises.exercise(CODE)  # the clock still at the start
+    first = apply_steps(before, ledger, S + 4 * DAY, "test-admin")
+    position = ledger.position()
+    again = apply_steps(before, ledger, S + 4 * DAY, "test-admin")
+    assert ledger.position() == position
+    assert [a.ref for a in again.applied] == [a.ref for a in first.applied]
+    assert all(a.events == 0 for a in again.applied)
+    assert [a.effect for a in again.applied if a.ref in ("day 1", "I-0004", "I-0005", "I-0006")] == ["already applied"] * 4
+    # and the controller's advance after it moves the clock, writes nothing and gives the same stock
+    advance(api, at(4))
+    assert ledger.position() == position
+    assert exercise_line(api, A_NORTH)["on_hand"] == 810 - 10 - 400 - 20 - 20 - 10

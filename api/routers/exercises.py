@@ -5,19 +5,19 @@ under `/v1/exercises/{exercise}/` (see `api.app`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, Evaluator, Reader
+from api.deps import Admin, Evaluator, OnceDep, Reader
 from api.responses import ERRORS
 from domain.exercise import Exercise, Fork
 from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
 from domain.policies import POLICIES
 from ledger import clock
-from ledger.exercises import Exercises
+from ledger.exercises import Exercises, Once
 from ledger.injects import Advance
 from replay.exercise_review import review
 from replay.review_model import ExerciseReview
@@ -94,7 +94,7 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
         applied_until=exercise.applied_until,
         speed=exercise.speed,
         fork=exercise.fork,
-        position=exercises.ledger(exercise.code).position(),
+        position=exercises.open_ledger(exercise.code).ledger.position(),
         injects=injects,
         observations=[ObservationView(**o.model_dump()) for o in exercise.observations],
         created_by=exercise.created_by,
@@ -102,11 +102,26 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
     )
 
 
+O = TypeVar("O", bound=BaseModel)
+
+
+def _once(exercises: Exercises, once: Once | None, outcome_type: type[O], response: Response) -> O | None:
+    replayed = exercises.control.replayed(once, outcome_type)
+    if replayed is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+    return replayed
+
+
 @router.post("", status_code=201, response_model=ExerciseView)
-def create(body: CreateExercise, request: Request, principal: Admin) -> ExerciseView:
+def create(body: CreateExercise, request: Request, response: Response, principal: Admin, once: OnceDep) -> ExerciseView:
     """A new exercise with its own ledger; with `fork_known_at`, starting from the live ledger as known then."""
     exercises = _exercises(request)
-    return view(exercises, exercises.create(body, principal.name))
+    if (replayed := _once(exercises, once, ExerciseView, response)) is not None:
+        return replayed
+    exercise = exercises.create(body, principal.name)
+    answer = view(exercises, exercise)
+    exercises.control.commit(exercise, once, answer)
+    return answer
 
 
 @router.get("", response_model=list[ExerciseView])
@@ -122,30 +137,54 @@ def show(exercise: str, request: Request, _: Reader) -> ExerciseView:
 
 
 @router.post("/{exercise}/injects", status_code=201, response_model=ScheduledInjects)
-def schedule(exercise: str, body: ScheduleInjects, request: Request, principal: Admin) -> ScheduledInjects:
+def schedule(
+    exercise: str, body: ScheduleInjects, request: Request, response: Response, principal: Admin, once: OnceDep
+) -> ScheduledInjects:
     """Schedule injects (absolute scenario times), or load a scenario file's (YAML or JSON, times may be relative)."""
-    updated, ids = _exercises(request).schedule(exercise, body, principal.name)
-    return ScheduledInjects(exercise=exercise, scheduled=ids, injects=len(updated.injects))
+    exercises = _exercises(request)
+    if (replayed := _once(exercises, once, ScheduledInjects, response)) is not None:
+        return replayed
+    updated, ids = exercises.schedule(exercise, body, principal.name)
+    answer = ScheduledInjects(exercise=exercise, scheduled=ids, injects=len(updated.injects))
+    exercises.control.commit(updated, once, answer)
+    return answer
 
 
 @router.post("/{exercise}/advance", response_model=Advance)
-def advance(exercise: str, body: AdvanceClock, request: Request, principal: Admin) -> Advance:
+def advance(exercise: str, body: AdvanceClock, request: Request, response: Response, principal: Admin, once: OnceDep) -> Advance:
     """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand is consumed."""
-    return _exercises(request).advance(exercise, body.until, principal.name)
+    exercises = _exercises(request)
+    if (replayed := _once(exercises, once, Advance, response)) is not None:
+        return replayed
+    updated, answer = exercises.advance(exercise, body.until, principal.name)
+    exercises.control.commit(updated, once, answer)
+    return answer
 
 
 @router.post("/{exercise}/observations", status_code=201, response_model=ObservationView)
-def observe(exercise: str, body: RecordObservation, request: Request, principal: Evaluator) -> ObservationView:
+def observe(
+    exercise: str, body: RecordObservation, request: Request, response: Response, principal: Evaluator, once: OnceDep
+) -> ObservationView:
     """An evaluator's observation (auditor or admin), optionally rating a capability P/S/M/U."""
-    updated = _exercises(request).observe(exercise, body, principal.name)
-    return ObservationView(**updated.observations[-1].model_dump())
+    exercises = _exercises(request)
+    if (replayed := _once(exercises, once, ObservationView, response)) is not None:
+        return replayed
+    updated = exercises.observe(exercise, body, principal.name)
+    answer = ObservationView(**updated.observations[-1].model_dump())
+    exercises.control.commit(updated, once, answer)
+    return answer
 
 
 @router.post("/{exercise}/end", response_model=ExerciseView)
-def end(exercise: str, request: Request, principal: Admin) -> ExerciseView:
+def end(exercise: str, request: Request, response: Response, principal: Admin, once: OnceDep) -> ExerciseView:
     """Stop the clock; the exercise ledger becomes read-only and the review final."""
     exercises = _exercises(request)
-    return view(exercises, exercises.end(exercise, principal.name))
+    if (replayed := _once(exercises, once, ExerciseView, response)) is not None:
+        return replayed
+    updated = exercises.end(exercise, principal.name)
+    answer = view(exercises, updated)
+    exercises.control.commit(updated, once, answer)
+    return answer
 
 
 Policy = Annotated[
