@@ -84,8 +84,7 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = route_template(scope)
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(duration)
             self.log.info(
@@ -105,3 +104,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
             text: Any = value.decode("latin-1")
             return text[:64]
     return None
+
+
+def route_template(scope: dict[str, Any]) -> str:
+    """The matched route's full path template (`/v1/exercises/{exercise}/depots/{code}/stock`).
+
+    A router included under two prefixes (the live and the exercise ledgers) is one route
+    object; recent FastAPI records the prefix it was matched under in its own scope entry
+    rather than in `scope["route"]`, so that entry is read first."""
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(effective, "path_format", None)
+    if isinstance(template, str):
+        return template
+    return str(getattr(scope.get("route"), "path", "unmatched"))

@@ -54,6 +54,9 @@ def test_a_forked_exercise_starts_with_the_live_figures_as_known_at_the_fork(api
     assert {d["code"] for d in (depots["depots"] if isinstance(depots, dict) else depots)} == {A_NORTH, A_CLINIC, B_SOUTH}
     regions = {row["region"]: row for row in ok(api.get(f"{EX}/stock", item=FFP2))["rows"]}
     assert regions["north"]["on_hand"] == 840 and regions["south"]["on_hand"] == 20
+    # requests on exercise ledgers are counted under their own route template
+    metrics = api.client.get("/metrics").text
+    assert 'route="/v1/exercises/{exercise}/depots/{code}/stock",status="200"' in metrics
 
 
 def test_nothing_done_in_an_exercise_touches_the_live_ledger(api) -> None:  # type: ignore[no-untyped-def]
