@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.clock import utc_text
 from replay.charts import (
@@ -25,16 +24,10 @@ from replay.charts import (
     region_colours,
     stockout_chart,
 )
-from replay.report import TEMPLATES
+from replay.report import environment
 from replay.review_model import RATING_NAMES, ExerciseReview, Latency, Measures, RegionCurve
 
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_environment.filters["utc"] = lambda value: "" if value is None else utc_text(value)
+_environment = environment()
 _environment.filters["when"] = lambda value: "" if value is None else when_text(value)
 _environment.filters["units"] = lambda value: "" if value is None else units_text(value)
 _environment.filters["policy_name"] = lambda value: "" if value is None else policy_name(value)

@@ -13,13 +13,21 @@ from replay.decisions import AllocationReplay
 
 TEMPLATES = Path(__file__).with_name("templates")
 
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_environment.filters["utc"] = lambda value: "" if value is None else utc_text(value)
+
+
+def environment() -> Environment:
+    """The pages' template environment: autoescaped, and times shown in UTC as the API gives them."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["utc"] = lambda value: "" if value is None else utc_text(value)
+    return env
+
+
+_environment = environment()
 _environment.filters["units"] = lambda value: "" if value is None else f"{value:,}".replace(",", "\u202f")
 _environment.filters["days"] = lambda value: "no consumption" if value is None else f"{value:.1f}"
 

@@ -4,6 +4,7 @@ under `/v1/exercises/{exercise}/` (see `api.app`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -105,23 +106,34 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
 O = TypeVar("O", bound=BaseModel)
 
 
-def _once(exercises: Exercises, once: Once | None, outcome_type: type[O], response: Response) -> O | None:
+def _control(
+    request: Request,
+    response: Response,
+    once: Once | None,
+    outcome_type: type[O],
+    act: Callable[[Exercises], tuple[Exercise, O]],
+) -> O:
+    """Run a control request once: a repeat with its Idempotency-Key gets the stored answer;
+    otherwise the exercise's new events and the answer are stored together."""
+    exercises = _exercises(request)
     replayed = exercises.control.replayed(once, outcome_type)
     if replayed is not None:
         response.headers["Idempotent-Replayed"] = "true"
-    return replayed
+        return replayed
+    exercise, answer = act(exercises)
+    exercises.control.commit(exercise, once, answer)
+    return answer
 
 
 @router.post("", status_code=201, response_model=ExerciseView)
 def create(body: CreateExercise, request: Request, response: Response, principal: Admin, once: OnceDep) -> ExerciseView:
     """A new exercise with its own ledger; with `fork_known_at`, starting from the live ledger as known then."""
-    exercises = _exercises(request)
-    if (replayed := _once(exercises, once, ExerciseView, response)) is not None:
-        return replayed
-    exercise = exercises.create(body, principal.name)
-    answer = view(exercises, exercise)
-    exercises.control.commit(exercise, once, answer)
-    return answer
+
+    def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
+        exercise = exercises.create(body, principal.name)
+        return exercise, view(exercises, exercise)
+
+    return _control(request, response, once, ExerciseView, act)
 
 
 @router.get("", response_model=list[ExerciseView])
@@ -141,24 +153,18 @@ def schedule(
     exercise: str, body: ScheduleInjects, request: Request, response: Response, principal: Admin, once: OnceDep
 ) -> ScheduledInjects:
     """Schedule injects (absolute scenario times), or load a scenario file's (YAML or JSON, times may be relative)."""
-    exercises = _exercises(request)
-    if (replayed := _once(exercises, once, ScheduledInjects, response)) is not None:
-        return replayed
-    updated, ids = exercises.schedule(exercise, body, principal.name)
-    answer = ScheduledInjects(exercise=exercise, scheduled=ids, injects=len(updated.injects))
-    exercises.control.commit(updated, once, answer)
-    return answer
+
+    def act(exercises: Exercises) -> tuple[Exercise, ScheduledInjects]:
+        updated, ids = exercises.schedule(exercise, body, principal.name)
+        return updated, ScheduledInjects(exercise=exercise, scheduled=ids, injects=len(updated.injects))
+
+    return _control(request, response, once, ScheduledInjects, act)
 
 
 @router.post("/{exercise}/advance", response_model=Advance)
 def advance(exercise: str, body: AdvanceClock, request: Request, response: Response, principal: Admin, once: OnceDep) -> Advance:
     """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand is consumed."""
-    exercises = _exercises(request)
-    if (replayed := _once(exercises, once, Advance, response)) is not None:
-        return replayed
-    updated, answer = exercises.advance(exercise, body.until, principal.name)
-    exercises.control.commit(updated, once, answer)
-    return answer
+    return _control(request, response, once, Advance, lambda exercises: exercises.advance(exercise, body.until, principal.name))
 
 
 @router.post("/{exercise}/observations", status_code=201, response_model=ObservationView)
@@ -166,25 +172,23 @@ def observe(
     exercise: str, body: RecordObservation, request: Request, response: Response, principal: Evaluator, once: OnceDep
 ) -> ObservationView:
     """An evaluator's observation (auditor or admin), optionally rating a capability P/S/M/U."""
-    exercises = _exercises(request)
-    if (replayed := _once(exercises, once, ObservationView, response)) is not None:
-        return replayed
-    updated = exercises.observe(exercise, body, principal.name)
-    answer = ObservationView(**updated.observations[-1].model_dump())
-    exercises.control.commit(updated, once, answer)
-    return answer
+
+    def act(exercises: Exercises) -> tuple[Exercise, ObservationView]:
+        updated = exercises.observe(exercise, body, principal.name)
+        return updated, ObservationView(**updated.observations[-1].model_dump())
+
+    return _control(request, response, once, ObservationView, act)
 
 
 @router.post("/{exercise}/end", response_model=ExerciseView)
 def end(exercise: str, request: Request, response: Response, principal: Admin, once: OnceDep) -> ExerciseView:
     """Stop the clock; the exercise ledger becomes read-only and the review final."""
-    exercises = _exercises(request)
-    if (replayed := _once(exercises, once, ExerciseView, response)) is not None:
-        return replayed
-    updated = exercises.end(exercise, principal.name)
-    answer = view(exercises, updated)
-    exercises.control.commit(updated, once, answer)
-    return answer
+
+    def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
+        updated = exercises.end(exercise, principal.name)
+        return updated, view(exercises, updated)
+
+    return _control(request, response, once, ExerciseView, act)
 
 
 Policy = Annotated[
