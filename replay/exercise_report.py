@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 
-from ledger.clock import utc_text
 from replay.charts import (
     COUNTERFACTUAL_COLOUR,
     PLAYED_COLOUR,
