@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -27,6 +27,7 @@ from domain.exercise_commands import CreateExercise, RecordObservation, Schedule
 from domain.ids import exercise_id
 from domain.scenario import Inject
 from ledger import clock
+from ledger.clock import utc_text
 from ledger.application import Ledger
 from ledger.feed import Feed
 from ledger.fork import fork
@@ -36,6 +37,8 @@ from ledger.settings import Database
 from projections.views import Views
 
 project_exercise = projector(Exercise)
+MAX_ADVANCE = timedelta(days=366)
+"""One advance simulates at most a year: a typo in `until` must not write centuries of days."""
 O = TypeVar("O", bound=BaseModel)
 
 
@@ -227,6 +230,11 @@ class Exercises:
     def advance(self, code: str, until: datetime, actor: str) -> tuple[Exercise, Advance]:
         """Writes every due step to the exercise ledger; the clock moves when the caller commits."""
         exercise = self.exercise(code)
+        if until - exercise.applied_until > MAX_ADVANCE:
+            raise InvalidCommand(
+                f"advance at most {MAX_ADVANCE.days} days at a time",
+                errors=[{"loc": ["body", "until"], "msg": f"more than {MAX_ADVANCE.days} days ahead", "type": "too_far"}],
+            )
         exercise.advance(until, clock.now(), actor)  # refuses a clock going backwards before anything is written
         ledger = self.ledger(code)
         done = advance(self.exercise(code), ledger, until, actor)
@@ -234,7 +242,13 @@ class Exercises:
 
     def observe(self, code: str, command: RecordObservation, actor: str) -> Exercise:
         exercise = self.exercise(code)
-        at = command.at or exercise.clock(clock.now())
+        now = exercise.clock(clock.now())
+        at = command.at or now
+        if at > now + clock.FUTURE_TOLERANCE:
+            raise InvalidCommand(
+                f"at {utc_text(at)} is ahead of the scenario clock ({utc_text(now)}): observe what has happened",
+                errors=[{"loc": ["body", "at"], "msg": "in the scenario's future", "type": "future"}],
+            )
         exercise.observe(at, command.text, command.capability, command.rating, actor)
         return exercise
 

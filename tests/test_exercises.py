@@ -237,3 +237,26 @@ def test_an_interrupted_advance_resumes_without_applying_anything_twice(api) -> 
     advance(api, at(4))
     assert ledger.position() == position
     assert exercise_line(api, A_NORTH)["on_hand"] == 810 - 10 - 400 - 20 - 20 - 10
+
+
+def test_bad_requests_to_an_exercise_store_nothing(api) -> None:  # type: ignore[no-untyped-def]
+    create(api, build_live(api))
+    position = ok(api.get(EX))["position"]
+    assert api.client.post(f"{EX}/advance", json={"until": at(1)}).status_code == 401
+    assert api.client.get(f"{EX}/depots/{A_NORTH}/stock").status_code == 401
+    problem(api.post(f"{EX}/advance", {"until": at(1)}, role="coordinator"), 403)
+    # an operator of org-a plays only its own depots, in exercises as in the live ledger
+    problem(api.post(f"{EX}/depots/{B_SOUTH}/receipts", {"item": FFP2, "quantity": 1}, role="operator"), 403)
+    created(api.post(f"{EX}/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 1}, role="operator"))
+    position += 1
+    huge = api.post(f"{EX}/injects", {"injects": [{**INJECTS[1], "quantity": 10**12}]}, role="admin")
+    assert problem(huge, 422)["errors"][0]["loc"][-1] == "quantity"
+    problem(api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "depot": A_NORTH}]}, role="admin"), 422)  # depot and region
+    problem(api.post(f"{EX}/injects", {"injects": [], "scenario": "injects: []"}, role="admin"), 422)
+    problem(api.post(f"{EX}/injects", {"scenario": "injects: [{kind: delivery, day: 1}]"}, role="admin"), 422)
+    problem(api.post(f"{EX}/advance", {"until": utc(S + 400 * DAY)}, role="admin"), 422)
+    problem(api.post(f"{EX}/advance", {"until": "tomorrow"}, role="admin"), 422)
+    problem(api.post(f"{EX}/observations", {"text": "x", "at": at(3)}, role="auditor"), 422)
+    body = ok(api.get(EX))
+    assert body["position"] == position and body["injects"] == [] and body["observations"] == []
+    assert body["scenario_clock"] == utc(S)
