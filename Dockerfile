@@ -7,6 +7,7 @@ COPY ledger ledger
 COPY projections projections
 COPY api api
 COPY replay replay
+COPY scenarios /app/scenarios
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 ledger && mkdir /data && chown ledger /data
 USER ledger
 WORKDIR /data
