@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from exercise_review_sample import DAYS, HOSTILE, NORTH_MASKS_POINTS, POLICY, START, curve, sample_review
+from tests.exercise_review_sample import DAYS, HOSTILE, NORTH_MASKS_POINTS, POLICY, START, curve, sample_review
 from replay.charts import (
     COUNTERFACTUAL_COLOUR,
     PLAYED_COLOUR,
