@@ -24,6 +24,8 @@ from domain.scenario import Inject, Objective
 
 INJECT = TypeAdapter(Inject)
 Status = Literal["running", "ended"]
+Rating = Literal["P", "S", "M", "U"]
+"""HSEEP ratings: performed without challenges, with some challenges, with major challenges, unable to be performed."""
 
 
 class UnknownExercise(NotFound):
@@ -99,7 +101,7 @@ class ObservationRecorded(StoredEvent):
     at: datetime
     text: str
     capability: str | None = None
-    rating: Literal["P", "S", "M", "U"] | None = None
+    rating: Rating | None = None
     observer: str
 
 
@@ -109,14 +111,16 @@ class ExerciseEnded(StoredEvent):
 
 
 class Observation(BaseModel):
+    """An evaluator's note, in scenario time (`at`) and when it was recorded."""
+
     model_config = ConfigDict(frozen=True)
 
     at: datetime
     recorded_at: datetime
-    text: str
-    capability: str | None
-    rating: str | None
     observer: str
+    text: str
+    capability: str | None = None
+    rating: Rating | None = None
 
 
 class Exercise(Aggregate):

@@ -68,10 +68,7 @@ def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_
         counterfactual = Counterfactual(
             policy=policy, measures=alternative, assumptions=assumptions(policy), summary=compare(measures, alternative, policy)
         )
-    observations = [
-        Observation(at=o.at, recorded_at=o.recorded_at, observer=o.observer, text=o.text, capability=o.capability, rating=o.rating)  # type: ignore[arg-type]
-        for o in sorted(exercise.observations, key=lambda o: (o.at, o.recorded_at))
-    ]
+    observations = sorted(exercise.observations, key=lambda o: (o.at, o.recorded_at))
     capabilities = _capabilities(exercise, observations)
     return ExerciseReview(
         overview=_overview(exercise, opened, played),

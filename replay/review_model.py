@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Rating = Literal["P", "S", "M", "U"]
-"""HSEEP ratings: performed without challenges, with some challenges, with major challenges, unable to be performed."""
+from domain.exercise import Observation, Rating  # noqa: F401 - part of the review's shape
+
 RATING_NAMES: dict[str, str] = {
     "P": "Performed without challenges",
     "S": "Performed with some challenges",
@@ -111,15 +111,6 @@ class Counterfactual(Model):
     measures: Measures
     assumptions: list[str]  # how the simulated decisions were carried out, in words
     summary: str  # "Had the coordinators followed equal days of supply, stockout depot-days would have been ..."
-
-
-class Observation(Model):
-    at: datetime
-    recorded_at: datetime
-    observer: str
-    text: str
-    capability: str | None = None
-    rating: Rating | None = None
 
 
 class CapabilityRating(Model):

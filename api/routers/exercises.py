@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, Evaluator, OnceDep, Reader
 from api.responses import ERRORS
-from domain.exercise import Exercise, Fork
+from domain.exercise import Exercise, Fork, Observation
 from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
 from domain.policies import POLICIES
 from ledger import clock
@@ -34,15 +34,6 @@ class InjectView(BaseModel):
     inject: dict[str, Any]
 
 
-class ObservationView(BaseModel):
-    at: datetime
-    recorded_at: datetime
-    observer: str
-    text: str
-    capability: str | None
-    rating: str | None
-
-
 class ExerciseView(BaseModel):
     code: str
     name: str
@@ -55,7 +46,7 @@ class ExerciseView(BaseModel):
     fork: Fork | None
     position: int = Field(description="The exercise ledger's position")
     injects: list[InjectView]
-    observations: list[ObservationView]
+    observations: list[Observation]
     created_by: str
     ended_at: datetime | None
 
@@ -97,7 +88,7 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
         fork=exercise.fork,
         position=exercises.open_ledger(exercise.code).ledger.position(),
         injects=injects,
-        observations=[ObservationView(**o.model_dump()) for o in exercise.observations],
+        observations=list(exercise.observations),
         created_by=exercise.created_by,
         ended_at=exercise.ended_at,
     )
@@ -167,17 +158,17 @@ def advance(exercise: str, body: AdvanceClock, request: Request, response: Respo
     return _control(request, response, once, Advance, lambda exercises: exercises.advance(exercise, body.until, principal.name))
 
 
-@router.post("/{exercise}/observations", status_code=201, response_model=ObservationView)
+@router.post("/{exercise}/observations", status_code=201, response_model=Observation)
 def observe(
     exercise: str, body: RecordObservation, request: Request, response: Response, principal: Evaluator, once: OnceDep
-) -> ObservationView:
+) -> Observation:
     """An evaluator's observation (auditor or admin), optionally rating a capability P/S/M/U."""
 
-    def act(exercises: Exercises) -> tuple[Exercise, ObservationView]:
+    def act(exercises: Exercises) -> tuple[Exercise, Observation]:
         updated = exercises.observe(exercise, body, principal.name)
-        return updated, ObservationView(**updated.observations[-1].model_dump())
+        return updated, updated.observations[-1]
 
-    return _control(request, response, once, ObservationView, act)
+    return _control(request, response, once, Observation, act)
 
 
 @router.post("/{exercise}/end", response_model=ExerciseView)
