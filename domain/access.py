@@ -33,10 +33,7 @@ class Token(Aggregate):
     @classmethod
     def created(cls, event: TokenIssued) -> Self:
         return cls(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **cls.born(event),
             name=event.name,
             role=event.role,
             organisations=event.organisations,

@@ -32,6 +32,16 @@ class Aggregate(BaseModel):
     def created(cls, event: Any) -> Self:
         raise NotImplementedError
 
+    @staticmethod
+    def born(event: StoredEvent) -> dict[str, Any]:
+        """The fields every aggregate takes from the event that creates it."""
+        return {
+            "id": event.originator_id,
+            "version": event.originator_version,
+            "created_on": event.timestamp,
+            "modified_on": event.timestamp,
+        }
+
     def mutate(self, event: Any) -> None:
         raise NotImplementedError
 

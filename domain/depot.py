@@ -192,10 +192,7 @@ class Depot(Aggregate):
     @classmethod
     def created(cls, event: ev.DepotRegistered) -> Self:
         return cls(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **cls.born(event),
             code=event.code,
             name=event.name,
             region=event.region,

@@ -144,10 +144,7 @@ class Exercise(Aggregate):
     @classmethod
     def created(cls, event: ExerciseCreated) -> Self:
         return cls(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **cls.born(event),
             code=event.code,
             name=event.name,
             description=event.description,

@@ -18,10 +18,7 @@ class Item(Aggregate):
     @classmethod
     def created(cls, event: ItemDefined) -> Self:
         return cls(
-            id=event.originator_id,
-            version=event.originator_version,
-            created_on=event.timestamp,
-            modified_on=event.timestamp,
+            **cls.born(event),
             code=event.code,
             name=event.name,
             unit=event.unit,
