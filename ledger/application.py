@@ -35,7 +35,6 @@ from domain.exceptions import (
     ConcurrentUpdate,
     DuplicateCode,
     Forbidden,
-    IdempotencyKeyReused,
     InvalidCommand,
     TransferClosed,
     UnknownDepot,
@@ -214,15 +213,11 @@ class Ledger(AllocationCommands, Application):
     def _replay(self, ctx: Context, outcome_type: type[O]) -> O | None:
         if ctx.idempotency_key is None:
             return None
-        stored = self.journal.idempotency(ctx.actor, ctx.idempotency_key)
+        stored = self.journal.stored_answer(ctx.actor, ctx.idempotency_key, ctx.fingerprint or "")
         if stored is None:
             return None
-        fingerprint, outcome = stored
-        if fingerprint != (ctx.fingerprint or ""):
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {ctx.idempotency_key!r} was used for a different request", key=ctx.idempotency_key
-            )
-        return outcome_type.model_validate(outcome)
+        outcome, position = stored
+        return outcome_type.model_validate({**outcome, "position": position})  # filled in by the write transaction
 
     def _stamp(self, ctx: Context, occurred_at: datetime | None, note: str | None = None) -> Stamp:
         now = self.clock()

@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
 from domain.aggregate import projector
-from domain.exceptions import ConcurrentUpdate, DuplicateCode, IdempotencyKeyReused, InvalidCommand
+from domain.exceptions import ConcurrentUpdate, DuplicateCode, InvalidCommand
 from domain.exercise import Exercise, ExerciseCreated, UnknownExercise
 from domain.exercise_commands import CreateExercise, RecordObservation, ScheduleInjects
 from domain.ids import exercise_id
@@ -32,6 +32,7 @@ from ledger.application import Ledger
 from ledger.feed import Feed
 from ledger.fork import fork
 from ledger.injects import Advance, advance, check_codes
+from ledger.journal import Journal
 from ledger.persistence import IndexRows, IndexStore
 from ledger.settings import Database
 from projections.views import Views
@@ -67,14 +68,8 @@ class ExerciseControl(Application):
         """The stored answer to this key, if it was used before (409 if with another request)."""
         if once is None:
             return None
-        rows = cast(IndexStore, self.recorder).query(
-            "SELECT fingerprint, outcome FROM {t}idempotency WHERE scope = :scope AND key = :key", scope=once.scope, key=once.key
-        )
-        if not rows:
-            return None
-        if rows[0]["fingerprint"] != once.fingerprint:
-            raise IdempotencyKeyReused(f"Idempotency-Key {once.key!r} was used for a different request", key=once.key)
-        return outcome_type.model_validate_json(rows[0]["outcome"])
+        stored = Journal(cast(IndexStore, self.recorder)).stored_answer(once.scope, once.key, once.fingerprint)
+        return None if stored is None else outcome_type.model_validate(stored[0])
 
     def commit(self, exercise: Exercise, once: Once | None, outcome: BaseModel) -> None:
         idempotency = None
@@ -235,9 +230,10 @@ class Exercises:
                 f"advance at most {MAX_ADVANCE.days} days at a time",
                 errors=[{"loc": ["body", "until"], "msg": f"more than {MAX_ADVANCE.days} days ahead", "type": "too_far"}],
             )
+        after = exercise.applied_after
         exercise.advance(until, clock.now(), actor)  # refuses a clock going backwards before anything is written
         ledger = self.ledger(code)
-        done = advance(self.exercise(code), ledger, until, actor)
+        done = advance(exercise, ledger, after, until, actor)
         return exercise, done.model_copy(update={"clock": exercise.clock(clock.now()), "position": ledger.position()})
 
     def observe(self, code: str, command: RecordObservation, actor: str) -> Exercise:

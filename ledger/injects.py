@@ -20,7 +20,7 @@ from domain.depot import Depot, Stamp
 from domain.exceptions import InvalidCommand
 from domain.exercise import Exercise
 from domain.scenario import ConsumptionSurge, Delivery, DeliveryFailure, DepotLoss, Inject, Message, UrgentRequest
-from domain.simulation import DAY, Baseline, consumed, demand, failed_deliveries, lost, steps
+from domain.simulation import DAY, Baseline, consumed, demands, failed_deliveries, lost, steps
 from ledger.application import Ledger
 
 SCOPE = "exercise-control"
@@ -73,33 +73,33 @@ def check_codes(ledger: Ledger, injects: list[Inject]) -> None:
         raise InvalidCommand("injects name depots, items or regions the exercise does not have", errors=errors)
 
 
-def advance(exercise: Exercise, ledger: Ledger, until: datetime, actor: str) -> Advance:
+def advance(exercise: Exercise, ledger: Ledger, after: datetime, until: datetime, actor: str) -> Advance:
+    """Apply every step in (after, until]; `exercise` gives the schedule and the fork."""
     scheduled = exercise.scheduled()
     failed = failed_deliveries(scheduled)
-    surges = [inject for _, inject in scheduled if isinstance(inject, ConsumptionSurge)]
-    simulated = baselines(exercise)
+    todo = steps(scheduled, exercise.scenario_start, after, until)
+    last_day = max((step.day for step in todo if step.day is not None), default=0)
+    scenario = [inject for _, inject in scheduled]
+    demand = {  # each forked depot and item's demand on every day this advance covers, computed once
+        (b.depot, b.item): (b, demands(b, scenario, exercise.scenario_start, last_day)) for b in baselines(exercise)
+    }
     applied: list[Applied] = []
-    days = 0
-    for step in steps(scheduled, exercise.scenario_start, exercise.applied_after, until):
-        key = f"inject:{step.inject_id}" if step.inject is not None else f"day:{step.day}"
-        if ledger.journal.idempotency(SCOPE, key) is not None:  # applied by an earlier, interrupted advance
-            days += step.inject is None
-            applied.append(
-                Applied(at=step.at, step="inject" if step.inject else "day", ref=step.inject_id or f"day {step.day}",
-                        kind=step.inject.kind if step.inject else "simulated_day", effect="already applied", events=0)
-            )
-            continue
+    for step in todo:
         if step.inject is not None:
-            depots, effect = _inject(ledger, step.inject_id, step.inject, failed, step.at, actor, key)
-            ref, kind = step.inject_id, step.inject.kind
+            key, ref, kind = f"inject:{step.inject_id}", str(step.inject_id), step.inject.kind
         else:
-            depots, effect = _day(ledger, simulated, surges, exercise.scenario_start, step.day, step.at, actor, key)
-            ref, kind = f"day {step.day}", "simulated_day"
-            days += 1
+            key, ref, kind = f"day:{step.day}", f"day {step.day}", "simulated_day"
+        if ledger.journal.idempotency(SCOPE, key) is not None:  # applied by an earlier, interrupted advance
+            depots, effect = [], "already applied"
+        elif step.inject is not None:
+            depots, effect = _inject(ledger, ref, step.inject, failed, step.at, actor, key)
+        else:
+            depots, effect = _day(ledger, demand, step.day, step.at, actor, key)  # type: ignore[arg-type]
         events = sum(len(depot.pending_events) for depot in depots)
         if events:
             _save(ledger, depots, key, step.at)
-        applied.append(Applied(at=step.at, step="inject" if step.inject else "day", ref=ref, kind=kind, effect=effect, events=events))
+        applied.append(Applied(at=step.at, step="day" if step.is_day_end else "inject", ref=ref, kind=kind, effect=effect, events=events))
+    days = sum(step.is_day_end for step in todo)
     return Advance(exercise=exercise.code, clock=until, applied=applied, simulated_days=days, position=ledger.position())
 
 
@@ -172,21 +172,14 @@ def _inject(
 
 
 def _day(
-    ledger: Ledger,
-    simulated: list[Baseline],
-    surges: list[ConsumptionSurge],
-    start: datetime,
-    day: int,
-    at: datetime,
-    actor: str,
-    key: str,
+    ledger: Ledger, demand: dict[tuple[str, str], tuple[Baseline, list[int]]], day: int, at: datetime, actor: str, key: str
 ) -> tuple[list[Depot], str]:
     """Each depot consumes its demand for the day, as far as its stock on hand goes."""
     depots: dict[str, Depot] = {}
     wanted = met = 0
     with ev.recorded_by(lambda: at):
-        for baseline in simulated:
-            asked = demand(baseline, surges, start, day)
+        for baseline, daily in demand.values():
+            asked = daily[day - 1]
             if asked <= 0:
                 continue
             depot = depots.get(baseline.depot) or ledger.depot(baseline.depot)

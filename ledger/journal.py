@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from domain.exceptions import IdempotencyKeyReused
 from domain.stock import Movement, balance
 from ledger.persistence import IndexStore
 
@@ -280,14 +281,28 @@ class Journal:
 
     # --- idempotency -----------------------------------------------------------------------
 
-    def idempotency(self, scope: str, key: str) -> tuple[str, dict[str, Any]] | None:
+    def _idempotency_row(self, scope: str, key: str) -> dict[str, Any] | None:
         rows = self.store.query(
             "SELECT fingerprint, outcome, position FROM {t}idempotency WHERE scope = :scope AND key = :key",
             scope=scope,
             key=key,
         )
-        if not rows:
+        return rows[0] if rows else None
+
+    def idempotency(self, scope: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        row = self._idempotency_row(scope, key)
+        if row is None:
             return None
-        outcome = orjson.loads(rows[0]["outcome"])
-        outcome["position"] = rows[0]["position"]  # filled in by the database in the write transaction
-        return rows[0]["fingerprint"], outcome
+        outcome = orjson.loads(row["outcome"])
+        outcome["position"] = row["position"]  # filled in by the database in the write transaction
+        return row["fingerprint"], outcome
+
+    def stored_answer(self, scope: str, key: str, fingerprint: str) -> tuple[dict[str, Any], int] | None:
+        """The answer stored with a key used before, and the position it was stored at;
+        409 when the key came then with another request."""
+        row = self._idempotency_row(scope, key)
+        if row is None:
+            return None
+        if row["fingerprint"] != fingerprint:
+            raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used for a different request", key=key)
+        return orjson.loads(row["outcome"]), int(row["position"])

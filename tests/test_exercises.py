@@ -226,9 +226,9 @@ def test_an_interrupted_advance_resumes_without_applying_anything_twice(api) -> 
     exercises = api.stores.exercises
     ledger = exercises.ledger(CODE)
     before = exercises.exercise(CODE)  # the clock still at the start
-    first = apply_steps(before, ledger, S + 4 * DAY, "test-admin")
+    first = apply_steps(before, ledger, before.applied_after, S + 4 * DAY, "test-admin")
     position = ledger.position()
-    again = apply_steps(before, ledger, S + 4 * DAY, "test-admin")
+    again = apply_steps(before, ledger, before.applied_after, S + 4 * DAY, "test-admin")
     assert ledger.position() == position
     assert [a.ref for a in again.applied] == [a.ref for a in first.applied]
     assert all(a.events == 0 for a in again.applied)
