@@ -59,21 +59,14 @@ def demands(baseline: Baseline, surges: Iterable[Inject], start: datetime, n: in
     """Integer demand on days 1..n: day j's is floor(C_j) - floor(C_{j-1}), C the exact running total.
 
     The running total of the integers is floor(C_n), so it never drifts a unit from the exact demand."""
-    relevant = [
-        s
-        for s in surges
-        if isinstance(s, ConsumptionSurge)
-        and (s.item is None or s.item == baseline.item)
-        and (s.depot is None or s.depot == baseline.depot)
-        and (s.region is None or s.region == baseline.region)
-    ]
+    surges = list(surges)
     rate = baseline.rate
     total = Fraction(0)
     met = 0
     result = []
     for j in range(1, n + 1):
         day_end = start + j * DAY
-        total += rate * surge_factor(relevant, day_end, baseline.depot, baseline.region, baseline.item)
+        total += rate * surge_factor(surges, day_end, baseline.depot, baseline.region, baseline.item)
         whole = floor(total)
         result.append(whole - met)
         met = whole
