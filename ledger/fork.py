@@ -116,8 +116,7 @@ def _write(target: Ledger, fork: Fork, depots: list[dict[str, Any]], items: list
             changed = {}
             for balance in fork.balances:
                 if balance.daily[k] > 0:
-                    depot = changed.get(balance.depot) or target.depot(balance.depot)
+                    depot = changed[balance.depot] = registered[balance.depot]  # saved and current: nothing else writes here yet
                     depot.report_consumption(balance.item, balance.daily[k], day_end - DAY, stamp(day_end))
-                    changed[balance.depot] = depot
             if changed:
                 target.save(*changed.values())
