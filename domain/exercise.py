@@ -21,9 +21,11 @@ from domain.aggregate import Aggregate
 from domain.events import StoredEvent
 from domain.exceptions import Conflict, InvalidCommand, NotFound
 from domain.scenario import Inject, Objective
+from domain.simulation import failed_deliveries
 
 INJECT = TypeAdapter(Inject)
 Status = Literal["running", "ended"]
+InjectStatus = Literal["scheduled", "applied", "failed"]
 Rating = Literal["P", "S", "M", "U"]
 """HSEEP ratings: performed without challenges, with some challenges, with major challenges, unable to be performed."""
 
@@ -207,6 +209,21 @@ class Exercise(Aggregate):
     def scheduled(self) -> list[tuple[str, Any]]:
         """The injects as models, in id order."""
         return [(inject_id, INJECT.validate_python(data)) for inject_id, data in self.injects]
+
+    def inject_statuses(self) -> list[tuple[str, Any, InjectStatus]]:
+        """Each inject, in id order, with where it stands: still scheduled, applied, or failed
+        (a delivery that a delivery failure stopped, once its time has been applied)."""
+        scheduled = self.scheduled()
+        failed = failed_deliveries(scheduled)
+        return [
+            (inject_id, inject, ("failed" if inject_id in failed else "applied") if self.is_applied(inject.at) else "scheduled")
+            for inject_id, inject in scheduled
+        ]
+
+    @property
+    def simulated_days(self) -> int:
+        """Whole days simulated so far."""
+        return int((self.applied_until - self.scenario_start) / timedelta(days=1))
 
     def next_inject_ids(self, count: int) -> list[str]:
         return [f"I-{len(self.injects) + n:04d}" for n in range(1, count + 1)]

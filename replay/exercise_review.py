@@ -16,8 +16,8 @@ from typing import Any
 from domain import events as ev
 from domain.exercise import Exercise
 from domain.ids import depot_id
-from domain.scenario import ConsumptionSurge, Delivery, Message
-from domain.simulation import DAY, demands, failed_deliveries
+from domain.scenario import ConsumptionSurge, Message
+from domain.simulation import DAY, demands
 from ledger import clock
 from ledger.clock import utc_text
 from ledger.exercises import ExerciseLedger, Exercises
@@ -63,21 +63,23 @@ def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_
     played = played_run(exercise, opened)
     measures = measure(played)
     counterfactual = None
+    statuses = exercise.inject_statuses()
     if policy is not None:
-        alternative = measure(simulate(opening(exercise, opened.ledger), exercise.scheduled(), played, policy))
+        scheduled = [(inject_id, inject) for inject_id, inject, _ in statuses]
+        alternative = measure(simulate(opening(exercise, opened.ledger), scheduled, played, policy))
         counterfactual = Counterfactual(
             policy=policy, measures=alternative, assumptions=assumptions(policy), summary=compare(measures, alternative, policy)
         )
     observations = sorted(exercise.observations, key=lambda o: (o.at, o.recorded_at))
     capabilities = _capabilities(exercise, observations)
     return ExerciseReview(
-        overview=_overview(exercise, opened, played),
+        overview=_overview(exercise, opened, statuses),
         objectives=[
             Objective(title=o.title, capabilities=[capabilities[c] for c in o.capabilities if c in capabilities])
             for o in exercise.objectives
         ],
         capabilities=list(capabilities.values()),
-        timeline=_timeline(exercise, played, observations),
+        timeline=_timeline(statuses, played, {d.allocation_id for d in measures.departures}, observations),
         measures=measures,
         counterfactual=counterfactual,
         observations=observations,
@@ -182,10 +184,9 @@ def _movement(event: Any) -> tuple[str, int] | None:
 
 def _days(exercise: Exercise, consumed: dict[tuple[str, str, int], int]) -> list[SimulatedDay]:
     surges = [inject for _, inject in exercise.scheduled() if isinstance(inject, ConsumptionSurge)]
-    simulated = int((exercise.applied_until - exercise.scenario_start) / DAY)
     days = []
     for baseline in baselines(exercise):
-        for n, asked in enumerate(demands(baseline, surges, exercise.scenario_start, simulated), start=1):
+        for n, asked in enumerate(demands(baseline, surges, exercise.scenario_start, exercise.simulated_days), start=1):
             days.append(
                 SimulatedDay(
                     depot=baseline.depot, region=baseline.region, item=baseline.item,
@@ -245,24 +246,21 @@ def opening(exercise: Exercise, ledger: Any) -> Opening:
 # --- the rest of the report ---------------------------------------------------------------------
 
 
-def _overview(exercise: Exercise, opened: ExerciseLedger, played: Run) -> Overview:
-    scheduled = exercise.scheduled()
-    failed = failed_deliveries(scheduled)
-    applied = [i for i, inject in scheduled if exercise.is_applied(inject.at)]
+def _overview(exercise: Exercise, opened: ExerciseLedger, statuses: list[tuple[str, Any, str]]) -> Overview:
     return Overview(
         code=exercise.code,
         name=exercise.name,
         status=exercise.status,
         scenario_start=exercise.scenario_start,
         scenario_clock=exercise.clock(clock.now()),
-        simulated_days=int((exercise.applied_until - exercise.scenario_start) / DAY),
+        simulated_days=exercise.simulated_days,
         fork_known_at=exercise.fork.known_at if exercise.fork else None,
         fork_position=exercise.fork.position if exercise.fork else None,
         depots=len(opened.ledger.journal.depots()),
         items=len(opened.ledger.index_store.query("SELECT code FROM {t}items")),
-        injects=len(scheduled),
-        injects_applied=len(applied),
-        deliveries_failed=len([i for i in applied if i in failed]),
+        injects=len(statuses),
+        injects_applied=sum(status != "scheduled" for _, _, status in statuses),
+        deliveries_failed=sum(status == "failed" for _, _, status in statuses),
         description=exercise.description,
     )
 
@@ -281,14 +279,15 @@ def _capabilities(exercise: Exercise, observations: list[Observation]) -> dict[s
     return rated
 
 
-def _timeline(exercise: Exercise, played: Run, observations: list[Observation]) -> list[TimelineEntry]:
-    failed = failed_deliveries(exercise.scheduled())
+def _timeline(
+    statuses: list[tuple[str, Any, str]], played: Run, departures: set[str], observations: list[Observation]
+) -> list[TimelineEntry]:
     entries = []
-    for inject_id, inject in exercise.scheduled():
-        if not exercise.is_applied(inject.at):
+    for inject_id, inject, status in statuses:
+        if status == "scheduled":
             continue
         detail = inject.text if isinstance(inject, Message) else inject.note
-        if isinstance(inject, Delivery) and inject_id in failed:
+        if status == "failed":
             detail = "did not arrive: a delivery failure covered it"
         entries.append(TimelineEntry(at=inject.at, kind=inject.kind, title=inject.title or _describe(inject), detail=detail, ref=inject_id))
     for request in played.requests:
@@ -296,7 +295,7 @@ def _timeline(exercise: Exercise, played: Run, observations: list[Observation]) 
             entries.append(TimelineEntry(at=request.requested_at, kind="request", title=f"{request.depot} requests {request.quantity} {request.item} ({request.priority})", ref=request.request_id))
     for decision in played.decisions:
         lines = ", ".join(f"{to} {q}" for to, q in sorted(decision.lines.items()))
-        departed = {k: v for k, v in decision.lines.items() if v} != {k: v for k, v in decision.recommended_lines.items() if v}
+        departed = decision.allocation_id in departures
         entries.append(
             TimelineEntry(
                 at=decision.decided_at, kind="allocation",

@@ -62,19 +62,9 @@ def _exercises(request: Request) -> Exercises:
 
 
 def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
-    from domain.simulation import failed_deliveries
-
-    scheduled = exercise.scheduled()
-    failed = failed_deliveries(scheduled)
     injects = [
-        InjectView(
-            id=inject_id,
-            at=inject.at,
-            kind=inject.kind,
-            status=("failed" if inject_id in failed else "applied") if exercise.is_applied(inject.at) else "scheduled",
-            inject=inject.model_dump(mode="json"),
-        )
-        for inject_id, inject in scheduled
+        InjectView(id=inject_id, at=inject.at, kind=inject.kind, status=status, inject=inject.model_dump(mode="json"))
+        for inject_id, inject, status in exercise.inject_statuses()
     ]
     return ExerciseView(
         code=exercise.code,
