@@ -12,6 +12,7 @@ from api.cli import DatabaseOption, app
 from api.cli_views import JsonOption, _opened, _table
 from domain.policies import POLICIES
 from replay.exercise_review import review
+from replay.measures import lowest_days_of_supply
 from replay.review_model import ExerciseReview, Measures
 
 exercise_app = typer.Typer(help="Crisis exercises: after-action review.", no_args_is_help=True)
@@ -72,16 +73,12 @@ def _print(result: ExerciseReview) -> None:
 
 
 def _rows(measures: list[Measures]) -> list[list[object]]:
-    def lowest(m: Measures) -> object:
-        values = [c.minimum for c in m.days_of_supply if c.minimum is not None]
-        return min(values) if values else "–"
-
     def hours(value: float | None) -> object:
         return "–" if value is None else value
 
     return [
         ["stockout depot-days", *(m.stockout_depot_days for m in measures)],
-        ["lowest regional days of supply", *(lowest(m) for m in measures)],
+        ["lowest regional days of supply", *(hours(lowest_days_of_supply(m)) for m in measures)],
         ["request to allocation, median h", *(hours(m.request_to_allocation.median_hours) for m in measures)],
         ["request to allocation, worst h", *(hours(m.request_to_allocation.worst_hours) for m in measures)],
         ["dispatch to receipt, median h", *(hours(m.dispatch_to_receipt.median_hours) for m in measures)],
