@@ -23,12 +23,11 @@ from replay.charts import (
     region_colours,
     stockout_chart,
 )
-from replay.report import environment
+from replay.report import environment, units_text
 from replay.review_model import RATING_NAMES, ExerciseReview, Latency, Measures, RegionCurve
 
 _environment = environment()
 _environment.filters["when"] = lambda value: "" if value is None else when_text(value)
-_environment.filters["units"] = lambda value: "" if value is None else units_text(value)
 _environment.filters["policy_name"] = lambda value: "" if value is None else policy_name(value)
 
 
@@ -37,10 +36,6 @@ def when_text(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
-
-
-def units_text(value: int) -> str:
-    return f"{value:,}".replace(",", "\u202f")
 
 
 def policy_name(policy: str) -> str:

@@ -24,11 +24,16 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["utc"] = lambda value: "" if value is None else utc_text(value)
+    env.filters["units"] = lambda value: "" if value is None else units_text(value)
     return env
 
 
+def units_text(value: int) -> str:
+    """Units with thin spaces between thousands, as the pages print quantities."""
+    return f"{value:,}".replace(",", "\u202f")
+
+
 _environment = environment()
-_environment.filters["units"] = lambda value: "" if value is None else f"{value:,}".replace(",", "\u202f")
 _environment.filters["days"] = lambda value: "no consumption" if value is None else f"{value:.1f}"
 
 
