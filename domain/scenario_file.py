@@ -24,13 +24,13 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from domain.commands import Instant
-from domain.scenario import Scenario
+from domain.scenario import InjectKind, Scenario
 
 MAX_DAY = 3650
 """`day` beyond ten years is a typo (and would overflow date arithmetic)."""
@@ -39,7 +39,7 @@ MAX_SCENARIO_CHARS = 5_000_000
 MAX_VALUES = 500_000
 """Values after expanding YAML aliases: a small file must not expand into a huge one."""
 
-KINDS = ("consumption_surge", "delivery", "delivery_failure", "depot_loss", "request", "message")
+KINDS = get_args(InjectKind)
 _TIME_OF_DAY = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 _RELATIVE_KEYS = {"day", "time"}
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
