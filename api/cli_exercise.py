@@ -11,6 +11,7 @@ import typer
 from api.cli import DatabaseOption, app
 from api.cli_views import JsonOption, _opened, _table
 from domain.policies import POLICIES
+from replay.exercise_report import exercise_review_html
 from replay.exercise_review import review
 from replay.measures import lowest_days_of_supply
 from replay.review_model import ExerciseReview, Measures
@@ -35,8 +36,6 @@ def review_command(
     with _opened(database) as stores:
         result = review(stores.exercises, code, None if policy == "none" else policy)
     if html is not None:
-        from replay.exercise_report import exercise_review_html
-
         html.write_text(exercise_review_html(result), encoding="utf-8")
     if json:
         typer.echo(result.model_dump_json(indent=2))

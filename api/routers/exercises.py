@@ -14,12 +14,13 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, Evaluator, OnceDep, Reader
 from api.responses import ERRORS
-from domain.exercise import Exercise, Fork, Observation
+from domain.exercise import Exercise, Fork, InjectStatus, Observation
 from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
 from domain.policies import POLICIES
 from ledger import clock
 from ledger.exercises import Exercises, Once
 from ledger.injects import Advance
+from replay.exercise_report import exercise_review_html
 from replay.exercise_review import review
 from replay.review_model import ExerciseReview
 
@@ -30,7 +31,7 @@ class InjectView(BaseModel):
     id: str
     at: datetime
     kind: str
-    status: str = Field(description="scheduled, applied, or failed (a delivery stopped by a delivery failure)")
+    status: InjectStatus = Field(description="scheduled, applied, or failed (a delivery stopped by a delivery failure)")
     inject: dict[str, Any]
 
 
@@ -195,6 +196,4 @@ def get_review(exercise: str, request: Request, _: Reader, policy: Policy = "equ
 @router.get("/{exercise}/review.html", response_class=HTMLResponse)
 def get_review_page(exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply") -> HTMLResponse:
     """The review as a self-contained report with charts drawn server-side: no scripts, nothing fetched."""
-    from replay.exercise_report import exercise_review_html
-
     return HTMLResponse(exercise_review_html(review(_exercises(request), exercise, _policy(policy))))
