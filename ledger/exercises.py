@@ -3,7 +3,8 @@
 The control store (`Exercises`, like the token store a separate event store) holds each
 exercise's aggregate: clock, injects, observations. Each exercise's stock lives in its
 own `Ledger`, the same code as the live one on separate storage (a SQLite file beside the
-live one, or tables prefixed `ex_<code>_`), opened on demand and kept open. Nothing here
+live one, or tables prefixed `ex_<code>_`), opened on demand and kept open; on PostgreSQL
+they share one connection pool (`ledger.shared_pool`). Nothing here
 writes to the live ledger: creating an exercise only reads it (`ledger.fork`).
 """
 
@@ -155,7 +156,7 @@ class Exercises:
         with self._lock:
             if code in self._open:
                 return self._open[code]
-            ledger = Ledger(self.database.env(f"exercise-{code}"), name=ledger_name(code))
+            ledger = Ledger(self.database.env(f"exercise-{code}", shared_pool=True), name=ledger_name(code))
             ledger.clock = lambda: self.control.exercise(code).clock(clock.now())
             ledger.in_scenario_time = True
             opened = ExerciseLedger(ledger, Views(ledger, None), Feed(ledger))

@@ -51,9 +51,10 @@ class Database:
         """Where the admin token file goes: beside the SQLite file, or the default directory."""
         return self.sqlite_path.parent if self.kind == "sqlite" else DEFAULT_DATA_DIR
 
-    def env(self, ledger: str = "ledger", indexed: bool = True) -> dict[str, str]:
+    def env(self, ledger: str = "ledger", indexed: bool = True, shared_pool: bool = False) -> dict[str, str]:
         """Library settings for one event store in this database (`ledger`, `access`, `exercise-x`);
-        `indexed` stores get the ledger's write indexes (see `ledger.persistence`)."""
+        `indexed` stores get the ledger's write indexes (see `ledger.persistence`); on PostgreSQL
+        `shared_pool` stores draw on one connection pool between them (see `ledger.shared_pool`)."""
         from ledger.persistence import (
             OrjsonTranscoder,
             PostgresLedgerRecorder,
@@ -94,6 +95,10 @@ class Database:
         }
         if indexed:
             env["APPLICATION_RECORDER_TOPIC"] = get_topic(PostgresLedgerRecorder)
+        if shared_pool:
+            from ledger.shared_pool import SharedPoolPostgresFactory
+
+            env["PERSISTENCE_MODULE"] = get_topic(SharedPoolPostgresFactory)
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
