@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.app import Stores, create_app
 from ledger.settings import Database
-from tests.api_helpers import FFP2, A_NORTH, ok
+from tests.api_helpers import A_NORTH, FFP2, ok
 from tests.conftest import Api
 from tests.exercise_world import DAY, S, advance, build_live, create, utc
 
