@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from api.app import Stores, create_app
 from ledger.settings import Database
 from tests.api_helpers import A_NORTH, FFP2, ok
-from tests.conftest import Api
+from tests.conftest import Api, _with_path
 from tests.exercise_world import DAY, S, advance, build_live, create, utc
 
 
@@ -31,7 +31,7 @@ def own_database(postgres_server_url: str) -> Iterator[str]:
     name = f"supply_ledger_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunparse(urlparse(postgres_server_url)._replace(path=f"/{name}"))
+    yield _with_path(postgres_server_url, name)
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
