@@ -44,4 +44,3 @@ class SharedPoolPostgresFactory(PostgresFactory):
                 return
             del _shared[self._key]
         shared.close()
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from urllib.parse import urlparse, urlunparse
 
 import psycopg
@@ -27,6 +28,19 @@ def _with_path(url: str, dbname: str) -> str:
     return urlunparse(urlparse(url)._replace(path=f"/{dbname}"))
 
 
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new database on the server of `server_url`, dropped on leaving."""
+    dbname = f"supply_ledger_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        yield _with_path(server_url, dbname)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A fresh database for this test run, dropped at the end."""
@@ -35,17 +49,14 @@ def postgres_server_url() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set: CI must run the PostgreSQL tests")
         pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}=postgresql://user@host:port/db")
-    dbname = f"supply_ledger_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-    except psycopg.OperationalError as error:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL at {url} is unreachable: {error}")
-        pytest.skip(f"PostgreSQL at {url} is unreachable: {error}")
-    yield _with_path(url, dbname)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    with ExitStack() as stack:
+        try:
+            database_url = stack.enter_context(fresh_database(url))
+        except psycopg.OperationalError as error:
+            if IN_CI:
+                pytest.fail(f"PostgreSQL at {url} is unreachable: {error}")
+            pytest.skip(f"PostgreSQL at {url} is unreachable: {error}")
+        yield database_url
 
 
 def fresh_postgres_schema(server_url: str) -> str:

@@ -10,7 +10,6 @@ exercise ledgers are files of the process's own.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from urllib.parse import urlparse, urlunparse
 
@@ -21,19 +20,15 @@ from fastapi.testclient import TestClient
 from api.app import Stores, create_app
 from ledger.settings import Database
 from tests.api_helpers import A_NORTH, FFP2, ok
-from tests.conftest import Api, _with_path
+from tests.conftest import Api, fresh_database
 from tests.exercise_world import DAY, S, advance, build_live, create, utc
 
 
 @pytest.fixture
 def own_database(postgres_server_url: str) -> Iterator[str]:
     """A database of this test's own, so that counting its server connections counts only ours."""
-    name = f"supply_ledger_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_path(postgres_server_url, name)
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_server_url) as url:
+        yield url
 
 
 def connections(database_url: str) -> int:
