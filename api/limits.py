@@ -29,12 +29,16 @@ _FOLD = bytes.maketrans(b"{}", b"[]")
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
+class BadLimit(ValueError):
+    """A limit set in the environment that is not a positive whole number of bytes."""
+
+
 def max_body_bytes(environ: Mapping[str, str] = os.environ) -> int:
     text = environ.get(MAX_BODY_VARIABLE, "").strip()
     if not text:
         return DEFAULT_MAX_BODY_BYTES
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{MAX_BODY_VARIABLE}={text!r}: give the largest request body accepted, in bytes (e.g. 10485760)")
+        raise BadLimit(f"{MAX_BODY_VARIABLE}={text!r}: give the largest request body accepted, in bytes (e.g. 10485760)")
     return int(text)
 
 

@@ -5,7 +5,10 @@ than the bound is a 422; neither stores anything."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -148,12 +151,20 @@ def test_a_chunked_body_within_the_limit_is_read_whole(limited):
     assert on_hand(limited, A_NORTH) == 10
 
 
-def test_the_limit_defaults_to_10_mib_and_a_bad_setting_is_a_clear_error():
+def test_the_limit_defaults_to_10_mib_and_a_bad_setting_is_a_clear_error(tmp_path):
     assert max_body_bytes({}) == DEFAULT_MAX_BODY_BYTES == 10_485_760
     assert max_body_bytes({MAX_BODY_VARIABLE: "2048"}) == 2048
     for bad in ("10MB", "0", "-5", "1.5"):
         with pytest.raises(ValueError, match=MAX_BODY_VARIABLE):
             max_body_bytes({MAX_BODY_VARIABLE: bad})
+
+    start = subprocess.run(
+        [sys.executable, "-m", "api", "serve", "--database", f"sqlite:///{tmp_path / 'ledger.sqlite3'}", "--port", "9"],
+        env={**os.environ, MAX_BODY_VARIABLE: "10MB"}, capture_output=True, text=True, timeout=120,
+    )
+    assert start.returncode == 2
+    assert start.stderr.strip().splitlines()[-1] == (
+        f"error: {MAX_BODY_VARIABLE}='10MB': give the largest request body accepted, in bytes (e.g. 10485760)")
 
 
 # --- nesting -------------------------------------------------------------------------------------
