@@ -35,7 +35,7 @@ from domain.scenario import InjectKind, Scenario
 MAX_DAY = 3650
 """`day` beyond ten years is a typo (and would overflow date arithmetic)."""
 MAX_SCENARIO_CHARS = 5_000_000
-"""10,000 injects at a few hundred characters each; a larger file is not a scenario."""
+"""Far more than `MAX_INJECTS` injects at a few hundred characters each; a larger file is not a scenario."""
 MAX_VALUES = 500_000
 """Values after expanding YAML aliases: a small file must not expand into a huge one."""
 MAX_DEPTH = 32
