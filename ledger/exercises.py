@@ -34,6 +34,7 @@ from domain.scenario import Inject
 from ledger import clock
 from ledger.clock import utc_text
 from ledger.application import Ledger
+from ledger.exercise_reviews import StoredReviews
 from ledger.feed import Feed
 from ledger.fork import fork
 from ledger.injects import Advance, advance, check_codes
@@ -146,6 +147,7 @@ class Exercises:
         self.database = database
         self.live = live
         self.control = ExerciseControl(database.env("exercises"))
+        self.reviews = StoredReviews(cast(IndexStore, self.control.recorder))
         self._open: dict[str, ExerciseLedger] = {}
         self._lock = threading.Lock()
         self._creating = threading.Lock()

@@ -16,7 +16,7 @@ from tests.api_helpers import (
     race,
     utc,
 )
-from tests.exercise_world import S, at, build_live
+from tests.exercise_world import S, at, build_live, second_worker  # noqa: F401 - fixture
 
 EX = "/v1/exercises/drill"
 
@@ -60,20 +60,6 @@ def test_six_creations_with_one_idempotency_key_all_get_the_first_answer(api) ->
     assert sorted(a.headers.get("Idempotent-Replayed", "false") for a in answers) == ["false"] + ["true"] * 5
     assert all(a.json() == answers[0].json() for a in answers)
     assert [e["code"] for e in ok(api.get("/v1/exercises"))["exercises"]] == ["drill"]
-
-
-@pytest.fixture
-def second_worker(api, database_url: str):  # type: ignore[no-untyped-def]
-    """Another process's app on the same database, as `serve --workers 2` runs it."""
-    from fastapi.testclient import TestClient
-
-    from api.app import Stores, create_app
-    from ledger.settings import Database
-
-    stores = Stores.open(Database(database_url))
-    with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
-        yield client
-    stores.close()
 
 
 @pytest.mark.parametrize("key", [None, "create-drill"], ids=["no-key", "one-key"])
