@@ -238,8 +238,11 @@ class Exercise(Aggregate):
         self.running()
         if len(self.injects) + len(injects) > MAX_INJECTS:
             raise InvalidCommand(
-                f"an exercise holds at most {MAX_INJECTS:,} injects: it has {len(self.injects):,}, and these are {len(injects):,} more",
-                errors=[{"loc": ["body", "injects"], "msg": f"more than {MAX_INJECTS:,} injects in the exercise", "type": "too_many_injects"}],
+                f"an exercise holds at most {MAX_INJECTS:,} injects: "
+                f"it has {len(self.injects):,}, and these are {len(injects):,} more",
+                errors=[
+                    {"loc": ["body", "injects"], "msg": f"more than {MAX_INJECTS:,} injects in the exercise", "type": "too_many_injects"}
+                ],
             )
         errors = [
             {

@@ -42,7 +42,13 @@ class StoredReviews:
         self._computing: dict[tuple[str, str], threading.Lock] = {}
 
     def get_or_compute(
-        self, exercise: str, policy: str, state: str, compute: Callable[[], R], dump: Callable[[R], str], load: Callable[[str], R | None]
+        self,
+        exercise: str,
+        policy: str,
+        state: str,
+        compute: Callable[[], R],
+        dump: Callable[[R], str],
+        load: Callable[[str], R | None],
     ) -> R:
         """The review of `exercise` under `policy` at `state`: kept, stored, or computed now
         (and stored). `load` returns None for a stored text it cannot read (an older format)."""

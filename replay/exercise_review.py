@@ -69,7 +69,12 @@ def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_
     position = opened.ledger.position()  # read before the review reads anything, and read up to
     state = f"{FORMAT}:{exercise.version}:{position}"
     found = exercises.reviews.get_or_compute(
-        code, policy or "none", state, lambda: compute_review(exercise, opened, policy, position), ExerciseReview.model_dump_json, _load
+        code,
+        policy or "none",
+        state,
+        lambda: compute_review(exercise, opened, policy, position),
+        ExerciseReview.model_dump_json,
+        _load,
     )
     overview = found.overview.model_copy(update={"scenario_clock": exercise.clock(clock.now())})
     return found.model_copy(update={"overview": overview})

@@ -160,15 +160,16 @@ def create(body: CreateExercise, request: Request, response: Response, principal
         exercise = exercises.create(body, principal.name)
         return exercise, view(exercises, exercise)
 
+    lost = CreationRace(f"exercise {body.code} was just created by another request", code=body.code)
     with _exercises(request).creation():
-        return _control(request, response, once, ExerciseView, act, lost_race=CreationRace(f"exercise {body.code} was just created by another request", code=body.code))
+        return _control(request, response, once, ExerciseView, act, lost_race=lost)
 
 
 @router.get("", response_model=ExercisePage)
 def list_exercises(
     request: Request,
     _: Reader,
-    after: Annotated[str | None, Query(max_length=24, description="The code to list after (`next_after` of the previous page)")] = None,
+    after: Annotated[str | None, Query(max_length=24, description="List the codes after this (`next_after` of a page)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExercisePage:
     """Exercises in code order, a page at a time, each summed up; `GET /v1/exercises/{code}` has the rest."""
