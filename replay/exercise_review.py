@@ -182,7 +182,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
         transfers=[
             TransferRecord(**{**t, "lines": [TransferLineRecord(**line) for line in t["lines"]]}) for t in transfers.values()
         ],
-        regions=_region_points(opened, exercise, {day.day_end for day in days}),
+        regions=_region_points(opened, exercise, {day.day_end for day in days}, upto),
         movements=movements,
     )
 
@@ -225,14 +225,16 @@ def _days(exercise: Exercise, consumed: dict[tuple[str, str, int], int]) -> list
     return sorted(days, key=lambda d: (d.day_end, d.depot, d.item))
 
 
-def _region_points(opened: ExerciseLedger, exercise: Exercise, day_ends: set[datetime]) -> list[RegionPoint]:
+def _region_points(opened: ExerciseLedger, exercise: Exercise, day_ends: set[datetime], upto: int | None) -> list[RegionPoint]:
     """The ledger's own regional figures at each simulated day's end, for the simulated items:
     the same fold the stock views use, so the curve matches `GET /stock?as_of=`."""
     items = {b.item for b in baselines(exercise)}
+    latest = opened.ledger.position() if upto is None else upto  # the ledger as the review found it
+    now = exercise.clock(clock.now())
     points = []
     for day_end in sorted(day_ends):
         totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        cut = opened.views.cut(utc_text(day_end), None)
+        cut = opened.views.history.cut(utc_text(day_end), None, latest, now=now)
         for figures in historical_figures(opened.ledger.index_store, cut, None, None):
             if figures.item in items:
                 total = totals[(figures.region, figures.item)]
