@@ -93,3 +93,20 @@ def test_the_scenario_clock_of_a_kept_review_is_read_afresh(api, computations) -
     assert again["generated_at"] == first["generated_at"] and len(computations) == 1
     assert again["overview"]["scenario_clock"] > first["overview"]["scenario_clock"]
     assert {**again["overview"], "scenario_clock": None} == {**first["overview"], "scenario_clock": None}
+
+
+def test_a_stored_review_that_no_longer_reads_is_computed_again(api, second_worker, computations) -> None:  # type: ignore[no-untyped-def]
+    """As after an upgrade that changed the review's shape: the row matches the state but not the model."""
+    create(api, build_live(api))
+    play(api)
+    first = ok(api.get(f"{EX}/review"))
+    store = api.stores.exercises.reviews.store
+    [row] = store.query("SELECT exercise, policy, state FROM {t}exercise_reviews")
+    assert (row["exercise"], row["policy"]) == (CODE, "equal_days_of_supply")
+    store.write(
+        "UPDATE {t}exercise_reviews SET review = :review WHERE exercise = :exercise", [{"review": '{"old": 1}', "exercise": CODE}]
+    )
+    again = second_worker.get(f"{EX}/review", headers=api.headers("auditor")).json()
+    assert len(computations) == 2 and again["measures"] == first["measures"] and again["generated_at"] != first["generated_at"]
+    [row] = store.query("SELECT state, review FROM {t}exercise_reviews")
+    assert row["review"].startswith('{"overview"')
