@@ -83,7 +83,7 @@ class ExerciseControl(Application):
         stored = Journal(cast(IndexStore, self.recorder)).stored_answer(once.scope, once.key, once.fingerprint)
         return None if stored is None else outcome_type.model_validate(stored[0])
 
-    def awaited(self, once: Once, outcome_type: type[O], within: float = 5.0) -> O | None:
+    def awaited(self, once: Once, outcome_type: type[O], within: float = 10.0) -> O | None:
         """The answer stored with this key by a request that is still finishing (another
         worker, which won a race to create the same exercise), waiting for it up to `within` seconds."""
         deadline = time.monotonic() + within
