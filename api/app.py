@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
 
-from api import problems
+from api import openapi, problems
+from api.input_guard import RefuseNul
 from api.deps import exercise_scope
 from api.authentication import Authentication
 from api.observability import Metrics, RequestLog, configure_logging
@@ -118,6 +119,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     for module in LEDGER_ROUTERS:
         app.include_router(module.router, prefix="/v1")
@@ -130,6 +132,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
             tags=["exercise ledger"],
             dependencies=[Depends(exercise_scope)],
         )
+    app.add_middleware(RefuseNul)  # inside Authentication: a request without a token learns that first
     app.add_middleware(Authentication)
     app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too
     return app
