@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from typing import Any
 
@@ -10,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from domain import exceptions as ex
 
@@ -78,7 +78,7 @@ def install(app: FastAPI) -> None:
         title = titles.get(error.status_code, "Error")
         headers = dict(error.headers or {})
         if error.status_code == 405:
-            headers["Allow"] = ", ".join(allowed_methods(request))
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
         return problem(error.status_code, title, str(error.detail), title.lower().replace(" ", "-"), headers=headers)
 
     @app.exception_handler(Exception)
@@ -99,15 +99,21 @@ def install(app: FastAPI) -> None:
         return response
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route answers on this path (Starlette's own `Allow` names only the
-    first route that matched the path, e.g. GET where POST is there too)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+def allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the OpenAPI document gives the request's path (Starlette's own `Allow`,
+    the `fallback`, names only the first route that matched, e.g. GET where POST is there too)."""
+    templates = getattr(request.app.state, "path_templates", None)
+    if templates is None:
+        templates = [
+            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in methods})
+            for path, methods in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.path_templates = templates
+    methods = {m.strip() for m in fallback.split(",") if m.strip()}
+    for template, documented in templates:
+        if template.match(request.url.path):
+            methods |= documented | ({"HEAD"} if "GET" in documented else set())
+    return ", ".join(sorted(methods))
 
 
 RESERVED = {"type", "title", "status", "detail", "instance"}

@@ -30,7 +30,7 @@ KnownAt = Annotated[
         max_length=40,
         description="What the ledger knew: a time (events recorded at or before it) or a position `pos:N`. "
         f"A time is {TIME_FORMAT}; a date means the end of that UTC day. Default: everything recorded.",
-        examples=["2020-03-05T10:00:00+01:00", "pos:1234"],
+        examples=[*TIME_EXAMPLES, "pos:1234"],
     ),
 ]
 ItemParam = Annotated[str | None, Query(max_length=64, description="Only this item code")]
