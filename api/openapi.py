@@ -59,7 +59,9 @@ def declare_errors(document: dict[str, Any]) -> None:
             if reasons:
                 responses["400"] = {"description": f"Malformed request: {'; '.join(reasons)} (problem+json)"}
             for status, response in responses.items():
-                if status[0] in "45":
+                # 422 replaces FastAPI's own HTTPValidationError: `api.problems` answers it as a
+                # problem. Any other error a route documents with its own content keeps it.
+                if status[0] in "45" and ("content" not in response or status == "422"):
                     response["content"] = PROBLEM_CONTENT
 
 
