@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
 
-from api import problems
+from api import openapi, problems
+from api.input_guard import RefuseNul
 from api.deps import exercise_scope
 from api.authentication import Authentication
 from api.limits import BodyLimit, max_body_bytes
@@ -119,6 +120,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     for module in LEDGER_ROUTERS:
         app.include_router(module.router, prefix="/v1")
@@ -131,6 +133,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
             tags=["exercise ledger"],
             dependencies=[Depends(exercise_scope)],
         )
+    app.add_middleware(RefuseNul)  # inside Authentication: a request without a token learns that first
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes())  # inside Authentication: a caller without a token learns that first
     app.add_middleware(Authentication)
     app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too
