@@ -71,24 +71,31 @@ def _read_only(path: Path) -> Iterator[None]:
             path.chmod(0o644)
 
 
-def _ledger_file(directory: Path, receipts: int = 0) -> tuple[Path, list[tuple[int, bytes]]]:
-    """A real ledger file (seeded, then `receipts` receipts, the chain sealed), closed and
-    checkpointed; with its stored events as (position, state)."""
+@contextmanager
+def _api(path: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from api.app import Stores, create_app
     from tests.conftest import Api
 
-    path = directory / "ledger.sqlite3"
     stores = Stores.open(Database(f"sqlite:///{path}"))
-    with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
-        api = Api(client, stores)
+    try:
+        with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
+            yield Api(client, stores)
+    finally:
+        stores.close()
+
+
+def _ledger_file(directory: Path, receipts: int = 0) -> tuple[Path, list[tuple[int, bytes]]]:
+    """A real ledger file (seeded, then `receipts` receipts, the chain sealed), closed and
+    checkpointed; with its stored events as (position, state)."""
+    path = directory / "ledger.sqlite3"
+    with _api(path) as api:
         seed(api)
         for number in range(receipts):
             receive_stock(api, A_NORTH, 1 + number % 7, note=f"receipt {number:04d}")
         assert api.get("/v1/ledger/digest").status_code == 200  # seals the links verify compares with
-    table = stores.ledger.recorder.events_table_name
-    stores.close()
+        table = api.stores.ledger.recorder.events_table_name
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         rows = connection.execute(f"SELECT rowid, state FROM {table} ORDER BY rowid").fetchall()
@@ -151,9 +158,17 @@ def test_a_corrupt_page_in_the_middle_is_refused_at_start_and_verify_names_the_p
     result = CliRunner().invoke(cli, ["verify", "--database", f"sqlite:///{path}"])
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.output.splitlines() == [
-        f"UNREADABLE: the stored event at position {first_unreadable} cannot be read: database disk image is malformed"
-    ]
+    detail = f"the stored event at position {first_unreadable} cannot be read: database disk image is malformed"
+    assert result.output.splitlines() == [f"UNREADABLE: {detail}"]
+
+    # The API's verify (on stores opened without the start's check) says the same, not 500.
+    with _api(path) as api:
+        answer = api.post("/v1/ledger/verify", role="auditor")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "valid": False, "position": sound_ledger[1][-1][0], "digest": "", "first_mismatch": None,
+        "first_unreadable": first_unreadable, "detail": detail,
+    }
 
 
 def test_a_damaged_access_file_beside_the_ledger_is_named(sound_ledger: Any, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.options import DatabaseOption, fail, open_stores, write_secret
+from api.cli.options import DatabaseOption, fail, opened, write_secret
 from api.cli.startup import StartRefused, bind, open_checked
 from ledger.settings import Database
 
@@ -86,10 +86,7 @@ def serve(
 def demo(database: DatabaseOption = None) -> None:
     """Load the demo scenario and print a token per demo role."""
     db = Database.from_environment(database)
-    stores = open_stores(db.url)
-    try:
+    with opened(db.url) as stores:
         ensure_admin_token(stores, db)
         if not load_demo(stores):
             raise typer.Exit(1)
-    finally:
-        stores.close()

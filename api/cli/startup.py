@@ -3,8 +3,9 @@
 `serve` binds its port and checks its database before anything else, so an operator reads
 `error: cannot open /srv/ledger.sqlite3: the file is read-only` (exit 2) instead of a
 traceback that never names the file. A SQLite file is checked with `PRAGMA quick_check`
-(every page's structure, without matching indexes to tables: about 10 ms for the demo's
-files), so a file with a corrupt page is refused at start rather than failing reads later.
+(every page's structure, without matching indexes to tables: 12-28 ms for the demo's four
+files, 4 MB; it grows with the file, about 3 ms per MB), so a file with a corrupt page is
+refused at start rather than answering 500 on the reads that reach it.
 """
 
 from __future__ import annotations
