@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import psycopg
+from eventsourcing.persistence import OperationalError
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 
 SCHEMA_LOCK = 0x5350_4C53_4348_4D41  # "SPLSCHMA": one key per database, shared by every store
@@ -23,8 +25,17 @@ R = TypeVar("R")
 
 @contextmanager
 def schema_lock(datastore: PostgresDatastore) -> Iterator[None]:
-    """Hold the database's schema-creation lock (waits for another holder to finish)."""
-    with datastore.get_connection() as connection:
+    """Hold the database's schema-creation lock (waits for another holder to finish).
+
+    On a connection of its own, not one of the store's pool: creation itself needs a pool
+    connection, and a pool of one would wait for the connection holding the lock."""
+    pool = datastore.pool
+    settings = {key: value for key, value in (pool.kwargs or {}).items() if key != "row_factory"}
+    try:
+        connection = psycopg.connect(pool.conninfo, autocommit=True, connect_timeout=int(pool.timeout), **settings)
+    except psycopg.OperationalError as error:  # as the library raises it from its own connections
+        raise OperationalError(str(error)) from error
+    with connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
         try:
             yield
