@@ -63,8 +63,11 @@ def check_sqlite_file(path: Path, thorough: bool = True) -> None:
         return  # created on open
     if not path.is_file():
         raise StartRefused(f"cannot open {path}: not a file")
-    if not os.access(path, os.R_OK | os.W_OK):
-        raise StartRefused(f"cannot open {path}: the file is {'read-only' if os.access(path, os.R_OK) else 'unreadable'}")
+    if not os.access(path, os.R_OK):
+        raise StartRefused(f"cannot open {path}: the file is unreadable")
+    if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+        # root may write a file nobody may write; a file marked so is still not for the ledger
+        raise StartRefused(f"cannot open {path}: the file is read-only")
     problem = _read_check(path, "quick_check" if thorough else "schema_version")
     if problem:
         raise StartRefused(f"cannot open {path}: {problem}")
