@@ -164,6 +164,12 @@ def test_a_corrupt_page_in_the_middle_is_refused_at_start_and_verify_names_the_p
         "first_unreadable": first_unreadable, "detail": detail,
     }
 
+    # A digest not yet recorded must be computed through the damaged page: one line, exit 2.
+    with sqlite3.connect(path) as connection:
+        connection.execute("DELETE FROM sl_chain WHERE position >= ?", (first_unreadable - 1,))
+    digest = CliRunner().invoke(cli, ["digest", "--database", f"sqlite:///{path}"])
+    assert (digest.exit_code, digest.output.splitlines()) == (2, [f"error: cannot compute the digest: {detail}"])
+
 
 def test_a_damaged_access_file_beside_the_ledger_is_named(sound_ledger: Any, tmp_path: Path) -> None:
     path = _copy(sound_ledger[0], tmp_path)

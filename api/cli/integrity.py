@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.options import DatabaseOption, opened
+from api.cli.options import DatabaseOption, fail, opened
 from replay import digest as chain
 
 
@@ -21,7 +21,10 @@ def digest(
 ) -> None:
     """Print the ledger's hash-chain digest at a position, to keep and verify later."""
     with opened(database) as stores:
-        result = chain.digest(stores.ledger.recorder, position)
+        try:
+            result = chain.digest(stores.ledger.recorder, position)
+        except chain.UnreadableEvent as unreadable:
+            raise fail(f"cannot compute the digest: {unreadable}") from None
     typer.echo(f"position {result.position}")
     typer.echo(f"digest {result.digest}")
 
