@@ -23,10 +23,11 @@ app.add_typer(exercise.app, name="exercise")
 
 
 def main() -> None:
+    from api.limits import BadLimit
     from ledger.settings import BadDatabaseURL
 
     try:
         app()
-    except BadDatabaseURL as error:
+    except (BadDatabaseURL, BadLimit) as error:
         typer.echo(f"error: {error}", err=True)
         raise SystemExit(2) from None
