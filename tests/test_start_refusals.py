@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from ledger.settings import Database
 from tests.api_helpers import A_NORTH, receive_stock, seed
+from tests.conftest import Api
 
 START_SECONDS = 90  # a refused start exits on its own; this only bounds a broken one
 
@@ -66,16 +67,16 @@ def _read_only(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _api(path: Path) -> Iterator[Any]:
+def _client(path: Path) -> Iterator[Any]:
+    """A TestClient on the ledger file, and its stores."""
     from fastapi.testclient import TestClient
 
     from api.app import Stores, create_app
-    from tests.conftest import Api
 
     stores = Stores.open(Database(f"sqlite:///{path}"))
     try:
         with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
-            yield Api(client, stores)
+            yield client, stores
     finally:
         stores.close()
 
@@ -84,7 +85,8 @@ def _ledger_file(directory: Path, receipts: int = 0) -> tuple[Path, list[tuple[i
     """A real ledger file (seeded, then `receipts` receipts, the chain sealed), closed and
     checkpointed; with its stored events as (position, state)."""
     path = directory / "ledger.sqlite3"
-    with _api(path) as api:
+    with _client(path) as (client, stores):
+        api = Api(client, stores)
         seed(api)
         for number in range(receipts):
             receive_stock(api, A_NORTH, 1 + number % 7, note=f"receipt {number:04d}")
@@ -156,8 +158,9 @@ def test_a_corrupt_page_in_the_middle_is_refused_at_start_and_verify_names_the_p
     assert result.output.splitlines() == [f"UNREADABLE: {detail}"]
 
     # The API's verify (on stores opened without the start's check) says the same, not 500.
-    with _api(path) as api:
-        answer = api.post("/v1/ledger/verify", role="auditor")
+    with _client(path) as (client, stores):
+        token = stores.access.issue("auditor-after-the-damage", "auditor")
+        answer = client.post("/v1/ledger/verify", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200, answer.text
     assert answer.json() == {
         "valid": False, "position": sound_ledger[1][-1][0], "digest": "", "first_mismatch": None,
