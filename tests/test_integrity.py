@@ -134,6 +134,7 @@ def test_a_wrong_digest_for_a_position_is_not_valid(api: Any) -> None:
         "position": positions[1],
         "digest": kept["digest"],
         "first_mismatch": None,
+        "first_unreadable": None,
         "detail": answer["detail"],
     }
     assert _verify(api, {"position": positions[1], "digest": kept["digest"].upper()})["valid"] is True

@@ -1,7 +1,8 @@
 """`supply-ledger digest` and `supply-ledger verify`: the auditor's hash chain from a terminal.
 
 `verify` exits 1 on any mismatch, so a scheduled job or a CI step can alert on it; bad
-arguments and unknown positions exit 2."""
+arguments and unknown positions exit 2. A store whose storage is damaged (a corrupt page)
+does not verify either: one line names the first position that cannot be read, exit 1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.options import DatabaseOption, opened
+from api.cli.options import DatabaseOption, fail, opened
 from replay import digest as chain
 
 
@@ -20,7 +21,10 @@ def digest(
 ) -> None:
     """Print the ledger's hash-chain digest at a position, to keep and verify later."""
     with opened(database) as stores:
-        result = chain.digest(stores.ledger.recorder, position)
+        try:
+            result = chain.digest(stores.ledger.recorder, position)
+        except chain.UnreadableEvent as unreadable:
+            raise fail(f"cannot compute the digest: {unreadable}") from None
     typer.echo(f"position {result.position}")
     typer.echo(f"digest {result.digest}")
 
@@ -39,6 +43,9 @@ def verify(
         raise typer.Exit(2)
     with opened(database) as stores:
         result = chain.verify(stores.ledger.recorder, position, digest)
+    if result.first_unreadable is not None:
+        typer.echo(f"UNREADABLE: {result.detail}")
+        raise typer.Exit(1)
     typer.echo(f"{'valid' if result.valid else 'MISMATCH'}: {result.detail}")
     typer.echo(f"position {result.position}")
     typer.echo(f"digest {result.digest} (recomputed)")

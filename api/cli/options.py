@@ -44,8 +44,14 @@ def open_stores(database: str | None):  # type: ignore[no-untyped-def]
 
 @contextmanager
 def opened(database: str | None) -> Iterator[Any]:
-    """The stores for one command; a refusal of the ledger is printed as `error: ...`, exit 2."""
-    stores = open_stores(database)
+    """The stores for one command; a database that cannot be opened, or a refusal of the
+    ledger, is printed as one line `error: ...`, exit 2."""
+    from api.cli.startup import StartRefused, open_checked
+
+    try:
+        stores = open_checked(Database.from_environment(database), thorough=False)
+    except StartRefused as refused:
+        raise fail(str(refused)) from None
     try:
         yield stores
     except LedgerError as error:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from api.cli.options import DatabaseOption, open_stores, write_secret
+from api.cli.options import DatabaseOption, fail, opened, write_secret
+from api.cli.startup import StartRefused, bind, open_checked
 from ledger.settings import Database
 
 DEMO_ROLES = ("coordinator", "operator", "auditor")
@@ -49,32 +50,35 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
     """Run the HTTP API (docs at /docs)."""
-    import uvicorn
-
-    from api.app import create_app
-
     os.environ["SUPPLY_LEDGER_LOG_LEVEL"] = log_level.upper()
     db = Database.from_environment(database)
-    stores = open_stores(db.url)
+    if workers > 1 and db.kind != "postgres":
+        raise fail("several workers need PostgreSQL (SQLite is one process)")
+    try:
+        listener = bind(host, port)
+        try:
+            stores = open_checked(db)
+        except BaseException:
+            listener.close()
+            raise
+    except StartRefused as refused:
+        raise fail(str(refused)) from None
     ensure_admin_token(stores, db)
     if demo:
         load_demo(stores)
     typer.echo(f"Supply Ledger on {db.describe()}: http://{host}:{port}/docs", err=False)
     if workers > 1:
-        if db.kind != "postgres":
-            typer.echo("error: several workers need PostgreSQL (SQLite is one process)", err=True)
-            raise typer.Exit(2)
-        stores.close()
+        stores.close()  # the schema is created; each worker opens its own stores
         os.environ["SUPPLY_LEDGER_DATABASE_URL"] = db.url
         from api.server import run_workers
 
-        run_workers(host, port, workers)
+        run_workers(listener, workers)
         return
-    from api.server import tune_interpreter
+    from api.app import create_app
+    from api.server import run_single
 
-    tune_interpreter()
     try:
-        uvicorn.run(create_app(stores=stores), host=host, port=port, log_level="warning", access_log=False)
+        run_single(listener, create_app(stores=stores))
     finally:
         stores.close()
 
@@ -82,10 +86,7 @@ def serve(
 def demo(database: DatabaseOption = None) -> None:
     """Load the demo scenario and print a token per demo role."""
     db = Database.from_environment(database)
-    stores = open_stores(db.url)
-    try:
+    with opened(db.url) as stores:
         ensure_admin_token(stores, db)
         if not load_demo(stores):
             raise typer.Exit(1)
-    finally:
-        stores.close()

@@ -47,6 +47,9 @@ class VerifyAnswer(BaseModel):
     first_mismatch: int | None = Field(
         None, description="First position whose stored event no longer matches the link recorded for it"
     )
+    first_unreadable: int | None = Field(
+        None, description="First position whose stored event the database cannot give back (damaged storage)"
+    )
     detail: str
 
 
