@@ -81,14 +81,6 @@ class Stores:
         self.projector.view.datastore.close()  # type: ignore[attr-defined]
 
 
-def app_from_environment() -> FastAPI:
-    """For `uvicorn --factory` with several worker processes: each opens its own stores."""
-    from api.server import tune_interpreter
-
-    tune_interpreter()
-    return create_app(Database.from_environment())
-
-
 def create_app(database: Database | None = None, stores: Stores | None = None, projections: bool | None = None) -> FastAPI:
     """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here.
     `projections`: run the stock projection in this process (default, unless
