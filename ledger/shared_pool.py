@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import threading
 
-from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import PostgresDatastore
+
+from ledger.outage import ResilientPostgresFactory
 
 _lock = threading.Lock()
 _shared: dict[tuple[str, ...], tuple[PostgresDatastore, int]] = {}
 
 
-class SharedPoolPostgresFactory(PostgresFactory):
+class SharedPoolPostgresFactory(ResilientPostgresFactory):
     def __init__(self, env):  # type: ignore[no-untyped-def]
         super().__init__(env)
         own = self.datastore  # built, not yet opened: it holds no connection
