@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -59,11 +60,21 @@ def configure_logging(level: str = "INFO") -> None:
         foreign = logging.getLogger(name)
         foreign.handlers = []
         foreign.propagate = True
+    threading.excepthook = _log_thread_death
     structlog.configure(
         processors=[*_PROCESSORS, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
+    )
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    """A thread killed by an exception is a bug: one JSON line, not Python's plain-text traceback."""
+    structlog.get_logger("supply_ledger").error(
+        "thread_died",
+        thread=getattr(args.thread, "name", None),
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
     )
 
 
