@@ -12,12 +12,12 @@ space on its disk. The last failure is remembered (`failed`) until a write succe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any
 
 from ledger.outage import StoreUnavailable, unavailable
 
-DEADLINE = 0.8
+DEADLINE = 0.7
 WRITE_PROBE_EVERY = 5.0
 MIN_FREE_BYTES = 1 << 20
 PROBE_TABLE = "CREATE TABLE IF NOT EXISTS {t}health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)"
@@ -63,10 +63,13 @@ class StoreHealth:
             self._failure = None
             self._written = time.monotonic()
 
-    def check(self) -> Health:
+    async def check(self) -> Health:
+        """Awaited on the event loop, so that neither a busy thread pool nor a database
+        that does not answer holds the answer back."""
         try:
-            position = self._probes.submit(self._probe).result(timeout=DEADLINE)
-        except FutureTimeout:
+            probe = asyncio.wrap_future(self._probes.submit(self._probe))
+            position = await asyncio.wait_for(probe, DEADLINE)
+        except TimeoutError:
             problem = f"the database did not answer within {DEADLINE:g} s"
         except Exception as error:  # noqa: BLE001 - whatever the probe met, the store is not healthy
             problem = unavailable(error) or f"{type(error).__name__}: {error}"[:200]

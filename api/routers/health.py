@@ -16,9 +16,9 @@ router = APIRouter(tags=["operations"])
     responses={503: {"description": "The database cannot be reached or written: "
                      '`{"status": "degraded", "database": "unavailable", "detail": ...}`'}},
 )
-def healthz(request: Request) -> JSONResponse:
+async def healthz(request: Request) -> JSONResponse:
     """Answered within a second (`ledger.health`): 200 with the ledger's position, or 503."""
-    health = request.app.state.health.check()
+    health = await request.app.state.health.check()
     if not health.ok:
         return JSONResponse(
             {"status": "degraded", "database": "unavailable", "detail": health.problem},
