@@ -72,7 +72,8 @@ class PrivatePostgres:
 
 
 class Service:
-    """`python -m api serve` as a user runs it, its log in a file (a pipe could fill and stall it)."""
+    """`python -m api serve` as a user runs it. Its output is drained by a thread (a full
+    pipe would stall it) into a file beside the database, which the test can read."""
 
     def __init__(self, database_url: str, workdir: Path) -> None:
         self.database_url = database_url
@@ -81,11 +82,13 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"serve-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._drain: threading.Thread | None = None
 
     def start(self) -> None:
         command = [sys.executable, "-m", "api", "serve", "--database", self.database_url, "--port", str(self.port)]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=log)
+        self.process = subprocess.Popen(command, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._drain = threading.Thread(target=self._copy_output, args=(self.process,), daemon=True)
+        self._drain.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"serve exited with {self.process.returncode}: {self.log()}"
@@ -97,7 +100,16 @@ class Service:
             time.sleep(0.1)
         raise AssertionError(f"serve did not become healthy: {self.log()}")
 
+    def _copy_output(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        with open(self.log_path, "ab") as log:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+
     def log(self) -> str:
+        if self._drain is not None and self.process is not None and self.process.poll() is not None:
+            self._drain.join(timeout=5)
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     @property
