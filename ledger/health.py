@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.outage import StoreUnavailable, unavailable
+from ledger.outage import ResilientPool, StoreUnavailable, unavailable
 
 DEADLINE = 0.7
+PROBE_POOL_WAIT = 0.3
 WRITE_PROBE_EVERY = 5.0
 MIN_FREE_BYTES = 1 << 20
 PROBE_TABLE = "CREATE TABLE IF NOT EXISTS {t}health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)"
@@ -84,7 +85,14 @@ class StoreHealth:
     def _probe(self) -> int:
         """The ledger's position; raises if the store cannot be read or, when due, written."""
         store = self.recorder
-        rows = store.query("SELECT max(position) AS position FROM {t}positions")
+        read = "SELECT max(position) AS position FROM {t}positions"
+        pool = getattr(store.datastore, "pool", None)
+        if isinstance(pool, ResilientPool):  # PostgreSQL: a shorter wait than a request's
+            pool.open(wait=False)
+            with pool.connection(timeout=PROBE_POOL_WAIT) as conn:
+                rows = [conn.execute(store._sql(read)).fetchone()]
+        else:
+            rows = store.query(read)
         position = int(rows[0]["position"] or 0)
         path = Path(getattr(store.datastore, "db_name", "") or "")
         if path.name:  # SQLite: what a write would need, without writing

@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 
+from conftest import fresh_database
 from fault_helpers import PrivatePostgres, Service, Writers, on_hand, retry_until_stored, seed, stored_keys
 
 ANSWER_WITHIN = 2.5  # seconds, for every write answered during the outage (API.md: "about 2 s")
@@ -31,14 +33,21 @@ def postgres() -> Iterator[PrivatePostgres]:
         server.remove()
 
 
+@pytest.fixture
+def database(postgres: PrivatePostgres) -> Iterator[str]:
+    """A fresh database on the private server for each test."""
+    with fresh_database(postgres.url) as url:
+        yield url
+
+
 def _health(service: Service) -> tuple[int, float, dict]:
     started = time.monotonic()
     response = httpx.get(f"{service.url}/healthz", timeout=10)
     return response.status_code, time.monotonic() - started, response.json()
 
 
-def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(postgres, tmp_path) -> None:
-    service = Service(postgres.url, tmp_path)
+def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(postgres, database, tmp_path) -> None:
+    service = Service(database, tmp_path)
     service.start()
     writers = Writers(service, count=3)
     try:
@@ -95,3 +104,49 @@ def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(po
     assert "Traceback" not in "\n".join(
         line for line in service.log().splitlines() if not line.startswith("{")
     ), "a plain-text traceback reached the log"
+
+
+def test_a_read_only_database_is_503_for_writes_and_health_then_recovers(postgres, database, tmp_path) -> None:
+    """The server switched to read-only (as for maintenance or a failover): reads go on,
+    writes and /healthz say unavailable, and both come back when writing is allowed again."""
+    service = Service(database, tmp_path)
+    service.start()
+
+    def read_only(on: bool) -> None:
+        with psycopg.connect(postgres.url, autocommit=True) as conn:
+            if on:
+                conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            else:
+                conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            conn.execute("SELECT pg_reload_conf()")
+        time.sleep(0.3)  # every backend reads the reloaded setting before its next command
+
+    try:
+        seed(service)
+        with service.client() as client:
+            def receipt(key: str) -> httpx.Response:
+                return client.post("/v1/depots/A-NORTH/receipts", json={"item": "FFP2", "quantity": 1},
+                                   headers={"Idempotency-Key": key})
+
+            assert receipt("before").status_code == 201
+            read_only(True)
+            try:
+                refused = receipt("while-read-only")
+                health = _health(service)
+                reading = client.get("/v1/depots/A-NORTH")
+            finally:
+                read_only(False)
+            deadline = time.monotonic() + 5
+            while (healthy := _health(service))[0] != 200:
+                assert time.monotonic() < deadline, healthy
+                time.sleep(0.2)
+            retried = receipt("while-read-only")
+
+        assert (refused.status_code, refused.headers["retry-after"]) == (503, "2"), refused.text
+        assert health[0] == 503 and health[2]["database"] == "unavailable", health
+        assert "read-only" in health[2]["detail"]
+        assert reading.status_code == 200
+        assert retried.status_code == 201
+        assert stored_keys(service) == {"before": 1, "while-read-only": 1}
+    finally:
+        service.stop()
