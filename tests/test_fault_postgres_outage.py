@@ -58,10 +58,12 @@ def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(po
         postgres.stop()
         stopped = time.monotonic()
         during = []
-        while time.monotonic() - stopped < OUTAGE:
-            during.append(_health(service))
-            time.sleep(0.25)
-        postgres.start()
+        try:
+            while time.monotonic() - stopped < OUTAGE:
+                during.append(_health(service))
+                time.sleep(0.25)
+        finally:
+            postgres.start()
         restarted = time.monotonic()
         while time.monotonic() - restarted < RECOVER_WITHIN + 1.5:
             time.sleep(0.1)
