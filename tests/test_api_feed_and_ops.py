@@ -243,7 +243,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(api, monkeypatch):
     def away(*args: object, **kwargs: object) -> None:
         raise StoreUnavailable("the database went away")
 
-    monkeypatch.setattr(api.stores.ledger.recorder, "query", away)
+    monkeypatch.setattr(api.client.app.state.health, "_probe", away)  # tests/test_fault_*.py stop real databases
     response = api.client.get("/healthz")
 
     assert response.status_code == 503
