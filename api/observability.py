@@ -150,8 +150,10 @@ class RequestLog:
                 "request_id": request_id,
                 **details,
             }
-            if status == 500:
+            if status == 500 or "traceback" in details:
                 self.log.error("request", **fields)
+            elif "unavailable" in details:
+                self.log.warning("request", **fields)
             else:
                 self.log.info("request", **fields)
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 import uvicorn
+from fastapi.responses import StreamingResponse
 
 from api.app import Stores, create_app
 from fault_helpers import free_port
@@ -29,7 +30,15 @@ def running(tmp_path) -> Iterator[int]:  # type: ignore[no-untyped-def]
     def broken() -> None:
         raise ZeroDivisionError("the handler's own bug")
 
+    def broken_midway() -> StreamingResponse:
+        def chunks() -> Iterator[bytes]:
+            yield b"["
+            raise ZeroDivisionError("the stream's own bug")
+
+        return StreamingResponse(chunks(), media_type="application/json")
+
     app.add_api_route("/test-only/broken", broken, methods=["GET"])
+    app.add_api_route("/test-only/broken-midway", broken_midway, methods=["GET"])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -76,3 +85,21 @@ def test_a_bug_answers_500_and_the_same_connection_serves_the_next_request(runni
     assert "Traceback (most recent call last)" in bug["traceback"]
     assert "the handler's own bug" in bug["traceback"]
     assert bug["request_id"] == failed.getheader("x-request-id")
+
+
+def test_a_bug_after_the_answer_began_is_logged_as_json_lines_only(running: int, capfd) -> None:  # type: ignore[no-untyped-def]
+    """Too late for a 500: the connection is closed (its answer is cut short), and what
+    uvicorn itself says about that reaches the log as JSON like everything else."""
+    connection = http.client.HTTPConnection("127.0.0.1", running, timeout=10)
+    connection.request("GET", "/test-only/broken-midway")
+    answer = connection.getresponse()
+    with pytest.raises(http.client.IncompleteRead):
+        answer.read()
+    connection.close()
+
+    time.sleep(0.2)
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is JSON: no plain-text traceback
+    [bug] = [record for record in records if "the stream's own bug" in json.dumps(record)]
+    assert (bug["event"], bug["level"], bug["path"]) == ("request", "error", "/test-only/broken-midway")
+    assert any(record.get("logger", "").startswith("uvicorn") for record in records), records
