@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -33,7 +34,12 @@ def tune_interpreter() -> None:
 
 
 def run_workers(host: str, port: int, workers: int) -> None:
-    """Several processes, each opening its own stores from SUPPLY_LEDGER_DATABASE_URL."""
+    """Several processes, each opening its own stores from SUPPLY_LEDGER_DATABASE_URL.
+    uvicorn's own logging setup is left out (`log_config=None`): the supervisor's lines and
+    the workers' go through ours, as JSON."""
+    from api.observability import configure_logging
+
+    configure_logging(os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO"))
     config = _TCPConfig(
         "api.app:app_from_environment",
         factory=True,
@@ -41,6 +47,7 @@ def run_workers(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,
         access_log=False,
     )
     Multiprocess(config, sockets=[config.bind_socket()]).run()
