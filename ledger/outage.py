@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
+from eventsourcing.persistence import ConnectionUnavailableError
 from eventsourcing.postgres import ConnectionPool, PostgresFactory
 
 RECONNECT_SECONDS = 1.5
@@ -74,6 +75,8 @@ def unavailable(error: BaseException) -> str | None:
 def _reason(error: BaseException) -> str | None:
     if isinstance(error, StoreUnavailable):
         return str(error)
+    if isinstance(error, ConnectionUnavailableError):  # the library's own pool (SQLite) timed out
+        return _first_line(error)
     if isinstance(error, (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)):
         return "no database connection became available"
     if isinstance(error, psycopg.Error):
