@@ -34,6 +34,7 @@ _PROCESSORS = [
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
 FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+JSON_HANDLER = "supply-ledger-json"
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -53,8 +54,9 @@ def configure_logging(level: str = "INFO") -> None:
             ],
         )
     )
+    handler.set_name(JSON_HANDLER)
     root = logging.getLogger()
-    root.handlers = [handler]
+    root.handlers = [h for h in root.handlers if h.get_name() != JSON_HANDLER] + [handler]  # others (pytest's) stay
     root.setLevel(level)
     for name in FOREIGN_LOGGERS:
         foreign = logging.getLogger(name)
