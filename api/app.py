@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from api import problems
 from api.deps import exercise_scope
 from api.authentication import Authentication
+from api.limits import BodyLimit, max_body_bytes
 from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import (
     allocations,
@@ -135,6 +136,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
             tags=["exercise ledger"],
             dependencies=[Depends(exercise_scope)],
         )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes())  # inside Authentication: a caller without a token learns that first
     app.add_middleware(Authentication)
     # Outermost: logs refusals too, and answers any exception itself (see RequestLog).
     app.add_middleware(RequestLog, metrics=app.state.metrics)

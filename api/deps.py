@@ -110,6 +110,7 @@ async def command_context(
         raise HTTPException(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     return Context(
         actor=principal.name,
+        principal_id=principal.id,
         organisations=None if principal.may_write_everywhere() else principal.organisations,
         request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         idempotency_key=idempotency_key,
@@ -146,7 +147,7 @@ async def control_once(
         return None
     if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
         raise HTTPException(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
-    return Once(scope=principal.name, key=idempotency_key, fingerprint=await _fingerprint(request))
+    return Once(scope=principal.id, key=idempotency_key, fingerprint=await _fingerprint(request))
 
 
 OnceDep = Annotated[Once | None, Depends(control_once)]

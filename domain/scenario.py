@@ -142,6 +142,11 @@ class Objective(BaseModel):
     capabilities: list[str] = Field(default_factory=list, max_length=50)
 
 
+MAX_INJECTS = 2_000
+"""Injects one exercise may hold, all loads together: the sample scenario has 27. A review
+replays every inject, so the bound keeps a review's work bounded too."""
+
+
 class Scenario(BaseModel):
     """A scenario file (YAML or JSON): what the exercise is for, and its injects."""
 
@@ -151,4 +156,4 @@ class Scenario(BaseModel):
     description: str | None = Field(default=None, max_length=4000)
     objectives: list[Objective] = Field(default_factory=list, max_length=50)
     capabilities: list[str] = Field(default_factory=list, max_length=100)
-    injects: list[Inject] = Field(min_length=1, max_length=10_000)
+    injects: list[Inject] = Field(min_length=1, max_length=MAX_INJECTS)

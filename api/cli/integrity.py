@@ -10,24 +10,21 @@ from typing import Annotated
 
 import typer
 
-from api.cli import DatabaseOption, app
-from api.cli_views import _opened
+from api.cli.options import DatabaseOption, opened
 from replay import digest as chain
 
 
-@app.command()
 def digest(
     position: Annotated[int | None, typer.Option(min=0, help="Ledger position (default: the last)")] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Print the ledger's hash-chain digest at a position, to keep and verify later."""
-    with _opened(database) as stores:
+    with opened(database) as stores:
         result = chain.digest(stores.ledger.recorder, position)
     typer.echo(f"position {result.position}")
     typer.echo(f"digest {result.digest}")
 
 
-@app.command()
 def verify(
     digest: Annotated[str | None, typer.Option(help="A digest kept earlier (64 hex digits); needs --position")] = None,
     position: Annotated[int | None, typer.Option(min=0, help="The position of that digest")] = None,
@@ -40,7 +37,7 @@ def verify(
     if digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
         typer.echo("error: --digest must be 64 hex digits", err=True)
         raise typer.Exit(2)
-    with _opened(database) as stores:
+    with opened(database) as stores:
         result = chain.verify(stores.ledger.recorder, position, digest)
     typer.echo(f"{'valid' if result.valid else 'MISMATCH'}: {result.detail}")
     typer.echo(f"position {result.position}")
