@@ -12,11 +12,11 @@ backoff that grows to minutes, and lends out connections the server closed while
 sat idle. Measured before this module: requests hung up to 37 s during an outage and
 failed for another 22 s after it. `ResilientPostgresFactory` therefore tunes the pool
 the library builds (`harden`): a wait for a connection (POSTGRES_CONNECT_TIMEOUT, one
-second by default, `ledger.settings`) that ends in `StoreUnavailable`, which the library
-does not retry, reconnection attempts that give
-up after a second or two so that waiting requests start fresh ones, a bounded connect
-time, and, once a connection comes back broken, a check of every idle connection so the
-dead ones go at once instead of one failed request each.
+second by default, `ledger.settings`; `OUTAGE_WAIT` once an outage is known) that ends in
+`StoreUnavailable`, which the library does not retry; reconnection attempts that give up
+after a second or two so that waiting requests start fresh ones; a bounded connect time;
+and, once a connection comes back broken, a check of every idle connection so the dead
+ones go at once instead of one failed request each.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ import psycopg_pool
 from eventsourcing.persistence import ConnectionUnavailableError
 from eventsourcing.postgres import ConnectionPool, PostgresFactory
 
+OUTAGE_WAIT = 0.25
+"""Seconds a request waits for a connection once the pool knows the database is away (a
+connection broke or none came in time, and none has worked since): the first request
+of an outage waits the full time-out, the others are answered 503 at once."""
 RECONNECT_SECONDS = 1.5
 """How long one background reconnection keeps trying; then a waiting request starts another."""
 CONNECT_TIMEOUT = 2
@@ -109,18 +113,22 @@ class ResilientPool(ConnectionPool):  # type: ignore[type-arg]
 
     _outage_lock: threading.Lock
     _checking: bool
+    _down: bool  # a connection broke or none came in time, and none has worked since
 
     def getconn(self, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = OUTAGE_WAIT if self._down else self.timeout
         try:
             return super().getconn(timeout)
         except psycopg_pool.PoolTimeout as error:
+            self._down = True
             self._check_idle()  # also asks the pool to grow: a fresh connection attempt
-            waited = self.timeout if timeout is None else timeout
-            raise StoreUnavailable(f"no database connection within {waited:g} s") from error
+            raise StoreUnavailable(f"no database connection within {timeout:g} s") from error
 
     def putconn(self, conn: Any) -> None:
         broken = conn.broken or conn.closed
         super().putconn(conn)
+        self._down = broken
         if broken:
             self._check_idle()
 
@@ -148,6 +156,7 @@ def harden(pool: ConnectionPool) -> None:  # type: ignore[type-arg]
     pool.__class__ = ResilientPool
     pool._outage_lock = threading.Lock()  # type: ignore[attr-defined]
     pool._checking = False  # type: ignore[attr-defined]
+    pool._down = False  # type: ignore[attr-defined]
     pool.reconnect_timeout = RECONNECT_SECONDS
     if isinstance(pool.kwargs, dict):
         pool.kwargs["connect_timeout"] = CONNECT_TIMEOUT
