@@ -32,6 +32,7 @@ from ledger.access import Access
 from ledger.application import Ledger
 from ledger.exercises import Exercises
 from ledger.feed import Feed
+from ledger.health import StoreHealth
 from ledger.settings import Database
 from projections.runner import ProjectionThread, Projector, open_view
 from projections.views import Views
@@ -96,6 +97,8 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
         app.state.views = opened.views
         app.state.feed = Feed(opened.ledger)
         app.state.exercises = opened.exercises
+        app.state.health = StoreHealth(opened.ledger.recorder)
+        configure_logging(log_level)  # again: uvicorn set up its own loggers after create_app
         follower = ProjectionThread(opened.projector).start() if projections else None
         if follower is not None:
             opened.ledger.listeners.append(opened.projector.wake)
@@ -105,10 +108,12 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
             if follower is not None:
                 opened.ledger.listeners.remove(opened.projector.wake)
                 follower.stop()
+            app.state.health.close()
             if stores is None:
                 opened.close()
 
-    configure_logging(os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO"))
+    log_level = os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO")
+    configure_logging(log_level)
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
@@ -128,5 +133,6 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
     app.add_middleware(RefuseNul)  # inside Authentication: a request without a token learns that first
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes())  # inside Authentication: a caller without a token learns that first
     app.add_middleware(Authentication)
-    app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too
+    # Outermost: logs refusals too, and answers any exception itself (see RequestLog).
+    app.add_middleware(RequestLog, metrics=app.state.metrics)
     return app

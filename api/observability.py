@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import uuid
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems
+from ledger.outage import unavailable
 
 
 class _CurrentStderr:
@@ -23,19 +27,56 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+# Shared by our own log lines and the standard library's (uvicorn, asyncio, psycopg).
+_PROCESSORS = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+JSON_HANDLER = "supply-ledger-json"
+
+
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    """Every log line as one JSON object on stderr, tracebacks inside it.
+
+    uvicorn configures its own loggers with plain-text handlers when it starts (after the
+    app was created, in `serve`), so the lifespan calls this again: they lose their
+    handlers and reach the root logger, whose handler renders through structlog."""
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*_PROCESSORS, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    handler.set_name(JSON_HANDLER)
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != JSON_HANDLER] + [handler]  # others (pytest's) stay
+    root.setLevel(level)
+    for name in FOREIGN_LOGGERS:
+        foreign = logging.getLogger(name)
+        foreign.handlers = []
+        foreign.propagate = True
+    threading.excepthook = _log_thread_death
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*_PROCESSORS, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
+    )
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    """A thread killed by an exception is a bug: one JSON line, not Python's plain-text traceback."""
+    structlog.get_logger("supply_ledger").error(
+        "thread_died",
+        thread=getattr(args.thread, "name", None),
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
     )
 
 
@@ -55,9 +96,14 @@ class Metrics:
 
 
 class RequestLog:
-    """ASGI middleware: a request id, one JSON log line and metrics per request.
+    """ASGI middleware: a request id, one JSON log line and metrics per request, and the
+    answer to any exception the routes let through.
 
-    It logs the principal's name, never the token."""
+    Answering here (503 for an unavailable store, 500 for a bug) rather than in Starlette's
+    ServerErrorMiddleware keeps the connection open: that one re-raises after answering,
+    and uvicorn then closes the connection and prints the traceback as plain text. Here a
+    bug's traceback goes into the request's own log line. It logs the principal's name,
+    never the token."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -72,30 +118,63 @@ class RequestLog:
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        responded = False
+        details: dict[str, Any] = {}
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as error:  # noqa: BLE001 - every failure is answered and logged, never re-raised
+            details = self._failure(scope, error)
+            if not responded:
+                response, _ = problems.unexpected(error)
+                await response(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
             template = route_template(scope)
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(duration)
-            self.log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-                actor=scope["state"].get("actor"),
-                request_id=request_id,
-            )
+            if 200 <= status < 300 and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+                _health(scope, "wrote")
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(duration * 1000, 2),
+                "actor": scope["state"].get("actor"),
+                "request_id": request_id,
+                **details,
+            }
+            if status == 500 or "traceback" in details:
+                self.log.error("request", **fields)
+            elif "unavailable" in details:
+                self.log.warning("request", **fields)
+            else:
+                self.log.info("request", **fields)
+
+    @staticmethod
+    def _failure(scope: Scope, error: Exception) -> dict[str, Any]:
+        """What the request's log line says about an exception: why the store is
+        unavailable, or the bug's traceback."""
+        reason = unavailable(error)
+        if reason is not None:
+            _health(scope, "failed", reason)
+            return {"unavailable": reason}
+        return {"error": type(error).__name__, "traceback": problems.traceback_text(error)}
+
+
+def _health(scope: Scope, event: str, *args: Any) -> None:
+    """Tell the store's health what a request found (`ledger.health.StoreHealth`)."""
+    health = getattr(getattr(scope.get("app"), "state", None), "health", None)
+    if health is not None:
+        getattr(health, event)(*args)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

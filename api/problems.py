@@ -6,13 +6,13 @@ import re
 import traceback
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import exceptions as ex
+from ledger.outage import RETRY_AFTER_SECONDS, unavailable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://supply-ledger.example/problems/"
@@ -23,8 +23,6 @@ STATUS = {
     ex.InvalidCommand: 422,
     ex.Forbidden: 403,
 }
-
-log = structlog.get_logger("supply_ledger.api")
 
 
 def problem(
@@ -81,22 +79,30 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
         return problem(error.status_code, title, str(error.detail), title.lower().replace(" ", "-"), headers=headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        request_id = getattr(request.state, "request_id", None)
-        # The traceback is formatted here, without local variables, so that no logging setup
-        # can render the request's Authorization header into the log.
-        log.error(
-            "unhandled_error",
-            path=request.url.path,
-            request_id=request_id,
-            error=type(error).__name__,
-            traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
-        )
-        response = problem(500, "Internal error", "the server failed to handle this request; it was logged", "internal")
-        if request_id:
-            response.headers["x-request-id"] = request_id
-        return response
+
+def unexpected(error: Exception) -> tuple[JSONResponse, str | None]:
+    """The answer to an exception no handler took, and why the store is unavailable if it is.
+
+    A store that cannot be reached or written is no bug: 503 with `Retry-After`. Anything
+    else is one (500). A write the store refused stored nothing, or stored everything with
+    its Idempotency-Key (in one transaction), so a retry with the same key is safe."""
+    reason = unavailable(error)
+    if reason is None:
+        return problem(500, "Internal error", "the server failed to handle this request; it was logged", "internal"), None
+    response = problem(
+        503,
+        "Service unavailable",
+        f"the database is unavailable ({reason}); retry later, with the same Idempotency-Key for a write",
+        "unavailable",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, reason
+
+
+def traceback_text(error: BaseException) -> str:
+    """Formatted here, without local variables, so that no logging setup can render the
+    request's Authorization header into the log."""
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
 def allowed_methods(request: Request, fallback: str) -> str:

@@ -51,7 +51,9 @@ def tune_interpreter() -> None:
 
 
 def _config(workers: int, app: object = "api.server:worker_app") -> uvicorn.Config:
-    return uvicorn.Config(app, factory=isinstance(app, str), workers=workers, log_level="warning", access_log=False)
+    return uvicorn.Config(
+        app, factory=isinstance(app, str), workers=workers, log_level="warning", log_config=None, access_log=False
+    )
 
 
 def run_single(sock: socket.socket, app: FastAPI) -> None:
@@ -62,7 +64,12 @@ def run_single(sock: socket.socket, app: FastAPI) -> None:
 
 def run_workers(sock: socket.socket, workers: int) -> None:
     """Several processes sharing the bound socket, each opening its own stores from
-    SUPPLY_LEDGER_DATABASE_URL (the supervisor created the schema before starting them)."""
+    SUPPLY_LEDGER_DATABASE_URL (the supervisor created the schema before starting them).
+    uvicorn's own logging setup is left out (`log_config=None`): the supervisor's lines and
+    the workers' go through ours, as JSON."""
+    from api.observability import configure_logging
+
+    configure_logging(os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO"))
     Multiprocess(_config(workers), sockets=[sock]).run()
 
 

@@ -60,6 +60,7 @@ class Database:
         """Library settings for one event store in this database (`ledger`, `access`, `exercise-x`);
         `indexed` stores get the ledger's write indexes (see `ledger.persistence`); on PostgreSQL
         `shared_pool` stores draw on one connection pool between them (see `ledger.shared_pool`)."""
+        from ledger.outage import ResilientPostgresFactory
         from ledger.persistence import (
             OrjsonTranscoder,
             PostgresLedgerRecorder,
@@ -82,18 +83,17 @@ class Database:
             if indexed:
                 env["APPLICATION_RECORDER_TOPIC"] = get_topic(SQLiteLedgerRecorder)
             return env
-        from ledger.schema_lock import SchemaLockedPostgresFactory
-
         parts = urlparse(self.url)
         query = parse_qs(parts.query)
         env |= {
-            "PERSISTENCE_MODULE": get_topic(SchemaLockedPostgresFactory),
+            "PERSISTENCE_MODULE": get_topic(ResilientPostgresFactory),
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
+            # Also how long a request waits for a pooled connection before it is answered 503.
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["1"])[0],
             "POSTGRES_POOL_SIZE": query.get("pool_size", ["5"])[0],
             "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["10"])[0],
             "POSTGRES_LOCK_TIMEOUT": "10",

@@ -17,13 +17,13 @@ import threading
 
 from eventsourcing.postgres import PostgresDatastore
 
-from ledger.schema_lock import SchemaLockedPostgresFactory
+from ledger.outage import ResilientPostgresFactory
 
 _lock = threading.Lock()
 _shared: dict[tuple[str, ...], tuple[PostgresDatastore, int]] = {}
 
 
-class SharedPoolPostgresFactory(SchemaLockedPostgresFactory):
+class SharedPoolPostgresFactory(ResilientPostgresFactory):
     def __init__(self, env):  # type: ignore[no-untyped-def]
         super().__init__(env)
         own = self.datastore  # built, not yet opened: it holds no connection

@@ -21,6 +21,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import Environment
 
 from ledger.application import Ledger
+from ledger.outage import unavailable
 from ledger.settings import Database
 from projections.stock_view import (
     PostgresStockView,
@@ -113,8 +114,8 @@ class Projector:
             try:
                 if self.step() == 0:
                     time.sleep(0.005)
-            except Exception:
-                log.exception("projection_failed", position=self.position())
+            except Exception as error:
+                _failed(error)
                 return False
         return True
 
@@ -127,11 +128,21 @@ class Projector:
             try:
                 if self.step():
                     continue
-            except Exception:
-                log.exception("projection_failed", position=self.position())
+            except Exception as error:
+                _failed(error)
                 stop.wait(poll)
             self._woken.wait(poll)
             self._woken.clear()
+
+
+def _failed(error: Exception) -> None:
+    """A failed batch is logged, and tried again: while the database is away that is a
+    warning without a traceback, and the log line asks nothing of the database."""
+    reason = unavailable(error)
+    if reason is not None:
+        log.warning("projection_waiting_for_database", reason=reason)
+    else:
+        log.error("projection_failed", exc_info=error)
 
 
 class ProjectionThread:

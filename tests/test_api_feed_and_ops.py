@@ -238,13 +238,17 @@ def test_a_server_error_is_a_problem_with_a_request_id_too(api, monkeypatch):
 
 
 def test_healthz_is_503_when_the_database_does_not_answer(api, monkeypatch):
-    def unavailable() -> int:
-        raise RuntimeError("the database went away")
+    from ledger.outage import StoreUnavailable
 
-    monkeypatch.setattr(api.stores.ledger, "position", unavailable)
+    def away(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("the database went away")
 
-    body = problem(api.client.get("/healthz"), 503)
-    assert body["database"] == "error"
+    monkeypatch.setattr(api.client.app.state.health, "_probe", away)  # tests/test_fault_*.py stop real databases
+    response = api.client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json() == {"status": "degraded", "database": "unavailable", "detail": "the database went away"}
 
 
 def test_unknown_routes_and_methods_are_problems(api):
