@@ -30,9 +30,10 @@ def schema_lock(datastore: PostgresDatastore) -> Iterator[None]:
     On a connection of its own, not one of the store's pool: creation itself needs a pool
     connection, and a pool of one would wait for the connection holding the lock."""
     pool = datastore.pool
-    settings = {key: value for key, value in (pool.kwargs or {}).items() if key != "row_factory"}
+    settings = {key: value for key, value in (pool.kwargs or {}).items() if key not in ("row_factory", "autocommit")}
+    settings.setdefault("connect_timeout", max(1, int(pool.timeout)))
     try:
-        connection = psycopg.connect(pool.conninfo, autocommit=True, connect_timeout=int(pool.timeout), **settings)
+        connection = psycopg.connect(pool.conninfo, autocommit=True, **settings)
     except psycopg.OperationalError as error:  # as the library raises it from its own connections
         raise OperationalError(str(error)) from error
     with connection:
