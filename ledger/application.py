@@ -63,6 +63,8 @@ from ledger.outcomes import (
     TransferOutcome,
 )
 from ledger.persistence import IndexStore
+from ledger.races import Attempts, turn_of
+from ledger.repository import LedgerRepository
 
 O = TypeVar("O", bound=Outcome)
 log = structlog.get_logger("supply_ledger.ledger")
@@ -70,7 +72,6 @@ log = structlog.get_logger("supply_ledger.ledger")
 project_depot = projector(Depot)
 project_item = projector(Item)
 
-SAVE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,13 @@ class Ledger(AllocationCommands, Application):
         self.in_scenario_time = False
         self._known_items: set[str] = set()
 
+    def construct_repository(self) -> LedgerRepository:
+        """The library's repository, with a cache that many threads may read at once."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return LedgerRepository(
+            event_store=self.events, snapshot_store=self.snapshots, cache_maxsize=int(maxsize) if maxsize else None
+        )
+
     @property
     def index_store(self) -> IndexStore:
         assert isinstance(self.recorder, IndexStore), "the ledger needs its own recorder (see ledger.settings)"
@@ -177,37 +185,50 @@ class Ledger(AllocationCommands, Application):
     # --- the command loop -------------------------------------------------------------------
 
     def _execute(self, ctx: Context, outcome_type: type[O], decide: Callable[[], tuple[list[Any], O]]) -> tuple[O, bool]:
-        """Decide and save, retrying lost races; returns the outcome and whether it is a replay."""
+        """Decide and save; a save that lost a race is decided again on fresh state until it
+        is stored (see `ledger.races`), so a race never refuses a command: only the domain
+        does (e.g. insufficient stock, judged on the state it is saved against).
+        Returns the outcome and whether it is a replay of a stored answer."""
         replayed = self._replay(ctx, outcome_type)
         if replayed is not None:
             return replayed, True
-        for _ in range(SAVE_ATTEMPTS):
-            aggregates, outcome = self._decide_in_time(decide)
-            last_event = [event for aggregate in aggregates for event in aggregate.pending_events][-1]
-            outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})  # what the response reports
-            idempotency = None
-            if ctx.idempotency_key is not None:
-                idempotency = {
-                    "scope": ctx.idempotency_scope,
-                    "key": ctx.idempotency_key,
-                    "fingerprint": ctx.fingerprint or "",
-                    "outcome": outcome.model_dump(mode="json"),
-                }
-            try:
-                recordings = self.save(*aggregates, idempotency=idempotency)
-            except IntegrityError:
-                replayed = self._replay(ctx, outcome_type)
-                if replayed is not None:
-                    return replayed, True
-                if ctx.expected_version is not None:
-                    raise VersionMismatch(
-                        "the depot changed while this command was decided", expected=ctx.expected_version
-                    ) from None
-                continue
-            for listener in self.listeners:
-                listener()
-            return outcome.model_copy(update={"position": recordings[-1].notification.id}), False
-        raise ConcurrentUpdate("too many concurrent changes to the same depots; retry")
+        attempts = Attempts()
+        contended: list[Any] = []  # what the last try touched, once a try lost
+        while True:
+            with turn_of(contended):
+                aggregates, outcome = self._decide_in_time(decide)
+                contended = [aggregate.id for aggregate in aggregates]
+                last_event = [event for aggregate in aggregates for event in aggregate.pending_events][-1]
+                outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})  # what the response reports
+                try:
+                    recordings = self.save(*aggregates, idempotency=self._idempotency(ctx, outcome))
+                except IntegrityError:
+                    recordings = None
+            if recordings is not None:
+                self.repository.offer(aggregates)  # type: ignore[attr-defined]  # saved: the newest state
+                for listener in self.listeners:
+                    listener()
+                return outcome.model_copy(update={"position": recordings[-1].notification.id}), False
+            # Another command stored first: one of our depots moved on, or it stored our key.
+            replayed = self._replay(ctx, outcome_type)
+            if replayed is not None:
+                return replayed, True
+            if ctx.expected_version is not None:
+                raise VersionMismatch("the depot changed while this command was decided", expected=ctx.expected_version)
+            if attempts.expired():
+                raise ConcurrentUpdate("the depots kept changing for too long; retry")
+            attempts.pause()
+
+    def _idempotency(self, ctx: Context, outcome: Outcome) -> dict[str, Any] | None:
+        """The key's row, stored with the events: the answer a retry of this command gets."""
+        if ctx.idempotency_key is None:
+            return None
+        return {
+            "scope": ctx.idempotency_scope,
+            "key": ctx.idempotency_key,
+            "fingerprint": ctx.fingerprint or "",
+            "outcome": outcome.model_dump(mode="json"),
+        }
 
     def _decide_in_time(self, decide: Callable[[], tuple[list[Any], O]]) -> tuple[list[Any], O]:
         if not self.in_scenario_time:

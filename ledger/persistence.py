@@ -36,6 +36,7 @@ PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -52,7 +53,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic, retry
+from eventsourcing.utils import get_topic, resolve_topic
 from psycopg.sql import SQL
 
 
@@ -216,6 +217,11 @@ WRITES = {
     "late_event": """INSERT INTO {t}late_events (position, depot, event_type, occurred_at, recorded_at)
         VALUES (:position, :depot, :event_type, :occurred_at, :recorded_at)""",
 }
+
+# A write that failed on its connection is tried this often in all, this long apart
+# (the library's own recorder retries 10 times, 0.2 s apart, but blindly).
+INSERT_ATTEMPTS = 10
+INSERT_RETRY_WAIT = 0.2
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
@@ -385,8 +391,24 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         self._events_table = f'"{self.datastore.schema}"."{events_table_name}"'
         self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.index_ddl())  # type: ignore[arg-type]
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Store, retrying a lost connection; but a write whose COMMIT went out may have been
+        stored although its answer was lost, so before each retry look for it: writing it
+        again would fail as a conflict, and the command, decided again, would be stored twice."""
+        for attempt in range(1, INSERT_ATTEMPTS + 1):
+            try:
+                if attempt > 1:
+                    stored = self._positions_if_stored(stored_events)
+                    if stored is not None:
+                        return stored
+                return self._insert_once(stored_events, **kwargs)
+            except (InterfaceError, OperationalError):
+                if attempt == INSERT_ATTEMPTS:
+                    raise
+                time.sleep(INSERT_RETRY_WAIT)
+        raise AssertionError("unreachable")
+
+    def _insert_once(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """One round trip for the whole write: the library's table lock, NOTIFY and INSERT,
         the index rows and the COMMIT go out as one pipeline and are synced once.
 
@@ -403,6 +425,24 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
                 self._insert_stored_events(curs, stored_events, **kwargs)
                 self._write_index_rows(conn.cursor(), stored_events, None, kwargs.get("index"))
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+    def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of exactly these events (same bytes), if an earlier attempt stored them."""
+        if not stored_events:
+            return []
+        positions = []
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for event in stored_events:
+                curs.execute(
+                    f"SELECT notification_id, topic, state FROM {self._events_table} "  # type: ignore[arg-type]
+                    "WHERE originator_id = %s AND originator_version = %s",
+                    (event.originator_id, event.originator_version),
+                )
+                row = curs.fetchone()
+                if row is None or row["topic"] != event.topic or bytes(row["state"]) != event.state:
+                    return None
+                positions.append(int(row["notification_id"]))
+        return positions
 
     def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
         return {"originator_id": stored_event.originator_id, "originator_version": stored_event.originator_version}
