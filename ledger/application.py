@@ -36,6 +36,7 @@ from domain.exceptions import (
     DuplicateCode,
     Forbidden,
     InvalidCommand,
+    LedgerError,
     TransferClosed,
     UnknownDepot,
     UnknownEvent,
@@ -196,7 +197,7 @@ class Ledger(AllocationCommands, Application):
         contended: list[Any] = []  # what the last try touched, once a try lost
         while True:
             with turn_of(contended):
-                aggregates, outcome = self._decide_in_time(decide)
+                aggregates, outcome = self._decide(decide, trusting=not contended and ctx.expected_version is None)
                 contended = [aggregate.id for aggregate in aggregates]
                 last_event = [event for aggregate in aggregates for event in aggregate.pending_events][-1]
                 outcome = outcome.model_copy(update={"recorded_at": last_event.timestamp})  # what the response reports
@@ -218,6 +219,20 @@ class Ledger(AllocationCommands, Application):
             if attempts.expired():
                 raise ConcurrentUpdate("the depots kept changing for too long; retry")
             attempts.pause()
+
+    def _decide(self, decide: Callable[[], tuple[list[Any], O]], trusting: bool) -> tuple[list[Any], O]:
+        """`trusting`: first on the cached depots as they are (see `ledger.repository`); if
+        that refuses, or read a depot the command does not write (nothing would catch it
+        being stale), decide again on the depots as stored."""
+        if trusting:
+            try:
+                with self.repository.trusting() as read:  # type: ignore[attr-defined]
+                    aggregates, outcome = self._decide_in_time(decide)
+                if set(read) <= {aggregate.id for aggregate in aggregates}:
+                    return aggregates, outcome
+            except LedgerError:
+                pass
+        return self._decide_in_time(decide)
 
     def _idempotency(self, ctx: Context, outcome: Outcome) -> dict[str, Any] | None:
         """The key's row, stored with the events: the answer a retry of this command gets."""

@@ -6,12 +6,19 @@ another request fast-forwards it failed with "dictionary changed size during ite
 (a 500). Here a cached aggregate is never changed once cached: a reader copies it, brings
 its copy up to date from the store, and offers the newer copy back to the cache, which
 keeps whichever is newest. No lock is held across a database round trip.
+
+A command may also take its cached depots as they are (`trusting`), without asking the
+store whether another process wrote them since: every depot a command reads it also
+writes, at the next version, so a stale copy cannot be saved (the save conflicts and the
+command is decided again on fresh state). That saves a database transaction per command.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from copy import deepcopy
 from typing import Any
 
@@ -22,6 +29,17 @@ class LedgerRepository(Repository):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._offering = threading.Lock()
+        self._trusted: ContextVar[list[Any] | None] = ContextVar("trusted", default=None)
+
+    @contextmanager
+    def trusting(self) -> Iterator[list[Any]]:
+        """Within: cached aggregates are taken as current; yields the ids of those so read."""
+        read: list[Any] = []
+        token = self._trusted.set(read)
+        try:
+            yield read
+        finally:
+            self._trusted.reset(token)
 
     def get(  # type: ignore[override]
         self,
@@ -41,6 +59,10 @@ class LedgerRepository(Repository):  # type: ignore[type-arg]
             self.offer([deepcopy(aggregate)])
             return aggregate
         aggregate = deepcopy(cached)
+        trusted = self._trusted.get()
+        if trusted is not None:
+            trusted.append(aggregate_id)
+            return aggregate
         new_events = list(self.event_store.get(originator_id=aggregate_id, gt=aggregate.version))
         if new_events:
             aggregate = projector_func(aggregate, new_events)

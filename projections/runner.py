@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import structlog
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
 from eventsourcing.projection import Projection
@@ -32,6 +33,11 @@ from projections.stock_view import (
 
 BATCH = 1000
 POLL_SECONDS = 0.5
+# Woken by a write, the runner lets the commands stored meanwhile gather this long and
+# projects them in one view transaction: one batch per command cost the database more
+# transactions than the commands themselves. Readers of current figures never wait for it
+# (`wait` projects what they need in their own thread).
+GATHER_SECONDS = 0.1
 
 log = structlog.get_logger("supply_ledger.projections")
 
@@ -68,20 +74,23 @@ class Projector:
         self.projection = StockProjection(view=view)
         self.batch = batch
         self._woken = threading.Event()
+        self._projected: int | None = None  # where this projector last left the view, so a step need not ask
 
     def position(self) -> int:
         return self.view.max_tracking_id(self.ledger.name) or 0
 
     def step(self) -> int:
         """Project the next batch; the number of ledger events it covered (0 when caught up)."""
-        after = self.view.max_tracking_id(self.ledger.name)
+        after = self._projected if self._projected is not None else self.view.max_tracking_id(self.ledger.name)
         notifications = self.ledger.recorder.select_notifications(start=(after or 0) + 1, limit=self.batch)
         if not notifications:
             return 0
         events = [(n.id, self.ledger.mapper.to_domain_event(n)) for n in notifications]
         try:
             self.projection.process_batch(events, Tracking(self.ledger.name, notifications[-1].id), after)
+            self._projected = notifications[-1].id
         except (StaleBatch, IntegrityError):
+            self._projected = None
             if self.position() == (after or 0):
                 raise  # nobody else moved the view: a real failure, not a lost race
             log.debug("projection_batch_superseded", after=after)  # another runner got there first
@@ -102,6 +111,7 @@ class Projector:
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         self.view.reset(self.ledger.name)
+        self._projected = None
         return self.catch_up(progress=progress)
 
     def wait(self, position: int, timeout: float) -> bool:
@@ -123,16 +133,61 @@ class Projector:
         self._woken.set()
 
     def run(self, stop: threading.Event, poll: float = POLL_SECONDS) -> None:
-        """Follow the ledger until `stop` is set; a failing batch is logged and retried."""
+        """Follow the ledger until `stop` is set; a failing batch is logged and retried.
+        Of several processes serving one ledger only one follows it at a time (`Turn`)."""
+        with Turn(self.view) as turn:
+            self._follow(stop, poll, turn)
+
+    def _follow(self, stop: threading.Event, poll: float, turn: Turn) -> None:
         while not stop.is_set():
+            if not turn.mine():
+                stop.wait(poll)
+                continue
             try:
-                if self.step():
-                    continue
+                if self.step() >= self.batch:
+                    continue  # catching up: there is more
             except Exception as error:
+                self._projected = None
                 _failed(error)
                 stop.wait(poll)
             self._woken.wait(poll)
             self._woken.clear()
+            stop.wait(GATHER_SECONDS)
+
+
+class Turn:
+    """Whether this process is the one that follows the ledger: on PostgreSQL, the holder of a
+    session advisory lock on the view, on a connection of its own (released when the process
+    ends, so another takes over within a poll). Every worker of `serve --workers N` following
+    the ledger cost the database N times the transactions for the same view. SQLite has one
+    process, always its turn."""
+
+    def __init__(self, view: StockView) -> None:
+        self.view = view
+        self._conn: Any = None
+        self._held = False
+
+    def __enter__(self) -> Turn:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def mine(self) -> bool:
+        if not isinstance(self.view, PostgresStockView):
+            return True
+        if self._held and not self._conn.broken:
+            return True
+        try:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                settings = {k: v for k, v in self.view.datastore.pool.kwargs.items() if k != "row_factory"}  # type: ignore[attr-defined]
+                self._conn = psycopg.connect(autocommit=True, connect_timeout=5, **settings)
+            row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.view.follower_lock,)).fetchone()
+            self._held = bool(row[0])
+        except psycopg.Error:
+            self._conn, self._held = None, False
+        return self._held
 
 
 def _failed(error: Exception) -> None:

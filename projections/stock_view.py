@@ -330,6 +330,7 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
         self.index_prefix = f"{base}_"
         self.prefix = f'"{self.datastore.schema}".{base}_'
         self._tracking_table = f'"{self.datastore.schema}"."{tracking_table_name}"'
+        self.follower_lock = f"follower {self._tracking_table}"  # see projections.runner.Turn
         self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.view_ddl())  # type: ignore[arg-type]
 
     def _sql(self, template: str) -> str:
