@@ -272,8 +272,18 @@ class IndexStore:
         notification_ids: Sequence[int] | None,
         index: IndexRows | None,
     ) -> None:
+        for sql, rows in self._index_batches(stored_events, notification_ids, index):
+            cursor.executemany(sql, rows)
+
+    def _index_batches(
+        self,
+        stored_events: Sequence[StoredEvent],
+        notification_ids: Sequence[int] | None,
+        index: IndexRows | None,
+    ) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The statements and parameters of a save's index rows, ready to send."""
         if index is None or not stored_events:
-            return
+            return []
 
         def position(event: int) -> dict[str, Any]:
             return self._position_of(stored_events[event], notification_ids[event] if notification_ids else None)
@@ -283,8 +293,7 @@ class IndexStore:
             batches.setdefault(op, []).append(self._params({**params, **position(event)}))
         if index.idempotency is not None:
             batches["idempotency"] = [self._params({**index.idempotency, **position(len(stored_events) - 1)})]
-        for op, rows in batches.items():
-            cursor.executemany(self._sql(WRITES[op]), rows)
+        return [(self._sql(WRITES[op]), rows) for op, rows in batches.items()]
 
     def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -416,14 +425,26 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         commits, so its table lock, which serialises every writer of the ledger, is held
         across two client round trips; here it is taken and released within one. Index
         rows find their position in the events table, so they need no round trip either.
-        A conflict (version or idempotency key) fails the whole batch as IntegrityError."""
+        A conflict (version or idempotency key) fails the whole batch as IntegrityError.
+
+        Everything is made ready before the transaction begins: statements go out as they are
+        executed, so Python work between the table lock and the COMMIT would keep every other
+        writer waiting (it showed as a connection "idle in transaction" holding the lock)."""
         if not stored_events:
             return []
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events
+        ]
+        index_batches = self._index_batches(stored_events, None, kwargs.get("index"))
         with self.datastore.get_connection() as conn:
             with conn.pipeline(), conn.transaction():
                 curs = conn.cursor()
-                self._insert_stored_events(curs, stored_events, **kwargs)
-                self._write_index_rows(conn.cursor(), stored_events, None, kwargs.get("index"))
+                self._lock_table(curs)  # what the library's _insert_stored_events does, minus its Python work
+                self._notify_channel(curs)
+                curs.execute(self.insert_events_statement, (events,))
+                index_cursor = conn.cursor()
+                for sql, rows in index_batches:
+                    index_cursor.executemany(sql, rows)
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
