@@ -48,13 +48,16 @@ from eventsourcing.persistence import (
     InterfaceError,
     Mapper,
     OperationalError,
+    ProgrammingError,
     StoredEvent,
     Transcoder,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
-from psycopg.sql import SQL
+from psycopg import ClientCursor
+from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Identifier
 
 
 class OrjsonTranscoder(Transcoder):
@@ -418,34 +421,41 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         raise AssertionError("unreachable")
 
     def _insert_once(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """One round trip for the whole write: the library's table lock, NOTIFY and INSERT,
-        the index rows and the COMMIT go out as one pipeline and are synced once.
-
-        The library's own version syncs after the INSERT (to fetch positions) and then
-        commits, so its table lock, which serialises every writer of the ledger, is held
-        across two client round trips; here it is taken and released within one. Index
-        rows find their position in the events table, so they need no round trip either.
-        A conflict (version or idempotency key) fails the whole batch as IntegrityError.
-
-        Everything is made ready before the transaction begins: statements go out as they are
-        executed, so Python work between the table lock and the COMMIT would keep every other
-        writer waiting (it showed as a connection "idle in transaction" holding the lock)."""
+        """The whole write as one message: the library's table lock, NOTIFY, the INSERT of the
+        events, the index rows and the COMMIT, bound here and sent at once, so the server runs
+        the transaction without waiting for the client between statements. The table lock
+        serialises every writer of the ledger; sent statement by statement, a client thread
+        that lost the CPU (or the GIL) between them kept every other writer waiting. Index
+        rows find their position in the events table. A conflict (version or idempotency key)
+        fails the whole write as IntegrityError, and nothing is stored."""
         if not stored_events:
             return []
-        events = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events
-        ]
         index_batches = self._index_batches(stored_events, None, kwargs.get("index"))
         with self.datastore.get_connection() as conn:
-            with conn.pipeline(), conn.transaction():
-                curs = conn.cursor()
-                self._lock_table(curs)  # what the library's _insert_stored_events does, minus its Python work
-                self._notify_channel(curs)
-                curs.execute(self.insert_events_statement, (events,))
-                index_cursor = conn.cursor()
-                for sql, rows in index_batches:
-                    index_cursor.executemany(sql, rows)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            curs = ClientCursor(conn)
+            statements = ["BEGIN", *(s.as_string(conn) for s in self.lock_table_statements)]
+            statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn))
+            rows = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
+            values = [v for e in stored_events for v in (e.originator_id, e.originator_version, e.topic, e.state)]
+            statements.append(
+                curs.mogrify(
+                    f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                    f"VALUES {rows} RETURNING notification_id",
+                    values,
+                )
+            )
+            statements += [curs.mogrify(sql, row) for sql, batch in index_batches for row in batch]
+            statements.append("COMMIT")
+            try:
+                curs.execute(";\n".join(statements))  # type: ignore[arg-type]
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                raise
+            while curs.statusmessage is None or not curs.statusmessage.startswith("INSERT"):
+                if not curs.nextset():
+                    raise ProgrammingError("the write's INSERT returned no positions")
+            return [row["notification_id"] for row in curs.fetchall()]
 
     def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The positions of exactly these events (same bytes), if an earlier attempt stored them."""
