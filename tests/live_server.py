@@ -69,9 +69,6 @@ def live_server(database_url: str, workdir: Path) -> Iterator[LiveServer]:
             "--port", str(port), "--workers", workers, "--log-level", "WARNING"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("SUPPLY_LEDGER_DATABASE_URL", None)
-    # The tables exist (made above): two workers creating them at once can fail a start
-    # ("tuple concurrently updated"), which is not what these tests are about.
-    env["CREATE_TABLE"] = "n"
     log = workdir / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
