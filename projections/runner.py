@@ -182,7 +182,8 @@ class Turn:
         try:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 settings = {k: v for k, v in self.view.datastore.pool.kwargs.items() if k != "row_factory"}  # type: ignore[attr-defined]
-                self._conn = psycopg.connect(autocommit=True, connect_timeout=5, **settings)
+                settings.setdefault("connect_timeout", 5)
+                self._conn = psycopg.connect(autocommit=True, **settings)
             row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.view.follower_lock,)).fetchone()
             self._held = bool(row[0])
         except psycopg.Error:
