@@ -47,7 +47,9 @@ class CheckpointsAhead:
 
     def advance(self, upto: int) -> int:
         """Count the rows recorded after the last call up to `upto` and write the checkpoints that
-        are due, as known at the end of each chunk; the number of checkpoints written."""
+        are due, as known at the end of each chunk; the number of books whose nearest checkpoint
+        is now at their last row. Should it fail, the chunk is counted again next time: a book
+        then looks due early, and its fold says how many rows it really has."""
         if self.every is None:
             return 0
         with self._lock:

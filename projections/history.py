@@ -37,6 +37,8 @@ CANDIDATES = 8
 
 log = structlog.get_logger("supply_ledger.history")
 
+ROW_COLUMNS = "occurred_at, position, line, event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days"
+
 
 @dataclass
 class Folded:
@@ -45,8 +47,6 @@ class Folded:
     state: ItemState
     rows: int = 0
     last: dict[str, Any] | None = None
-
-ROW_COLUMNS = "occurred_at, position, line, event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days"
 
 
 class History:
