@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
 
-from api import problems
+from api import openapi, problems
+from api.input_guard import RefuseNul
 from api.deps import exercise_scope
 from api.authentication import Authentication
+from api.limits import BodyLimit, max_body_bytes
 from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import (
     allocations,
@@ -79,14 +81,6 @@ class Stores:
         self.projector.view.datastore.close()  # type: ignore[attr-defined]
 
 
-def app_from_environment() -> FastAPI:
-    """For `uvicorn --factory` with several worker processes: each opens its own stores."""
-    from api.server import tune_interpreter
-
-    tune_interpreter()
-    return create_app(Database.from_environment())
-
-
 def create_app(database: Database | None = None, stores: Stores | None = None, projections: bool | None = None) -> FastAPI:
     """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here.
     `projections`: run the stock projection in this process (default, unless
@@ -118,6 +112,7 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
     app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     problems.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     for module in LEDGER_ROUTERS:
         app.include_router(module.router, prefix="/v1")
@@ -130,6 +125,8 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
             tags=["exercise ledger"],
             dependencies=[Depends(exercise_scope)],
         )
+    app.add_middleware(RefuseNul)  # inside Authentication: a request without a token learns that first
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes())  # inside Authentication: a caller without a token learns that first
     app.add_middleware(Authentication)
     app.add_middleware(RequestLog, metrics=app.state.metrics)  # outermost: logs refusals too
     return app

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import problem
+from ledger.access import TokenRefused
 
 PROTECTED = "/v1"
 
@@ -25,9 +26,10 @@ class Authentication:
             await response(scope, receive, send)
             return
         access = scope["app"].state.access
-        principal = access.cached(token) or await run_in_threadpool(access.authenticate, token)
-        if principal is None:
-            await problem(401, "Unauthorized", "the bearer token is not valid")(scope, receive, send)
+        try:
+            principal = access.cached(token) or await run_in_threadpool(access.check, token)
+        except TokenRefused as refused:  # not valid, expired or revoked
+            await problem(401, "Unauthorized", refused.reason)(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["principal"] = principal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 import orjson
@@ -96,25 +97,17 @@ async def command_context(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", description="Retry-safe: a repeat returns the first response")
     ] = None,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description='"<version>": refuse unless the depot is at that version')
-    ] = None,
 ) -> Context:
-    expected_version = None
-    if if_match is not None:
-        match = _VERSION.match(if_match)
-        if match is None:
-            raise HTTPException(400, 'If-Match must be a depot version in quotes, e.g. If-Match: "12"')
-        expected_version = int(match.group(1))
+    """Who writes, and under which Idempotency-Key (every command; If-Match only on depot commands)."""
     if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_KEY_LENGTH):
         raise HTTPException(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     return Context(
         actor=principal.name,
+        principal_id=principal.id,
         organisations=None if principal.may_write_everywhere() else principal.organisations,
         request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         idempotency_key=idempotency_key,
         fingerprint=await _fingerprint(request) if idempotency_key else None,
-        expected_version=expected_version,
     )
 
 
@@ -134,6 +127,25 @@ async def _fingerprint(request: Request) -> str:
 CommandContext = Annotated[Context, Depends(command_context)]
 
 
+async def depot_command_context(
+    ctx: CommandContext,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='"<version>": refuse (409) unless the depot is at that version')
+    ] = None,
+) -> Context:
+    """A depot command's context: it alone may name the depot version it expects (API.md).
+    Other writes touch several depots or none, so If-Match would not say which it means."""
+    if if_match is None:
+        return ctx
+    match = _VERSION.match(if_match)
+    if match is None:
+        raise HTTPException(400, 'If-Match must be a depot version in quotes, e.g. If-Match: "12"')
+    return replace(ctx, expected_version=int(match.group(1)))
+
+
+DepotCommandContext = Annotated[Context, Depends(depot_command_context)]
+
+
 async def control_once(
     request: Request,
     principal: Annotated[Principal, Depends(get_principal)],
@@ -146,7 +158,7 @@ async def control_once(
         return None
     if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
         raise HTTPException(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
-    return Once(scope=principal.name, key=idempotency_key, fingerprint=await _fingerprint(request))
+    return Once(scope=principal.id, key=idempotency_key, fingerprint=await _fingerprint(request))
 
 
 OnceDep = Annotated[Once | None, Depends(control_once)]

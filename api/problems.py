@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from typing import Any
 
@@ -26,11 +27,20 @@ STATUS = {
 log = structlog.get_logger("supply_ledger.api")
 
 
-def problem(status: int, title: str, detail: str, kind: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, kind: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     slug = kind or title.lower().replace(" ", "-")
     body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def invalid_request(errors: list[dict[str, Any]]) -> JSONResponse:
+    """422 with every field error, each `{loc, msg, type}`; the detail names the first few."""
+    where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    return problem(422, "Invalid request", f"the request is not valid: {where}", "invalid-request", errors=errors)
 
 
 def status_of(error: ex.LedgerError) -> int:
@@ -52,21 +62,24 @@ def install(app: FastAPI) -> None:
     async def ledger_error(_: Request, error: ex.LedgerError) -> JSONResponse:
         status = status_of(error)
         extra = _jsonable(error.extra)
-        if status == 422 and "errors" not in extra:
-            extra["errors"] = [{"loc": ["body"], "msg": error.detail, "type": "invalid_command"}]
+        if status == 422:
+            # Every field error has the `type` the OpenAPI's Problem schema promises.
+            errors = extra.get("errors") or [{"loc": ["body"], "msg": error.detail}]
+            extra["errors"] = [{**e, "type": e.get("type") or "invalid_command"} for e in errors]
         return problem(status, error.title, error.detail, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(list(error.errors()))
-        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
-        return problem(422, "Invalid request", f"the request is not valid: {where}", "invalid-request", errors=errors)
+        return invalid_request(_field_errors(list(error.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        titles = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
         title = titles.get(error.status_code, "Error")
-        return problem(error.status_code, title, str(error.detail), title.lower().replace(" ", "-"))
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
+        return problem(error.status_code, title, str(error.detail), title.lower().replace(" ", "-"), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -84,6 +97,23 @@ def install(app: FastAPI) -> None:
         if request_id:
             response.headers["x-request-id"] = request_id
         return response
+
+
+def allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the OpenAPI document gives the request's path (Starlette's own `Allow`,
+    the `fallback`, names only the first route that matched, e.g. GET where POST is there too)."""
+    templates = getattr(request.app.state, "path_templates", None)
+    if templates is None:
+        templates = [
+            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in methods})
+            for path, methods in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.path_templates = templates
+    methods = {m.strip() for m in fallback.split(",") if m.strip()}
+    for template, documented in templates:
+        if template.match(request.url.path):
+            methods |= documented | ({"HEAD"} if "GET" in documented else set())
+    return ", ".join(sorted(methods))
 
 
 RESERVED = {"type", "title", "status", "detail", "instance"}

@@ -11,7 +11,11 @@ into a fresh schema on `--postgres URL` (dropped afterwards); then `--runs` exer
 - advance: the sample scenario (scenarios/spring-2020-ppe-surge.yaml) loaded and the clock
   advanced 21 days in one call (27 injects, 21 simulated days for every forked depot and item);
 - review: `GET …/review` (played run read back, counterfactual by equal days of supply),
-  and `…/review.html` (the same plus the charts).
+  computed, as the first reader after a change gets it;
+- review again: the same review asked again, unchanged exercise (kept in this process);
+- review, other worker: the same asked through a second `Stores` on the same database, as
+  another worker of `serve --workers 2` would (read from the stored reviews);
+- review.html: the page, from the kept review plus the charts.
 
 Prints the median in milliseconds of each and its ratio to the baseline's median.
 
@@ -63,7 +67,9 @@ def run(url: str, runs: int) -> None:
         print(f"demo: {summary.events} events loaded in {time.perf_counter() - started:.1f} s")
         fork_at = datetime.now(UTC)
         exercises = stores.exercises
-        figures: dict[str, list[float]] = {name: [] for name in ("baseline", "fork", "advance", "review", "review.html")}
+        names = ("baseline", "fork", "advance", "review", "review again", "review, other worker", "review.html")
+        figures: dict[str, list[float]] = {name: [] for name in names}
+        other = Stores.open(Database(url))
         events = 0
         for n in range(runs):
             code = f"bench-{n}"
@@ -86,13 +92,16 @@ def run(url: str, runs: int) -> None:
             figures["advance"].append(ms(play)[0])
             events = exercises.ledger(code).position()
             figures["review"].append(ms(lambda: review(exercises, code))[0])
+            figures["review again"].append(ms(lambda: review(exercises, code))[0])
+            figures["review, other worker"].append(ms(lambda: review(other.exercises, code))[0])
             figures["review.html"].append(ms(lambda: exercise_review_html(review(exercises, code)))[0])
         base = statistics.median(figures["baseline"])
         print(f"exercise ledger: {events} events after the fork and 21 simulated days")
-        print(f"{'':<12} {'median ms':>10} {'x baseline':>11}")
+        print(f"{'':<22} {'median ms':>10} {'x baseline':>11}")
         for name, samples in figures.items():
             median = statistics.median(samples)
-            print(f"{name:<12} {median:>10.1f} {median / base:>10.1f}x")
+            print(f"{name:<22} {median:>10.1f} {median / base:>10.1f}x")
+        other.close()
     finally:
         stores.close()
 

@@ -7,9 +7,19 @@ accepts. Quantities are strict integers (no "12", no 12.0, no true) within a san
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
 from domain.policies import Policy
@@ -32,6 +42,9 @@ Instant = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
 """A time with an offset, kept in UTC."""
 Day = Annotated[date, AfterValidator(_plausible_date)]
 
+MAX_POSITION = 10**18
+"""No ledger reaches a position this high; a larger one is a typo (and would overflow SQLite's integers)."""
+
 MAX_QUANTITY = 1_000_000_000
 """No single movement of one item is larger than a billion base units; larger is a typo."""
 
@@ -45,8 +58,30 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
 
 
+NUL_MESSAGE = "contains a NUL character (\\x00), which no text may hold"
+
+
+def refuse_nul(value: Any) -> Any:
+    """Text holding a NUL character is refused: PostgreSQL cannot store it, and no person types it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(NUL_MESSAGE)
+    elif isinstance(value, (list, tuple)):
+        for element in value:
+            refuse_nul(element)
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            refuse_nul(key)
+            refuse_nul(element)
+    return value
+
+
 class Command(BaseModel):
+    """Every request body: no unknown fields, and no text with a NUL character in any field."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _no_nul = field_validator("*", mode="after")(refuse_nul)
 
 
 class Envelope(Command):
@@ -219,7 +254,7 @@ class DecideAllocation(RecommendAllocation):
     ] = None
     basis_position: Annotated[
         StrictInt | None,
-        Field(ge=1, le=10**18, description="The ledger position the recommendation was read at (default: the latest)"),
+        Field(ge=1, le=MAX_POSITION, description="The ledger position the recommendation was read at (default: the latest)"),
     ] = None
     rationale: Annotated[
         str | None,

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from domain.aggregate import Aggregate
 from domain.events import StoredEvent
 from domain.exceptions import Conflict, InvalidCommand, NotFound
-from domain.scenario import Inject, Objective
+from domain.scenario import MAX_INJECTS, Inject, Objective
 from domain.simulation import failed_deliveries
 
 INJECT = TypeAdapter(Inject)
@@ -236,6 +236,14 @@ class Exercise(Aggregate):
 
     def schedule(self, injects: list[Any], actor: str, **scenario: Any) -> InjectsScheduled:
         self.running()
+        if len(self.injects) + len(injects) > MAX_INJECTS:
+            raise InvalidCommand(
+                f"an exercise holds at most {MAX_INJECTS:,} injects: "
+                f"it has {len(self.injects):,}, and these are {len(injects):,} more",
+                errors=[
+                    {"loc": ["body", "injects"], "msg": f"more than {MAX_INJECTS:,} injects in the exercise", "type": "too_many_injects"}
+                ],
+            )
         errors = [
             {
                 "loc": ["body", "injects", n, "at"],

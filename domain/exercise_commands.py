@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, StrictFloat, StrictInt, model_validator
 
 from domain.commands import Command, Instant, Text
-from domain.scenario import Inject
+from domain.scenario import MAX_INJECTS, Inject
 
 ExerciseCode = Annotated[
     str,
@@ -37,7 +37,7 @@ class CreateExercise(Command):
 class ScheduleInjects(Command):
     """Either a list of injects with absolute times, or a scenario file's text (YAML or JSON)."""
 
-    injects: list[Inject] | None = Field(default=None, min_length=1, max_length=10_000)
+    injects: list[Inject] | None = Field(default=None, min_length=1, max_length=MAX_INJECTS)
     scenario: str | None = Field(default=None, min_length=1, max_length=2_000_000, description="A scenario file (YAML or JSON)")
 
     @model_validator(mode="after")

@@ -21,6 +21,10 @@ def token_id(token_hash: str) -> UUID:
     return uuid5(NAMESPACE, f"token:{token_hash}")
 
 
+def token_name_id(key: str) -> UUID:
+    return uuid5(NAMESPACE, f"token-name:{key}")
+
+
 def event_id(originator_id: UUID, version: int) -> str:
     """The id of a stored event as the API answers it (`event_id`): its aggregate's id and its version."""
     return f"{originator_id}:{version}"

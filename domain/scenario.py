@@ -13,16 +13,16 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
-from domain.commands import Code, Instant, Note, Quantity
+from domain.commands import Code, Command, Instant, Note, Quantity
 from domain.events import Priority
 
 Factor = Annotated[StrictFloat | StrictInt, Field(gt=0, le=1000, description="Multiplies daily demand, e.g. 2.5")]
 Days = Annotated[StrictInt, Field(ge=1, le=366)]
 
 
-class InjectBase(BaseModel):
+class InjectBase(Command):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: Instant = Field(description="Scenario time at which the inject takes effect")
@@ -135,14 +135,19 @@ Inject = Annotated[
 InjectKind = Literal["consumption_surge", "delivery", "delivery_failure", "depot_loss", "request", "message"]
 
 
-class Objective(BaseModel):
+class Objective(Command):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     title: str = Field(min_length=1, max_length=200)
     capabilities: list[str] = Field(default_factory=list, max_length=50)
 
 
-class Scenario(BaseModel):
+MAX_INJECTS = 2_000
+"""Injects one exercise may hold, all loads together: the sample scenario has 27. A review
+replays every inject, so the bound keeps a review's work bounded too."""
+
+
+class Scenario(Command):
     """A scenario file (YAML or JSON): what the exercise is for, and its injects."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -151,4 +156,4 @@ class Scenario(BaseModel):
     description: str | None = Field(default=None, max_length=4000)
     objectives: list[Objective] = Field(default_factory=list, max_length=50)
     capabilities: list[str] = Field(default_factory=list, max_length=100)
-    injects: list[Inject] = Field(min_length=1, max_length=10_000)
+    injects: list[Inject] = Field(min_length=1, max_length=MAX_INJECTS)

@@ -35,9 +35,13 @@ from domain.scenario import InjectKind, Scenario
 MAX_DAY = 3650
 """`day` beyond ten years is a typo (and would overflow date arithmetic)."""
 MAX_SCENARIO_CHARS = 5_000_000
-"""10,000 injects at a few hundred characters each; a larger file is not a scenario."""
+"""Far more than `MAX_INJECTS` injects at a few hundred characters each; a larger file is not a scenario."""
 MAX_VALUES = 500_000
 """Values after expanding YAML aliases: a small file must not expand into a huge one."""
+MAX_DEPTH = 32
+"""Nesting of mappings and lists: a scenario needs five levels (scenario, injects, inject,
+needed_by, a value). Reading and validating recurse once per level, so a file nested
+thousands deep would exhaust Python's stack; it is refused instead."""
 
 KINDS = get_args(InjectKind)
 _TIME_OF_DAY = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
@@ -95,6 +99,18 @@ class _Loader(yaml.SafeLoader):
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """The composer recurses once per level: count the levels and stop at `MAX_DEPTH`."""
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regex) for tag, regex in resolvers if tag not in (_INT, _FLOAT)]
@@ -115,9 +131,15 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _too_deep() -> _Syntax:
+    return _syntax(f"the file is nested deeper than {MAX_DEPTH} levels of mappings and lists", kind="too_deep")
+
+
 def _yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass: plain data only
+    except RecursionError:  # aliases can nest deeper than the text does
+        raise _too_deep() from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         problem = getattr(error, "problem", None) or str(error)
@@ -126,6 +148,9 @@ def _yaml(text: str) -> Any:
         if mark is None:
             raise _syntax(f"YAML syntax error: {what}") from None
         line, column = mark.line + 1, mark.column + 1
+        if problem.startswith("nested deeper"):
+            raise _syntax(f"the file is {problem} of mappings and lists (line {line}, column {column})", line, column,
+                          "too_deep") from None
         raise _syntax(f"YAML syntax error at line {line}, column {column}: {what}", line, column) from None
 
 
@@ -141,6 +166,8 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _json(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_json_object)
+    except RecursionError:
+        raise _too_deep() from None
     except json.JSONDecodeError as error:
         raise _syntax(
             f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}", error.lineno, error.colno
@@ -152,9 +179,9 @@ class _Syntax(Exception):
         self.error = error
 
 
-def _syntax(msg: str, line: int | None = None, column: int | None = None) -> _Syntax:
+def _syntax(msg: str, line: int | None = None, column: int | None = None, kind: str = "syntax_error") -> _Syntax:
     where = {} if line is None else {"line": line, "column": column}
-    return _Syntax(_error([], msg, "syntax_error", **where))
+    return _Syntax(_error([], msg, kind, **where))
 
 
 def _parse(text: str, filename: str | None) -> Any:
@@ -174,20 +201,27 @@ def _parse(text: str, filename: str | None) -> Any:
     return _yaml(text)
 
 
-def _values(data: Any) -> Iterator[None]:
-    """One step per value, counting a value again each time an alias repeats it."""
-    stack = [data]
+def _values(data: Any) -> Iterator[int]:
+    """The depth of each value, counting a value again each time an alias repeats it."""
+    stack = [(data, 1)]
     while stack:
-        value = stack.pop()
-        yield None
+        value, depth = stack.pop()
+        yield depth
         if isinstance(value, dict):
-            stack.extend(value.values())
+            stack.extend((child, depth + 1) for child in value.values())
         elif isinstance(value, list):
-            stack.extend(value)
+            stack.extend((child, depth + 1) for child in value)
 
 
-def _too_big(data: Any) -> bool:
-    return any(count >= MAX_VALUES for count, _ in enumerate(_values(data)))
+def _shape_error(data: Any) -> dict[str, Any] | None:
+    """Too many values (YAML aliases expand), or nested too deep (aliases of aliases): either
+    would make validation slow or overflow the stack."""
+    for count, depth in enumerate(_values(data)):
+        if count >= MAX_VALUES:
+            return _error([], f"the file expands to more than {MAX_VALUES:,} values (YAML aliases?)", "too_large")
+        if depth > MAX_DEPTH:
+            return _too_deep().error
+    return None
 
 
 # --- relative times ------------------------------------------------------------------------------
@@ -330,9 +364,9 @@ def load_scenario(text: str, scenario_start: datetime, filename: str | None = No
     if not isinstance(data, dict):
         raise ScenarioError([_error([], f"a scenario is a mapping with name, description, objectives, capabilities "
                                     f"and injects, not a {type(data).__name__}", "dict_type")], filename)
-    if _too_big(data):
-        raise ScenarioError([_error([], f"the file expands to more than {MAX_VALUES:,} values (YAML aliases?)",
-                                    "too_large")], filename)
+    shape_error = _shape_error(data)
+    if shape_error is not None:
+        raise ScenarioError([shape_error], filename)
 
     errors: list[dict[str, Any]] = []
     placeholders: dict[int, set[str]] = {}

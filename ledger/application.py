@@ -77,13 +77,19 @@ SAVE_ATTEMPTS = 8
 class Context:
     """Who asks, and how: the principal, the idempotency key and the version it expects."""
 
-    actor: str
+    actor: str  # the principal's unique name, recorded on its events
     organisations: frozenset[str] | None = None  # None: every depot
     source: ev.Source = "api"
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     idempotency_key: str | None = None
     fingerprint: str | None = None
     expected_version: int | None = None
+    principal_id: str | None = None  # a token's stable id; callers without a token (CLI, demo) go by actor
+
+    @property
+    def idempotency_scope(self) -> str:
+        """Whose keys these are: a key belongs to one principal, never to a display name."""
+        return self.principal_id or self.actor
 
     @property
     def command_id(self) -> str:
@@ -182,7 +188,7 @@ class Ledger(AllocationCommands, Application):
             idempotency = None
             if ctx.idempotency_key is not None:
                 idempotency = {
-                    "scope": ctx.actor,
+                    "scope": ctx.idempotency_scope,
                     "key": ctx.idempotency_key,
                     "fingerprint": ctx.fingerprint or "",
                     "outcome": outcome.model_dump(mode="json"),
@@ -213,7 +219,7 @@ class Ledger(AllocationCommands, Application):
     def _replay(self, ctx: Context, outcome_type: type[O]) -> O | None:
         if ctx.idempotency_key is None:
             return None
-        stored = self.journal.stored_answer(ctx.actor, ctx.idempotency_key, ctx.fingerprint or "")
+        stored = self.journal.stored_answer(ctx.idempotency_scope, ctx.idempotency_key, ctx.fingerprint or "")
         if stored is None:
             return None
         outcome, position = stored

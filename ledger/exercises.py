@@ -10,7 +10,11 @@ writes to the live ledger: creating an exercise only reads it (`ledger.fork`).
 
 from __future__ import annotations
 
+import bisect
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -30,6 +34,7 @@ from domain.scenario import Inject
 from ledger import clock
 from ledger.clock import utc_text
 from ledger.application import Ledger
+from ledger.exercise_reviews import StoredReviews
 from ledger.feed import Feed
 from ledger.fork import fork
 from ledger.injects import Advance, advance, check_codes
@@ -59,6 +64,12 @@ class ExerciseControl(Application):
 
     name = "Exercises"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._codes: list[str] = []
+        self._codes_read = 0
+        self._codes_lock = threading.Lock()
+
     def _record(self, processing_event: ProcessingEvent) -> list[Recording]:
         index = IndexRows()
         index.idempotency = processing_event.saved_kwargs.pop("idempotency", None)
@@ -72,7 +83,17 @@ class ExerciseControl(Application):
         stored = Journal(cast(IndexStore, self.recorder)).stored_answer(once.scope, once.key, once.fingerprint)
         return None if stored is None else outcome_type.model_validate(stored[0])
 
-    def commit(self, exercise: Exercise, once: Once | None, outcome: BaseModel) -> None:
+    def awaited(self, once: Once, outcome_type: type[O], within: float = 10.0) -> O | None:
+        """The answer stored with this key by a request that is still finishing (another
+        worker, which won a race to create the same exercise), waiting for it up to `within` seconds."""
+        deadline = time.monotonic() + within
+        while (stored := self.replayed(once, outcome_type)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return stored
+
+    def commit(self, exercise: Exercise, once: Once | None, outcome: BaseModel, lost_race: Exception | None = None) -> None:
+        """Stores the exercise's new events with the answer; `lost_race` is raised if another
+        request stored first (default: a ConcurrentUpdate to retry)."""
         idempotency = None
         if once is not None:
             idempotency = {
@@ -84,7 +105,9 @@ class ExerciseControl(Application):
         try:
             self.save(exercise, idempotency=idempotency)
         except IntegrityError:
-            raise ConcurrentUpdate(f"exercise {exercise.code} changed meanwhile, or the key was just used; retry") from None
+            raise lost_race or ConcurrentUpdate(
+                f"exercise {exercise.code} changed meanwhile, or the key was just used; retry"
+            ) from None
 
     def exercise(self, code: str) -> Exercise:
         try:
@@ -93,14 +116,17 @@ class ExerciseControl(Application):
             raise UnknownExercise(f"no exercise {code}", exercise=code) from None
 
     def codes(self) -> list[str]:
+        """Every exercise's code, in code order. Creations are read once per process: each
+        call reads only those recorded since the last (a creation event carries its whole fork)."""
         topic = get_topic(ExerciseCreated)
-        found, start = [], 1
-        while True:
-            batch = self.recorder.select_notifications(start, 500, topics=(topic,))
-            found.extend(self.mapper.to_domain_event(n).code for n in batch)
-            if len(batch) < 500:
-                return found
-            start = batch[-1].id + 1
+        with self._codes_lock:
+            while True:
+                batch = self.recorder.select_notifications(self._codes_read + 1, 500, topics=(topic,))
+                for notification in batch:
+                    bisect.insort(self._codes, self.mapper.to_domain_event(notification).code)
+                    self._codes_read = notification.id
+                if len(batch) < 500:
+                    return list(self._codes)
 
 
 @dataclass
@@ -121,8 +147,10 @@ class Exercises:
         self.database = database
         self.live = live
         self.control = ExerciseControl(database.env("exercises"))
+        self.reviews = StoredReviews(cast(IndexStore, self.control.recorder))
         self._open: dict[str, ExerciseLedger] = {}
         self._lock = threading.Lock()
+        self._creating = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
@@ -136,8 +164,14 @@ class Exercises:
     def exercise(self, code: str) -> Exercise:
         return self.control.exercise(code)
 
-    def all(self) -> list[Exercise]:
-        return [self.control.exercise(code) for code in self.control.codes()]
+    def page(self, after: str | None, limit: int) -> tuple[list[Exercise], str | None]:
+        """Up to `limit` exercises in code order after `after`, and the code to continue after
+        (None on the last page)."""
+        codes = self.control.codes()
+        start = 0 if after is None else bisect.bisect_right(codes, after)
+        chosen = codes[start : start + limit]
+        more = start + limit < len(codes)
+        return [self.control.exercise(code) for code in chosen], (chosen[-1] if more and chosen else None)
 
     def opened(self, code: str) -> ExerciseLedger:
         """The exercise's ledger, opened once per process; 404 for an unknown exercise."""
@@ -156,12 +190,32 @@ class Exercises:
         with self._lock:
             if code in self._open:
                 return self._open[code]
-            ledger = Ledger(self.database.env(f"exercise-{code}", shared_pool=True), name=ledger_name(code))
+            ledger = self._new_ledger(code)
             ledger.clock = lambda: self.control.exercise(code).clock(clock.now())
             ledger.in_scenario_time = True
             opened = ExerciseLedger(ledger, Views(ledger, None), Feed(ledger))
             self._open[code] = opened
             return opened
+
+    @contextmanager
+    def creation(self) -> Iterator[None]:
+        """One creation at a time in this process (they are rare, and admin's): a second request
+        for the same code then finds the first one's exercise, or its stored answer. Across
+        processes the storage decides: see `create`."""
+        with self._creating:
+            yield
+
+    def _new_ledger(self, code: str, attempts: int = 5) -> Ledger:
+        """On PostgreSQL two workers creating one exercise create its tables at once, and
+        `CREATE TABLE IF NOT EXISTS` can then fail on the catalogue; the next try finds them."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return Ledger(self.database.env(f"exercise-{code}", shared_pool=True), name=ledger_name(code))
+            except IntegrityError:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     # --- commands: each returns the exercise with its new events unsaved; the caller commits
     # them with its answer (`ExerciseControl.commit`), so an Idempotency-Key replays that answer.
@@ -181,13 +235,17 @@ class Exercises:
             )
         target = self.open_ledger(command.code).ledger
         if target.position():
-            raise DuplicateCode(
-                f"storage for exercise {command.code} already holds events (left by an earlier, failed creation)",
+            raise CreationRace(
+                f"storage for exercise {command.code} already holds events: another request is creating it, "
+                "or an earlier creation failed half-way",
                 code=command.code,
             )
         forked = None
         if command.fork_known_at is not None:
-            forked = fork(self.live, target, command.fork_known_at, command.scenario_start, actor)
+            try:
+                forked = fork(self.live, target, command.fork_known_at, command.scenario_start, actor)
+            except IntegrityError:  # another process forked into this storage first
+                raise CreationRace(f"exercise {command.code} is being created by another request", code=command.code) from None
         exercise = Exercise.start(
             ExerciseCreated,
             exercise_id(command.code),
@@ -253,6 +311,11 @@ class Exercises:
         exercise = self.exercise(code)
         exercise.end(clock.now(), actor)
         return exercise
+
+
+class CreationRace(DuplicateCode):
+    """Another request created the same exercise at the same moment (in another process:
+    within one, `Exercises.creation` makes them wait their turn)."""
 
 
 def _in_body(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

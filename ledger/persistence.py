@@ -29,6 +29,8 @@ PostgreSQL `_fetch_ids_after_insert_events`, both of which see the new positions
   events stored before it (`ledger.backfill`), and up to which position.
 - `idempotency`: one row per (principal, Idempotency-Key). Its primary key makes a
   concurrent duplicate fail the whole transaction, so one key stores one command.
+- `exercise_reviews`: a cache, used in the exercises' control store only: each exercise's
+  latest review per policy with the state it was computed from (`ledger.exercise_reviews`).
 """
 
 from __future__ import annotations
@@ -174,6 +176,10 @@ SCHEMA = {
             corrects_position BIGINT NOT NULL)""",
     "corrections_by_corrected": """
         CREATE INDEX IF NOT EXISTS {n}corrections_by_corrected ON {t}corrections (corrects_position, position)""",
+    "exercise_reviews": """
+        CREATE TABLE IF NOT EXISTS {t}exercise_reviews (
+            exercise TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL, review TEXT NOT NULL,
+            PRIMARY KEY (exercise, policy))""",
     "idempotency": """
         CREATE TABLE IF NOT EXISTS {t}idempotency (
             scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,

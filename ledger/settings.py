@@ -46,6 +46,11 @@ class Database:
     def sqlite_path(self) -> Path:
         return Path(unquote(self.url[len("sqlite:///") :]))
 
+    def sqlite_file(self, ledger: str = "ledger") -> Path:
+        """The SQLite file of one event store: the live ledger's is the URL's, the others beside it."""
+        path = self.sqlite_path
+        return path if ledger == "ledger" else path.with_name(f"{path.stem}-{ledger}{path.suffix or '.sqlite3'}")
+
     @property
     def data_dir(self) -> Path:
         """Where the admin token file goes: beside the SQLite file, or the default directory."""
@@ -67,9 +72,7 @@ class Database:
             "MAPPER_TOPIC": get_topic(PydanticMapper),
         }
         if self.kind == "sqlite":
-            path = self.sqlite_path
-            if ledger != "ledger":
-                path = path.with_name(f"{path.stem}-{ledger}{path.suffix or '.sqlite3'}")
+            path = self.sqlite_file(ledger)
             path.parent.mkdir(parents=True, exist_ok=True)
             env |= {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -79,10 +82,12 @@ class Database:
             if indexed:
                 env["APPLICATION_RECORDER_TOPIC"] = get_topic(SQLiteLedgerRecorder)
             return env
+        from ledger.schema_lock import SchemaLockedPostgresFactory
+
         parts = urlparse(self.url)
         query = parse_qs(parts.query)
         env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": get_topic(SchemaLockedPostgresFactory),
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),

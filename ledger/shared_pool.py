@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import threading
 
-from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import PostgresDatastore
+
+from ledger.schema_lock import SchemaLockedPostgresFactory
 
 _lock = threading.Lock()
 _shared: dict[tuple[str, ...], tuple[PostgresDatastore, int]] = {}
 
 
-class SharedPoolPostgresFactory(PostgresFactory):
+class SharedPoolPostgresFactory(SchemaLockedPostgresFactory):
     def __init__(self, env):  # type: ignore[no-untyped-def]
         super().__init__(env)
         own = self.datastore  # built, not yet opened: it holds no connection

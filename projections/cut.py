@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from domain.commands import EARLIEST_YEAR, LATEST_YEAR
 from domain.exceptions import InvalidCommand
 from ledger import clock
 
@@ -57,20 +58,25 @@ def parse_instant(text: str, parameter: str, now: datetime) -> datetime:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            value = datetime.combine(day, END_OF_DAY)
+            _check_year(day, text, parameter)
             if day > now.astimezone(UTC).date():
                 raise BadCut(parameter, f"{text} is in the future")
-            return value
+            return datetime.combine(day, END_OF_DAY)
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in text else text)
     except ValueError:
         raise BadCut(parameter, f"{text!r} is not an ISO 8601 date or time with offset") from None
     if value.tzinfo is None:
         raise BadCut(parameter, f"{text!r} has no UTC offset (e.g. 2020-03-05T10:00:00+01:00)")
-    if not 1900 <= value.year <= 2200:
-        raise BadCut(parameter, f"{text!r} is out of range")
+    _check_year(value, text, parameter)
     if value > now + clock.FUTURE_TOLERANCE:
         raise BadCut(parameter, f"{text} is in the future")
     return value.astimezone(UTC)
+
+
+def _check_year(value: date, text: str, parameter: str) -> None:
+    """Dates and times alike stay within the years commands accept, so no range arithmetic overflows."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise BadCut(parameter, f"{text!r} is out of range: years {EARLIEST_YEAR}-{LATEST_YEAR}")
 
 
 def parse_position(text: str, parameter: str, latest: int) -> int | None:

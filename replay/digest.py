@@ -42,6 +42,7 @@ an edit made before any digest covered its position has no recorded link to diff
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,17 +128,63 @@ def chain(rows: Iterator[StoredRow] | list[StoredRow], start: bytes = GENESIS) -
 # --- reading the stored rows ----------------------------------------------------------------
 
 
+class UnreadableEvent(Exception):
+    """The storage itself is damaged at `position` (a corrupt page, a cut-short file): the
+    event there cannot be read at all, so nothing from it on can be hashed."""
+
+    def __init__(self, position: int, cause: str) -> None:
+        super().__init__(f"the stored event at position {position} cannot be read: {cause}")
+        self.position = position
+        self.cause = cause
+
+
+_CORRUPT_SQLITE = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+_CORRUPT_POSTGRES = ("XX001", "XX002")  # data_corrupted, index_corrupted
+
+
+def _damage(error: BaseException) -> str | None:
+    """What the driver said, if `error` (or what it wraps) says the stored data is damaged;
+    None for anything else (a database that is away is not a damaged event)."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, sqlite3.DatabaseError) and (getattr(current, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_SQLITE:
+            return str(current)
+        if getattr(current, "sqlstate", None) in _CORRUPT_POSTGRES:
+            return " ".join(str(current).split())
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def stored_rows(recorder: Any, after: int = 0, upto: int | None = None, batch: int = BATCH) -> Iterator[StoredRow]:
     """The library's stored-event rows with `after < position <= upto`, in position order,
-    read `batch` rows per query from either backend."""
+    read `batch` rows per query from either backend; UnreadableEvent at the first position
+    whose row the storage cannot give back."""
     if upto is None:
         upto = recorder.max_notification_id() or 0
     while after < upto:
-        rows = _read_batch(recorder, after, upto, batch)
+        try:
+            rows = _read_batch(recorder, after, upto, batch)
+        except Exception as error:
+            cause = _damage(error)
+            if cause is None:
+                raise
+            raise UnreadableEvent(_first_unreadable(recorder, after, upto), cause) from error
         if not rows:
             return
         yield from rows
         after = rows[-1].position
+
+
+def _first_unreadable(recorder: Any, after: int, upto: int) -> int:
+    """A batch after `after` failed: read its positions one by one to name the first that fails."""
+    for position in range(after + 1, upto + 1):
+        try:
+            _read_batch(recorder, position - 1, position, 1)
+        except Exception as error:  # noqa: BLE001 - either driver's class, checked by _damage
+            if _damage(error) is not None:
+                return position
+            raise
+    return after + 1
 
 
 def _read_batch(recorder: Any, after: int, upto: int, batch: int) -> list[StoredRow]:
@@ -239,6 +286,7 @@ class Verification:
     digest: str  # recomputed from the stored rows
     first_mismatch: int | None
     detail: str
+    first_unreadable: int | None = None  # the storage cannot give this position's event back
 
 
 def digest(recorder: Any, position: int | None = None) -> Digest:
@@ -261,6 +309,13 @@ def verify(recorder: Any, position: int | None = None, expected: str | None = No
     # Without a position, also look past the last stored event: links recorded beyond it
     # mean events were deleted from the end.
     upto = max(position, sealed) if whole else position
+    try:
+        return _compare(recorder, store, position, sealed, upto, expected)
+    except UnreadableEvent as unreadable:
+        return Verification(False, position, "", None, str(unreadable), unreadable.position)
+
+
+def _compare(recorder: Any, store: IndexStore, position: int, sealed: int, upto: int, expected: str | None) -> Verification:
     rows = iter(chain(stored_rows(recorder, 0, upto)))
     links = iter(recorded_links(store, 0, upto))
     row = next(rows, None)

@@ -13,6 +13,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from domain import events as ev
 from domain.exercise import Exercise
 from domain.ids import depot_id
@@ -55,12 +57,38 @@ RECOMMENDATION = {
     "U": "Priority corrective action: the capability could not be performed; plan, resource and re-exercise it.",
 }
 BATCH = 1000
+FORMAT = "1"
+"""Part of a stored review's state: change it when the same exercise would now be reviewed differently."""
 
 
 def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_supply") -> ExerciseReview:
+    """The review of the exercise as it stands, computed once per state of the exercise
+    (`ledger.exercise_reviews`); only the scenario clock is read afresh."""
     exercise = exercises.exercise(code)
     opened = exercises.opened(code)
-    played = played_run(exercise, opened)
+    position = opened.ledger.position()  # read before the review reads anything, and read up to
+    state = f"{FORMAT}:{exercise.version}:{position}"
+    found = exercises.reviews.get_or_compute(
+        code,
+        policy or "none",
+        state,
+        lambda: compute_review(exercise, opened, policy, position),
+        ExerciseReview.model_dump_json,
+        _load,
+    )
+    overview = found.overview.model_copy(update={"scenario_clock": exercise.clock(clock.now())})
+    return found.model_copy(update={"overview": overview})
+
+
+def _load(text: str) -> ExerciseReview | None:
+    try:
+        return ExerciseReview.model_validate_json(text)
+    except ValidationError:  # stored by a version with another shape
+        return None
+
+
+def compute_review(exercise: Exercise, opened: ExerciseLedger, policy: str | None, upto: int | None = None) -> ExerciseReview:
+    played = played_run(exercise, opened, upto)
     measures = measure(played)
     counterfactual = None
     statuses = exercise.inject_statuses()
@@ -95,7 +123,7 @@ def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_
 # --- the played run -------------------------------------------------------------------------
 
 
-def played_run(exercise: Exercise, opened: ExerciseLedger) -> Run:
+def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = None) -> Run:
     ledger = opened.ledger
     regions = {row["code"]: row["region"] for row in ledger.journal.depots()}
     codes = {depot_id(code): code for code in regions}
@@ -104,7 +132,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger) -> Run:
     decisions: dict[str, dict[str, Any]] = {}
     transfers: dict[str, dict[str, Any]] = {}
     movements: list[MovementRecord] = []
-    for event in _events(ledger):
+    for event in _events(ledger, upto):
         depot = codes.get(event.originator_id)
         if depot is None:
             continue
@@ -154,15 +182,15 @@ def played_run(exercise: Exercise, opened: ExerciseLedger) -> Run:
         transfers=[
             TransferRecord(**{**t, "lines": [TransferLineRecord(**line) for line in t["lines"]]}) for t in transfers.values()
         ],
-        regions=_region_points(opened, exercise, {day.day_end for day in days}),
+        regions=_region_points(opened, exercise, {day.day_end for day in days}, upto),
         movements=movements,
     )
 
 
-def _events(ledger: Any) -> Any:
+def _events(ledger: Any, upto: int | None) -> Any:
     start = 1
     while True:
-        batch = ledger.recorder.select_notifications(start, BATCH)
+        batch = ledger.recorder.select_notifications(start, BATCH, stop=upto)
         for notification in batch:
             yield ledger.mapper.to_domain_event(notification)
         if len(batch) < BATCH:
@@ -197,14 +225,16 @@ def _days(exercise: Exercise, consumed: dict[tuple[str, str, int], int]) -> list
     return sorted(days, key=lambda d: (d.day_end, d.depot, d.item))
 
 
-def _region_points(opened: ExerciseLedger, exercise: Exercise, day_ends: set[datetime]) -> list[RegionPoint]:
+def _region_points(opened: ExerciseLedger, exercise: Exercise, day_ends: set[datetime], upto: int | None) -> list[RegionPoint]:
     """The ledger's own regional figures at each simulated day's end, for the simulated items:
     the same fold the stock views use, so the curve matches `GET /stock?as_of=`."""
     items = {b.item for b in baselines(exercise)}
+    latest = opened.ledger.position() if upto is None else upto  # the ledger as the review found it
+    now = exercise.clock(clock.now())
     points = []
     for day_end in sorted(day_ends):
         totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        cut = opened.views.cut(utc_text(day_end), None)
+        cut = opened.views.history.cut(utc_text(day_end), None, latest, now=now)
         for figures in historical_figures(opened.ledger.index_store, cut, None, None):
             if figures.item in items:
                 total = totals[(figures.region, figures.item)]

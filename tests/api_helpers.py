@@ -204,3 +204,17 @@ def race(count: int, action):  # type: ignore[no-untyped-def]
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def legacy_token(access: Any, name: str, role: str = "admin", organisations: tuple[str, ...] = ()) -> str:
+    """A token stored as before names were claimed, when nothing stopped two tokens sharing
+    a name; returns the token."""
+    from domain.access import Token, TokenIssued
+    from domain.ids import token_id
+    from ledger.access import hash_token
+
+    token = f"sl_legacy_{name}_{role}"
+    token_hash = hash_token(token)
+    access.save(Token.start(TokenIssued, token_id(token_hash), name=name, role=role,
+                            organisations=organisations, token_hash=token_hash, issued_by="cli"))
+    return token

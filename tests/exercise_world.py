@@ -44,6 +44,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2, created, ok, seed, utc
 
 S = datetime(2020, 3, 2, tzinfo=UTC)
@@ -122,3 +124,18 @@ def play(api: Any, code: str = CODE) -> dict[str, Any]:
         )
     )
     return decision
+
+
+@pytest.fixture
+def second_worker(api: Any, database_url: str) -> Any:
+    """Another app on the `api` fixture's database, as a second worker of `serve --workers 2`
+    runs it: its own stores and caches, the same tokens."""
+    from fastapi.testclient import TestClient
+
+    from api.app import Stores, create_app
+    from ledger.settings import Database
+
+    stores = Stores.open(Database(database_url))
+    with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
+        yield client
+    stores.close()

@@ -296,13 +296,27 @@ def test_if_match_with_a_stale_version_is_a_conflict_and_stores_nothing(ready):
             assert body["actual"] == version
 
 
-def test_if_match_on_a_transfer_checks_the_source_version(ready):
+def test_if_match_is_read_only_on_depot_commands(ready):
+    """If-Match names one depot's version, so only depot commands read it (API.md): a transfer
+    touches two depots, and neither it nor any other write declares or reads the header."""
+    paths = ready.client.app.openapi()["paths"]
+    reading = sorted(
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if any(p["in"] == "header" and p["name"] == "If-Match" for p in operation.get("parameters", ()))
+        and not path.startswith("/v1/exercises/{exercise}/")
+    )
+    assert reading == [
+        f"POST /v1/depots/{{code}}/{name}" for name in ("adjustments", "consumption", "counts", "receipts", "requests")
+    ] + ["POST /v1/depots/{code}/requests/{request_id}/close"]
     version = ok(ready.get(f"/v1/depots/{A_NORTH}"))["version"]
     body = {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 5}]}
 
-    with nothing_stored(ready):
-        problem(ready.post("/v1/transfers", body, **{"If-Match": f'"{version - 1}"'}), 409)
-    created(ready.post("/v1/transfers", body, **{"If-Match": f'"{version}"'}))
+    answer = created(ready.post("/v1/transfers", body, **{"If-Match": f'"{version - 1}"'}))
+
+    assert answer["status"] == "in_transit" and answer["position"] == ready.position()
+    created(ready.post("/v1/items", {"code": "GOWN", "name": "Gown", "unit": "piece", "category": "ppe"}, **{"If-Match": "abc"}))
 
 
 def test_a_malformed_if_match_is_a_bad_request(ready):

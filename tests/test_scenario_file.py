@@ -338,6 +338,39 @@ def test_an_alias_bomb_is_refused() -> None:
     assert error["type"] == "too_large"
 
 
+DEEP = 5000  # far past Python's recursion limit (1000): parsing it recursively would overflow the stack
+
+
+@pytest.mark.parametrize(
+    ("text", "filename", "where"),
+    [
+        ("injects:\n" + "- " * DEEP + "x\n", None, (2, 63)),  # block lists, two characters a level
+        ("injects: " + "[" * DEEP + "]" * DEEP, None, (1, 41)),  # flow lists
+        ("".join("  " * n + f"k{n}:\n" for n in range(40)), None, (32, 63)),  # block mappings
+        ('{"injects": ' + "[" * DEEP + "]" * DEEP + "}", "s.json", None),
+        ('{"a": ' * DEEP + "1" + "}" * DEEP, None, None),  # looks like JSON: read as JSON
+        ('{"injects": ' + "[" * 40 + "]" * 40 + "}", "s.json", None),  # deeper than the bound, parses fine
+        # aliases of aliases: each line is short and one level deep, the value 3,000 levels
+        ("chain:\n" + "\n".join(f"- &a{n} [{f'*a{n - 1}' if n else 'x'}]" for n in range(3000)) + "\ninjects: []\n", None, None),
+    ],
+    ids=["yaml-block-lists", "yaml-flow-lists", "yaml-mappings", "json-lists", "json-objects", "json-41", "yaml-aliases"],
+)
+def test_a_file_nested_too_deep_is_refused_with_where(text: str, filename: str | None, where: tuple[int, int] | None) -> None:
+    [error] = errors_of(text, filename)
+    assert error["type"] == "too_deep" and error["loc"] == []
+    assert "nested deeper than 32 levels of mappings and lists" in error["msg"]
+    assert (error.get("line"), error.get("column")) == (where or (None, None))
+
+
+def test_nesting_up_to_the_bound_is_read() -> None:
+    """32 levels: the scenario mapping and 31 lists in `injects` (then refused as not an inject);
+    one more is too deep."""
+    assert errors_of("injects: " + "[" * 31 + "]" * 31) == [
+        {"loc": ["injects", 0], "msg": "an inject is a mapping of fields (kind, at or day, ...)", "type": "model_attributes_type"}
+    ]
+    assert [e["type"] for e in errors_of("injects: " + "[" * 32 + "]" * 32)] == ["too_deep"]
+
+
 # --- JSON --------------------------------------------------------------------------------------------
 
 

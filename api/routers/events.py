@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_serializer
 
 from api.deps import LedgerDep, Reader, feed_for
 from api.responses import ERRORS
+from api.routers.view_params import After
 from ledger.clock import utc_text
 from ledger.feed import Feed
 from ledger.outcomes import EventLink
@@ -47,7 +48,7 @@ def read_feed(
     request: Request,
     ledger: LedgerDep,
     _: Reader,
-    after: Annotated[int, Query(ge=0, description="Position to read after")] = 0,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     depot: str | None = None,
     type: Annotated[str | None, Query(description="Event type, e.g. ReceiptRecorded")] = None,  # noqa: A002

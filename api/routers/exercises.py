@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, Evaluator, OnceDep, Reader
 from api.responses import ERRORS
+from domain.exceptions import Conflict
 from domain.exercise import Exercise, Fork, InjectStatus, Observation
 from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
 from domain.policies import POLICIES
 from ledger import clock
-from ledger.exercises import Exercises, Once
+from ledger.exercises import CreationRace, Exercises, Once
 from ledger.injects import Advance
 from replay.exercise_report import exercise_review_html
 from replay.exercise_review import review
@@ -50,6 +51,26 @@ class ExerciseView(BaseModel):
     observations: list[Observation]
     created_by: str
     ended_at: datetime | None
+
+
+class ExerciseSummary(BaseModel):
+    """One line of the list: what an exercise is and where it stands, without its fork or injects."""
+
+    code: str
+    name: str
+    status: str
+    scenario_start: datetime
+    scenario_clock: datetime = Field(description="Scenario time now")
+    speed: float
+    injects: int = Field(description="Injects scheduled")
+    observations: int = Field(description="Observations recorded")
+    created_by: str
+    ended_at: datetime | None
+
+
+class ExercisePage(BaseModel):
+    exercises: list[ExerciseSummary] = Field(description="In code order")
+    next_after: str | None = Field(description="Pass as `after` for the next page; null on the last page")
 
 
 class ScheduledInjects(BaseModel):
@@ -85,6 +106,21 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
     )
 
 
+def summary(exercise: Exercise) -> ExerciseSummary:
+    return ExerciseSummary(
+        code=exercise.code,
+        name=exercise.name,
+        status=exercise.status,
+        scenario_start=exercise.scenario_start,
+        scenario_clock=exercise.clock(clock.now()),
+        speed=exercise.speed,
+        injects=len(exercise.injects),
+        observations=len(exercise.observations),
+        created_by=exercise.created_by,
+        ended_at=exercise.ended_at,
+    )
+
+
 O = TypeVar("O", bound=BaseModel)
 
 
@@ -94,17 +130,26 @@ def _control(
     once: Once | None,
     outcome_type: type[O],
     act: Callable[[Exercises], tuple[Exercise, O]],
+    lost_race: Exception | None = None,
 ) -> O:
     """Run a control request once: a repeat with its Idempotency-Key gets the stored answer;
-    otherwise the exercise's new events and the answer are stored together."""
+    otherwise the exercise's new events and the answer are stored together. A request that
+    loses a race to one with the same key (another worker) gets that one's answer too."""
     exercises = _exercises(request)
-    replayed = exercises.control.replayed(once, outcome_type)
-    if replayed is not None:
-        response.headers["Idempotent-Replayed"] = "true"
-        return replayed
-    exercise, answer = act(exercises)
-    exercises.control.commit(exercise, once, answer)
-    return answer
+    try:
+        replayed = exercises.control.replayed(once, outcome_type)
+        if replayed is None:
+            exercise, answer = act(exercises)
+            exercises.control.commit(exercise, once, answer, lost_race)
+            return answer
+    except Conflict as refused:
+        replayed = exercises.control.replayed(once, outcome_type)
+        if replayed is None and once is not None and isinstance(refused, CreationRace):
+            replayed = exercises.control.awaited(once, outcome_type)
+        if replayed is None:
+            raise
+    response.headers["Idempotent-Replayed"] = "true"
+    return replayed
 
 
 @router.post("", status_code=201, response_model=ExerciseView)
@@ -115,13 +160,21 @@ def create(body: CreateExercise, request: Request, response: Response, principal
         exercise = exercises.create(body, principal.name)
         return exercise, view(exercises, exercise)
 
-    return _control(request, response, once, ExerciseView, act)
+    lost = CreationRace(f"exercise {body.code} was just created by another request", code=body.code)
+    with _exercises(request).creation():
+        return _control(request, response, once, ExerciseView, act, lost_race=lost)
 
 
-@router.get("", response_model=list[ExerciseView])
-def list_exercises(request: Request, _: Reader) -> list[ExerciseView]:
-    exercises = _exercises(request)
-    return [view(exercises, exercise) for exercise in exercises.all()]
+@router.get("", response_model=ExercisePage)
+def list_exercises(
+    request: Request,
+    _: Reader,
+    after: Annotated[str | None, Query(max_length=24, description="List the codes after this (`next_after` of a page)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ExercisePage:
+    """Exercises in code order, a page at a time, each summed up; `GET /v1/exercises/{code}` has the rest."""
+    found, next_after = _exercises(request).page(after, limit)
+    return ExercisePage(exercises=[summary(exercise) for exercise in found], next_after=next_after)
 
 
 @router.get("/{exercise}", response_model=ExerciseView)

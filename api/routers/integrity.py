@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import LedgerDep, requires
+from api.deps import LedgerDep, Reader, requires
 from api.responses import ERRORS
+from domain.commands import MAX_POSITION
 from ledger.access import Principal
 from replay import digest as chain
 
 router = APIRouter(prefix="/ledger", tags=["integrity"], responses=ERRORS)
 
-# Verification is a POST but reads only: auditors may do it (admin always may).
+# Every reader may read the digest (API.md: operators read everything). Verification is a
+# POST that reads only, for auditors and coordinators (admin always may).
 Auditor = Annotated[Principal, Depends(requires("auditor", "coordinator"))]
 
 HexDigest = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 digest, 64 hex digits")]
@@ -28,7 +30,7 @@ class DigestAnswer(BaseModel):
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    position: Annotated[int, Field(ge=0)] | None = None
+    position: Annotated[int, Field(ge=0, le=MAX_POSITION)] | None = None
     digest: HexDigest | None = None
 
     @model_validator(mode="after")
@@ -45,14 +47,17 @@ class VerifyAnswer(BaseModel):
     first_mismatch: int | None = Field(
         None, description="First position whose stored event no longer matches the link recorded for it"
     )
+    first_unreadable: int | None = Field(
+        None, description="First position whose stored event the database cannot give back (damaged storage)"
+    )
     detail: str
 
 
 @router.get("/digest", response_model=DigestAnswer)
 def ledger_digest(
     ledger: LedgerDep,
-    _: Auditor,
-    position: Annotated[int | None, Query(ge=0, description="Default: the ledger's last position")] = None,
+    _: Reader,
+    position: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="Default: the ledger's last position")] = None,
 ) -> DigestAnswer:
     result = chain.digest(ledger.recorder, position)
     return DigestAnswer(position=result.position, digest=result.digest)

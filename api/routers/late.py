@@ -8,23 +8,19 @@ from fastapi import APIRouter, Query
 
 from api.deps import LedgerDep, Reader
 from api.responses import ERRORS
+from api.routers.view_params import After, Since, Until
 from projections.cut import time_range
 from replay.late import LateReports, late_reports
 
 router = APIRouter(prefix="/late", tags=["audit"], responses=ERRORS)
 
-Recorded = Annotated[
-    str | None, Query(max_length=40, description="Recorded at or after (since) / at or before (until): a time or a date")
-]
-
-
 @router.get("", response_model=LateReports)
 def late(
     ledger: LedgerDep,
     _: Reader,
-    since: Recorded = None,
-    until: Recorded = None,
-    after: Annotated[int, Query(ge=0, description="Position to page after")] = 0,
+    since: Since = None,
+    until: Until = None,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LateReports:
     start, end = time_range(since, until, ledger.clock(), ("since", "until"))

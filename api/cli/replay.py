@@ -8,16 +8,14 @@ from typing import Annotated
 
 import typer
 
-from api.cli import DatabaseOption, app
-from api.cli_views import JsonOption, _opened, _table
+from api.cli.options import DatabaseOption, JsonOption, opened, table
 from replay.decisions import AllocationReplay, replay_allocation
 from replay.report import allocation_replay_html
 
-replay_app = typer.Typer(help="Replay decisions: what was known then, what is known now.", no_args_is_help=True)
-app.add_typer(replay_app, name="replay")
+app = typer.Typer(help="Replay decisions: what was known then, what is known now.", no_args_is_help=True)
 
 
-@replay_app.command("allocation")
+@app.command("allocation")
 def replay_allocation_command(
     allocation_id: Annotated[str, typer.Argument(help="The allocation, e.g. A-1f2e3d4c5b6a")],
     html: Annotated[Path | None, typer.Option("--html", help="Also write the report as a self-contained HTML page")] = None,
@@ -27,7 +25,7 @@ def replay_allocation_command(
     """The decision, the inputs known then and now, the late reports between, and the findings.
 
     Exits 1 when the replay does not reproduce the stored recommendation."""
-    with _opened(database) as stores:
+    with opened(database) as stores:
         replay = replay_allocation(stores.ledger, allocation_id)
     if html is not None:
         html.write_text(allocation_replay_html(replay), encoding="utf-8")
@@ -59,7 +57,7 @@ def _print(replay: AllocationReplay) -> None:
     recommended = {line.to: line.quantity for line in then.recommendation}
     chosen = {line.to: line.quantity for line in a.lines}
     hindsight = {line.to: line.quantity for line in now.recommendation}
-    _table(
+    table(
         "Inputs and lines: known then | known now (position " + str(now.position) + ")",
         ["depot", "on_hand then", "per day then", "days then", "on_hand now", "per day now", "days now",
          "recommended", "chosen", "hindsight"],
@@ -73,7 +71,7 @@ def _print(replay: AllocationReplay) -> None:
         ],
     )
     if replay.late_information:
-        _table(
+        table(
             "Late information: reports about the decision's moment recorded after its basis",
             ["position", "depot", "item", "type", "occurred_at", "recorded_at", "delay h", "delta", "after decision"],
             [

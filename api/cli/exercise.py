@@ -8,19 +8,17 @@ from typing import Annotated
 
 import typer
 
-from api.cli import DatabaseOption, app
-from api.cli_views import JsonOption, _opened, _table
+from api.cli.options import DatabaseOption, JsonOption, opened, table
 from domain.policies import POLICIES
 from replay.exercise_report import exercise_review_html
 from replay.exercise_review import review
 from replay.measures import lowest_days_of_supply
 from replay.review_model import ExerciseReview, Measures
 
-exercise_app = typer.Typer(help="Crisis exercises: after-action review.", no_args_is_help=True)
-app.add_typer(exercise_app, name="exercise")
+app = typer.Typer(help="Crisis exercises: after-action review.", no_args_is_help=True)
 
 
-@exercise_app.command("review")
+@app.command("review")
 def review_command(
     code: Annotated[str, typer.Argument(help="The exercise code")],
     html: Annotated[Path | None, typer.Option("--html", help="Write the report with its charts as a self-contained HTML page")] = None,
@@ -33,7 +31,7 @@ def review_command(
     """Stockouts, days of supply, latencies, fill rate, losses and departures, as played and had POLICY decided."""
     if policy != "none" and policy not in POLICIES:
         raise typer.BadParameter(f"unknown policy {policy!r}: one of {', '.join(POLICIES)} or none", param_hint="--policy")
-    with _opened(database) as stores:
+    with opened(database) as stores:
         result = review(stores.exercises, code, None if policy == "none" else policy)
     if html is not None:
         html.write_text(exercise_review_html(result), encoding="utf-8")
@@ -55,11 +53,11 @@ def _print(result: ExerciseReview) -> None:
     columns = [("as played", result.measures)]
     if result.counterfactual is not None:
         columns.append((f"had {result.counterfactual.policy}", result.counterfactual.measures))
-    _table("Key measures", ["measure", *(name for name, _ in columns)], _rows([m for _, m in columns]))
+    table("Key measures", ["measure", *(name for name, _ in columns)], _rows([m for _, m in columns]))
     if result.counterfactual is not None:
         typer.echo(result.counterfactual.summary)
     if result.measures.stockouts:
-        _table(
+        table(
             "Stockouts",
             ["depot", "item", "start", "end", "days", "unmet"],
             [[s.depot, s.item, f"{s.start:%Y-%m-%d}", f"{s.end:%Y-%m-%d}" + (" (ongoing)" if s.ongoing else ""), s.days, s.unmet]

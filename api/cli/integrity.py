@@ -1,7 +1,8 @@
 """`supply-ledger digest` and `supply-ledger verify`: the auditor's hash chain from a terminal.
 
 `verify` exits 1 on any mismatch, so a scheduled job or a CI step can alert on it; bad
-arguments and unknown positions exit 2."""
+arguments and unknown positions exit 2. A store whose storage is damaged (a corrupt page)
+does not verify either: one line names the first position that cannot be read, exit 1."""
 
 from __future__ import annotations
 
@@ -10,24 +11,24 @@ from typing import Annotated
 
 import typer
 
-from api.cli import DatabaseOption, app
-from api.cli_views import _opened
+from api.cli.options import DatabaseOption, fail, opened
 from replay import digest as chain
 
 
-@app.command()
 def digest(
     position: Annotated[int | None, typer.Option(min=0, help="Ledger position (default: the last)")] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Print the ledger's hash-chain digest at a position, to keep and verify later."""
-    with _opened(database) as stores:
-        result = chain.digest(stores.ledger.recorder, position)
+    with opened(database) as stores:
+        try:
+            result = chain.digest(stores.ledger.recorder, position)
+        except chain.UnreadableEvent as unreadable:
+            raise fail(f"cannot compute the digest: {unreadable}") from None
     typer.echo(f"position {result.position}")
     typer.echo(f"digest {result.digest}")
 
 
-@app.command()
 def verify(
     digest: Annotated[str | None, typer.Option(help="A digest kept earlier (64 hex digits); needs --position")] = None,
     position: Annotated[int | None, typer.Option(min=0, help="The position of that digest")] = None,
@@ -40,8 +41,11 @@ def verify(
     if digest is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
         typer.echo("error: --digest must be 64 hex digits", err=True)
         raise typer.Exit(2)
-    with _opened(database) as stores:
+    with opened(database) as stores:
         result = chain.verify(stores.ledger.recorder, position, digest)
+    if result.first_unreadable is not None:
+        typer.echo(f"UNREADABLE: {result.detail}")
+        raise typer.Exit(1)
     typer.echo(f"{'valid' if result.valid else 'MISMATCH'}: {result.detail}")
     typer.echo(f"position {result.position}")
     typer.echo(f"digest {result.digest} (recomputed)")

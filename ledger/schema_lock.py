@@ -1,0 +1,71 @@
+"""Creating a ledger's PostgreSQL tables and functions one process at a time.
+
+The `eventsourcing` library creates every store's tables, indexes and functions when the
+store opens (`CREATE ... IF NOT EXISTS`, `CREATE OR REPLACE FUNCTION`). Two processes doing
+that at once on one database (the workers of `serve --workers N`, or two hosts starting
+together) collide in PostgreSQL's catalogue: `tuple concurrently updated`, and the start
+fails. This factory runs each store's creation under one session-level advisory lock of
+the database, so the second creator waits for the first and then finds everything there.
+The lock is a session lock on its own connection: it is released if the holder dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from eventsourcing.persistence import OperationalError
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+
+SCHEMA_LOCK = 0x5350_4C53_4348_4D41  # "SPLSCHMA": one key per database, shared by every store
+R = TypeVar("R")
+
+
+@contextmanager
+def schema_lock(datastore: PostgresDatastore) -> Iterator[None]:
+    """Hold the database's schema-creation lock (waits for another holder to finish).
+
+    On a connection of its own, not one of the store's pool: creation itself needs a pool
+    connection, and a pool of one would wait for the connection holding the lock."""
+    pool = datastore.pool
+    settings = {key: value for key, value in (pool.kwargs or {}).items() if key != "row_factory"}
+    try:
+        connection = psycopg.connect(pool.conninfo, autocommit=True, connect_timeout=int(pool.timeout), **settings)
+    except psycopg.OperationalError as error:  # as the library raises it from its own connections
+        raise OperationalError(str(error)) from error
+    with connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
+class SchemaLockedPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, creating each recorder's schema under `schema_lock`."""
+
+    def env_create_table(self) -> bool:
+        return False  # the library's own creation, outside the lock, never runs; see _created
+
+    def _created(self, recorder: R) -> R:
+        if super().env_create_table():  # the CREATE_TABLE setting, as the library reads it
+            with schema_lock(self.datastore):
+                recorder.create_table()  # type: ignore[attr-defined]
+        return recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> Any:
+        return self._created(super().aggregate_recorder(purpose))
+
+    def application_recorder(self) -> Any:
+        return self._created(super().application_recorder())
+
+    def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
+        return self._created(super().tracking_recorder(tracking_recorder_class))
+
+    def process_recorder(self) -> Any:
+        return self._created(super().process_recorder())
+
+
+Factory = SchemaLockedPostgresFactory
