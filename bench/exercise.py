@@ -31,13 +31,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from scratch import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -114,14 +113,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{platform.node()} {platform.processor() or platform.machine()} python {platform.python_version()}")
     if args.postgres:
-        name = f"bench_exercise_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            run(args.postgres.rsplit("/", 1)[0] + f"/{name}", args.runs)
-        finally:
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with scratch_database(args.postgres, prefix="bench_exercise") as url:
+            run(url, args.runs)
         return
     with tempfile.TemporaryDirectory() as directory:
         run(f"sqlite:///{directory}/ledger.sqlite3", args.runs)

@@ -25,13 +25,20 @@ def with_dbname(url: str, dbname: str, query: str = "") -> str:
 
 
 @contextmanager
-def scratch_database(server_url: str, prefix: str = "supply_ledger_bench", query: str = "") -> Iterator[str]:
-    """The URL of a new, empty database on the server of `server_url`, dropped on leaving."""
+def scratch_database(
+    server_url: str, prefix: str = "supply_ledger_bench", query: str = "", keep: bool = False
+) -> Iterator[str]:
+    """The URL of a new, empty database on the server of `server_url`, dropped on leaving
+    (unless `keep`: then left for a look afterwards, and its URL printed)."""
     dbname = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
+    url = with_dbname(server_url, dbname, query)
     try:
-        yield with_dbname(server_url, dbname, query)
+        yield url
     finally:
+        if keep:
+            print(f"kept the database: {url}", flush=True)
+            return
         with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')

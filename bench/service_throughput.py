@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from datetime import UTC, datetime
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
+from scratch import DEFAULT_SERVER_URL, scratch_database
 
 from domain import commands as c
 from ledger.application import Context, Ledger
@@ -62,20 +61,13 @@ def commands(url: str, seconds: float, depots: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--server-url", default=DEFAULT_SERVER_URL)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--depots", type=int, default=20)
     args = parser.parse_args()
-    name = f"supply_ledger_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunparse(urlparse(args.server_url)._replace(path=f"/{name}"))
-    try:
+    with scratch_database(args.server_url) as url:
         inserts = baseline(url, args.duration)
         rate, cpu_ms = commands(url, args.duration, args.depots)
-    finally:
-        with psycopg.connect(args.server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"### Service layer throughput, {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
     print(f"- baseline: {inserts:,.0f} single-row INSERT transactions/s (one connection)")
     print(f"- consumption reports through Ledger, one thread: {rate:,.0f} commands/s, "

@@ -12,12 +12,15 @@ may delete. It answers a question (T >= B, K >= P) when nothing recorded in (P, 
 dated before B; then only the rows after B are folded. Folds that had to read more than
 `CHECKPOINT_EVERY` rows leave checkpoints behind them, so the cost of a question grows
 with the rows since the nearest checkpoint, not with the depot's history, and never
-with the rest of the ledger.
+with the rest of the ledger. The projection also writes checkpoints ahead of the
+questions as events arrive (`projections.checkpoints`), so the first question about a
+cut is as cheap as the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +38,15 @@ CANDIDATES = 8
 log = structlog.get_logger("supply_ledger.history")
 
 ROW_COLUMNS = "occurred_at, position, line, event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days"
+
+
+@dataclass
+class Folded:
+    """One item's state after a fold, the rows read after its starting checkpoint, the last of them."""
+
+    state: ItemState
+    rows: int = 0
+    last: dict[str, Any] | None = None
 
 
 class History:
@@ -87,20 +99,39 @@ class History:
         items = self._known_items(depot, items, cut.known_position)
         if not items:
             return {}
+        folded = self._fold(depot, items, cut)
+        consumed = self._consumed(depot, items, cut)
+        return {item: ItemFold(folded[item].state, consumed.get(item, 0)) for item in items}
+
+    def checkpoint_ahead(self, depot: str, items: list[str], known: int, every: int) -> dict[str, int]:
+        """Fold each item with every row recorded up to position `known`, and leave a checkpoint at
+        its last row when `every` or more rows had to be folded since the nearest usable one.
+
+        The projection calls this as events arrive, so a question nobody asked before still
+        finds a checkpoint near its cut. Returns, per item, the rows a fold at `known` now has
+        to read after its nearest checkpoint (0 where one was just left)."""
+        folded = self._fold(depot, items, Cut(None, known, None, clock.now()))
+        due = {item: f for item, f in folded.items() if f.rows >= every and f.last is not None}
+        if due:
+            self._save_checkpoints(self._checkpoint(depot, item, known, f.last, f.state) for item, f in due.items())  # type: ignore[arg-type]
+        return {item: 0 if item in due else f.rows for item, f in folded.items()}
+
+    def _fold(self, depot: str, items: list[str], cut: Cut) -> dict[str, Folded]:
+        """Each item's state at the cut, folded from its nearest usable checkpoint; a fold that
+        reads many rows leaves a checkpoint every `CHECKPOINT_EVERY` of them."""
         starts = self._starts(depot, items, cut)
-        states = self._states(depot, starts)
+        folded = {item: Folded(state) for item, state in self._states(depot, starts).items()}
         pending: list[dict[str, Any]] = []
-        counts = dict.fromkeys(items, 0)
         for row in self._rows_after(depot, starts, cut):
-            item = row["item"]
-            states[item].apply(row)
-            counts[item] += 1
-            if counts[item] % CHECKPOINT_EVERY == 0:
-                pending.append(self._checkpoint(depot, item, cut.known_position, row, states[item]))
+            f = folded[row["item"]]
+            f.state.apply(row)
+            f.rows += 1
+            f.last = row
+            if f.rows % CHECKPOINT_EVERY == 0:
+                pending.append(self._checkpoint(depot, row["item"], cut.known_position, row, f.state))
         if pending:
             self._save_checkpoints(pending)
-        consumed = self._consumed(depot, items, cut)
-        return {item: ItemFold(states[item], consumed.get(item, 0)) for item in items}
+        return folded
 
     def _union(self, branch: str, items: list[str], **params: Any) -> list[dict[str, Any]]:
         """Run `branch` once per item in one statement; `:item` and parameters named `:name_#` are per item."""

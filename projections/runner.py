@@ -5,7 +5,9 @@ is the loop that feeds it. SQLite has no subscription (see the eventsourcing not
 the runner pulls the notification log from the view's tracked position, on both
 databases, in batches of `BATCH` events per view transaction: one transaction per event
 would cap catch-up at a few hundred events a second. Inside `serve` a write wakes the
-runner at once; a separate worker (`supply-ledger projections run`) polls.
+runner at once; a separate worker (`supply-ledger projections run`) polls. After each
+batch the runner also writes fold checkpoints ahead of the historical questions
+(`projections.checkpoints`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from eventsourcing.utils import Environment
 from ledger.application import Ledger
 from ledger.outage import unavailable
 from ledger.settings import Database
+from projections.checkpoints import CheckpointsAhead
 from projections.stock_view import (
     PostgresStockView,
     SQLiteStockView,
@@ -68,11 +71,12 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
 class Projector:
     """Feeds one ledger's events to its stock projection, exactly once, in batches."""
 
-    def __init__(self, ledger: Ledger, view: StockView, batch: int = BATCH) -> None:
+    def __init__(self, ledger: Ledger, view: StockView, batch: int = BATCH, checkpoints: CheckpointsAhead | None = None) -> None:
         self.ledger = ledger
         self.view = view
         self.projection = StockProjection(view=view)
         self.batch = batch
+        self.checkpoints = checkpoints or CheckpointsAhead(ledger.index_store)
         self._woken = threading.Event()
         self._projected: int | None = None  # where this projector last left the view, so a step need not ask
 
@@ -100,19 +104,34 @@ class Projector:
         """Project until the view reaches `until` (default: the ledger's position now)."""
         target = self.ledger.position() if until is None else until
         done = 0
+        self.checkpoint_ahead()
         while self.position() < target:
             covered = self.step()
             if covered == 0:
                 break
             done += covered
+            self.checkpoint_ahead()
             if progress:
                 progress(self.position())
         return done
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Empty the view and project the whole ledger again. Fold checkpoints are kept (they
+        are true forever); those written ahead are checked again, and new ones written only
+        where a book has none near."""
         self.view.reset(self.ledger.name)
         self._projected = None
+        self.checkpoints.start_at(0)
         return self.catch_up(progress=progress)
+
+    def checkpoint_ahead(self) -> None:
+        """Write the fold checkpoints due up to the view's position (see `projections.checkpoints`).
+        The first call starts counting at the view's position; so does a call after the view was
+        reset behind it. A failure only costs a cache entry: it is logged, and retried next time."""
+        try:
+            self.checkpoints.advance(self.position())
+        except Exception:
+            log.exception("fold_checkpoints_not_written", position=self.checkpoints.position)
 
     def wait(self, position: int, timeout: float) -> bool:
         """Whether the view reached `position` within `timeout` seconds. The caller's thread
@@ -134,17 +153,21 @@ class Projector:
 
     def run(self, stop: threading.Event, poll: float = POLL_SECONDS) -> None:
         """Follow the ledger until `stop` is set; a failing batch is logged and retried.
-        Of several processes serving one ledger only one follows it at a time (`Turn`)."""
+        Of several processes serving one ledger only one follows it at a time (`Turn`), and
+        that one also writes the fold checkpoints ahead of the questions."""
         with Turn(self.view) as turn:
             self._follow(stop, poll, turn)
 
     def _follow(self, stop: threading.Event, poll: float, turn: Turn) -> None:
+        self.checkpoint_ahead()  # count the journal from where the view is now
         while not stop.is_set():
             if not turn.mine():
                 stop.wait(poll)
                 continue
             try:
-                if self.step() >= self.batch:
+                done = self.step()
+                self.checkpoint_ahead()
+                if done >= self.batch:
                     continue  # catching up: there is more
             except Exception as error:
                 self._projected = None

@@ -813,14 +813,14 @@ class CountingHistory(History):
         self.resumed = 0
         self.stale = 0
 
-    def _start(self, *args: Any, **kwargs: Any) -> Any:
-        state, after = super()._start(*args, **kwargs)
-        self.resumed += after is not None
-        return state, after
+    def _starts(self, *args: Any, **kwargs: Any) -> Any:
+        starts = super()._starts(*args, **kwargs)
+        self.resumed += sum(start is not None for start in starts.values())
+        return starts
 
-    def _late_rows(self, *args: Any, **kwargs: Any) -> bool:
-        late = super()._late_rows(*args, **kwargs)
-        self.stale += late
+    def _late_items(self, *args: Any, **kwargs: Any) -> set[str]:
+        late = super()._late_items(*args, **kwargs)
+        self.stale += len(late)
         return late
 
 
