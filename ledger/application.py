@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -34,23 +33,20 @@ from domain.events import Snapshot
 from domain.exceptions import (
     ConcurrentUpdate,
     DuplicateCode,
-    Forbidden,
     InvalidCommand,
     LedgerError,
-    TransferClosed,
     UnknownDepot,
     UnknownEvent,
     UnknownItem,
     UnknownRequest,
-    UnknownTransfer,
     VersionMismatch,
 )
 from domain.ids import depot_id, event_id, item_id, parse_event_id
 from domain.item import Item
-from domain.stock import dispatchable
 from ledger import clock
 from ledger.allocations import AllocationCommands
 from ledger.backfill import backfill_late_events
+from ledger.context import Context
 from ledger.indexes import index_rows
 from ledger.journal import Journal
 from ledger.outcomes import (
@@ -60,12 +56,11 @@ from ledger.outcomes import (
     ItemOutcome,
     ObligationOutcome,
     Outcome,
-    ShortfallLine,
-    TransferOutcome,
 )
 from ledger.persistence import IndexStore
 from ledger.races import Attempts, turn_of
 from ledger.repository import LedgerRepository
+from ledger.transfers import TransferCommands
 
 O = TypeVar("O", bound=Outcome)
 log = structlog.get_logger("supply_ledger.ledger")
@@ -74,38 +69,7 @@ project_depot = projector(Depot)
 project_item = projector(Item)
 
 
-
-@dataclass(frozen=True)
-class Context:
-    """Who asks, and how: the principal, the idempotency key and the version it expects."""
-
-    actor: str  # the principal's unique name, recorded on its events
-    organisations: frozenset[str] | None = None  # None: every depot
-    source: ev.Source = "api"
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    idempotency_key: str | None = None
-    fingerprint: str | None = None
-    expected_version: int | None = None
-    principal_id: str | None = None  # a token's stable id; callers without a token (CLI, demo) go by actor
-
-    @property
-    def idempotency_scope(self) -> str:
-        """Whose keys these are: a key belongs to one principal, never to a display name."""
-        return self.principal_id or self.actor
-
-    @property
-    def command_id(self) -> str:
-        return self.idempotency_key or self.request_id
-
-    def may_write(self, depot: Depot) -> None:
-        if self.organisations is not None and depot.organisation not in self.organisations:
-            raise Forbidden(
-                f"{self.actor} may not write to depot {depot.code} of organisation {depot.organisation}",
-                depot=depot.code,
-            )
-
-
-class Ledger(AllocationCommands, Application):
+class Ledger(TransferCommands, AllocationCommands, Application):
     name = "SupplyLedger"
     # Cached depots are fast-forwarded from the store on every read (the library's
     # default), so the cache saves replaying since the snapshot, never correctness,
@@ -473,129 +437,3 @@ class Ledger(AllocationCommands, Application):
         if not depot.book(item).is_backdated(at):
             return depot.on_hand(item)
         return self.journal.book_at(depot.code, item, at)
-
-    # --- transfers: decisions ---------------------------------------------------------------
-
-    def _dispatchable(self, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int:
-        """What `depot` can commit of `item` at `at`; `drawn` is what an allocation reserved for this use."""
-        available_now = depot.available(item) + drawn
-        if not depot.book(item).is_backdated(at):
-            return available_now
-        later, reaches_now = self.journal.movements_after(depot.code, item, at)
-        return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, available_now)
-
-    def dispatch_transfer(self, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
-        transfer_id = f"T-{uuid.uuid4().hex[:12]}"
-
-        def decide() -> tuple[list[Any], TransferOutcome]:
-            if command.allocation_id is not None:
-                source = self._allocation_source(command.allocation_id, ctx, command.source)
-            else:
-                source = self._writable_depot(command.source, ctx)
-            destination = self.depot(command.destination)
-            for line in command.lines:
-                self.require_item(line.item)
-            stamp = self._stamp(ctx, command.occurred_at, command.note)
-            lines = tuple(
-                ev.TransferLine(
-                    item=l.item,
-                    quantity=l.quantity,
-                    lot=l.lot,
-                    expires_on=self.journal.lot_expiry(source.code, l.item, l.lot) if l.lot else None,
-                )
-                for l in command.lines
-            )
-            wanted: dict[str, int] = {}
-            for line in lines:
-                wanted[line.item] = wanted.get(line.item, 0) + line.quantity
-            available = {
-                item: self._dispatchable(
-                    source,
-                    item,
-                    stamp.occurred_at,
-                    source.drawn_from_allocation(command.allocation_id, destination.code, item, quantity),
-                )
-                for item, quantity in wanted.items()
-            }
-            dispatched = source.dispatch(
-                transfer_id,
-                destination.code,
-                lines,
-                available,
-                stamp,
-                allocation_id=command.allocation_id,
-                reference=command.reference,
-            )
-            destination.expect(dispatched, source.code)
-            return [source, destination], TransferOutcome(transfer_id=transfer_id, status="in_transit")
-
-        return self._execute(ctx, TransferOutcome, decide)
-
-    def _open_transfer(self, transfer_id: str) -> dict[str, Any]:
-        transfer = self.journal.transfer(transfer_id)
-        if transfer is None:
-            raise UnknownTransfer(f"no transfer {transfer_id}", transfer_id=transfer_id)
-        if transfer["status"] != "in_transit":
-            raise TransferClosed(
-                f"transfer {transfer_id} is already {transfer['status']}",
-                transfer_id=transfer_id,
-                transfer_status=transfer["status"],
-            )
-        return transfer
-
-    def _still_open(self, transfer_id: str, *depots: Depot) -> None:
-        """The index said open, but a receipt or cancellation may have won the race since."""
-        if any(transfer_id not in depot.open_transfers for depot in depots):
-            status = (self.journal.transfer(transfer_id) or {}).get("status", "closed")
-            raise TransferClosed(
-                f"transfer {transfer_id} is already {status}", transfer_id=transfer_id, transfer_status=status
-            )
-
-    def receive_transfer(
-        self, transfer_id: str, command: cmd.ReceiveTransfer, ctx: Context
-    ) -> tuple[TransferOutcome, bool]:
-        def decide() -> tuple[list[Any], TransferOutcome]:
-            transfer = self._open_transfer(transfer_id)
-            destination = self._writable_depot(transfer["destination"], ctx)
-            source = self.depot(transfer["source"])
-            self._still_open(transfer_id, destination, source)
-            received = None
-            if command.lines is not None:
-                received = {}
-                for line in command.lines:
-                    received[line.item] = received.get(line.item, 0) + line.quantity_received
-            event = destination.receive(transfer_id, received, self._stamp(ctx, command.occurred_at, command.note))
-            source.deliver(event)
-            return [destination, source], TransferOutcome(
-                transfer_id=transfer_id,
-                status="received",
-                shortfall=shortfall(event.lines),
-            )
-
-        return self._execute(ctx, TransferOutcome, decide)
-
-    def cancel_transfer(self, transfer_id: str, command: cmd.CancelTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
-        def decide() -> tuple[list[Any], TransferOutcome]:
-            transfer = self._open_transfer(transfer_id)
-            source = self._writable_depot(transfer["source"], ctx)
-            destination = self.depot(transfer["destination"])
-            stamp = self._stamp(ctx, command.occurred_at, command.note)
-            source.cancel(transfer_id, command.reason, stamp)
-            destination.cancel(transfer_id, command.reason, stamp)
-            return [source, destination], TransferOutcome(transfer_id=transfer_id, status="cancelled")
-
-        return self._execute(ctx, TransferOutcome, decide)
-
-
-def shortfall(lines: Any) -> list[ShortfallLine]:
-    """Received lines that fell short: the difference is a loss in transit."""
-    return [
-        ShortfallLine(
-            item=line.item,
-            quantity_dispatched=line.quantity_dispatched,
-            quantity_received=line.quantity_received,
-            shortfall=line.quantity_dispatched - line.quantity_received,
-        )
-        for line in lines
-        if line.quantity_received < line.quantity_dispatched
-    ]

@@ -13,9 +13,9 @@ from api.responses import ERRORS, answer
 from domain.commands import CancelTransfer, DispatchTransfer, ReceiveTransfer
 from domain.events import ReceivedLine
 from domain.exceptions import UnknownTransfer
-from ledger.application import shortfall
 from ledger.clock import utc_text
 from ledger.outcomes import ShortfallLine, TransferOutcome
+from ledger.transfers import shortfall
 
 router = APIRouter(prefix="/transfers", tags=["transfers"], responses=ERRORS)
 
