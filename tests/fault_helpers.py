@@ -10,7 +10,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.serving import free_port, wait_healthy
+
 DEPOT = "A-NORTH"
 ITEM = "FFP2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivatePostgres:
@@ -89,16 +84,7 @@ class Service:
         self.process = subprocess.Popen(command, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._drain = threading.Thread(target=self._copy_output, args=(self.process,), daemon=True)
         self._drain.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"serve exited with {self.process.returncode}: {self.log()}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"serve did not become healthy: {self.log()}")
+        wait_healthy(self.url, self.process, 60, self.log)
 
     def _copy_output(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None

@@ -10,27 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from ledger.settings import Database
+from tests.serving import free_port, wait_healthy
 
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -74,7 +66,7 @@ def live_server(database_url: str, workdir: Path) -> Iterator[LiveServer]:
         proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     server = LiveServer(f"http://127.0.0.1:{port}", token, log)
     try:
-        _wait_until_up(server, proc)
+        wait_healthy(server.base_url, proc, START_TIMEOUT, server.tail)
         yield server
     finally:
         try:
@@ -85,18 +77,3 @@ def live_server(database_url: str, workdir: Path) -> Iterator[LiveServer]:
             proc.wait(timeout=15)
         except ProcessLookupError:
             pass
-
-
-def _wait_until_up(server: LiveServer, proc: subprocess.Popen[Any]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(base_url=server.base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}:\n{server.tail()}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    raise RuntimeError(f"the server did not start in {START_TIMEOUT:.0f} s:\n{server.tail()}")

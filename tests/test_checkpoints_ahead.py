@@ -52,8 +52,6 @@ from projections.history import History
 from projections.runner import Projector
 from test_views_properties import (
     CTX,
-    DEPOTS,
-    ITEMS,
     LATE_ROW_BEFORE_A_CHECKPOINT,
     POSTGRES,
     SQLITE,

@@ -3,49 +3,28 @@
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
 from api.cli import app
+from tests.serving import free_port, wait_healthy
 
 runner = CliRunner()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited early with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become healthy")
-
-
 def test_serve_creates_an_admin_token_once_and_answers_with_it(database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SUPPLY_LEDGER_DATABASE_URL": database_url}
     command = [sys.executable, "-m", "api", "serve", "--port", str(port)]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process)
+        wait_healthy(url, process)
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "database": "ok", "position": 0}
         data_dir = Path(database_url[len("sqlite:///"):]).parent if database_url.startswith("sqlite") else (
             tmp_path / "supply-ledger-data")
@@ -67,7 +46,7 @@ def test_serve_creates_an_admin_token_once_and_answers_with_it(database_url: str
 
     second = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", second)
+        wait_healthy(f"http://127.0.0.1:{port}", second)
     finally:
         second.terminate()
         out, _ = second.communicate(timeout=15)

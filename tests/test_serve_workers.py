@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import fresh_database
+from tests.serving import free_port, wait_healthy
 
 HEALTHY_SECONDS = 120  # bounds a broken start; a sound one is healthy in seconds
 GONE_SECONDS = 10  # PR_SET_PDEATHSIG acts at once; the watchdog within ORPHAN_GRACE_SECONDS
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -43,21 +37,6 @@ def _serving(database_url: str, cwd: Path, port: int, workers: int = 2) -> Itera
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-
-
-def _wait_healthy(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + HEALTHY_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _, err = process.communicate()
-            raise AssertionError(f"serve exited with {process.returncode}: {err[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become healthy")
 
 
 def _children(parent: int) -> set[int]:
@@ -99,10 +78,10 @@ def test_two_servers_with_two_workers_each_start_together_on_a_fresh_database(
     """Four workers and two supervisors create the schema at the same moment (before the
     advisory lock, one of the two servers failed in 3 of 3 such starts)."""
     with fresh_database(postgres_server_url) as url, ExitStack() as running:
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         servers = [running.enter_context(_serving(url, tmp_path, port)) for port in ports]
         for port, server in zip(ports, servers, strict=True):
-            _wait_healthy(port, server)
+            wait_healthy(f"http://127.0.0.1:{port}", server, HEALTHY_SECONDS)
         for port, server in zip(ports, servers, strict=True):
             assert server.poll() is None
             assert len(_workers(server.pid, 2)) >= 2
@@ -113,9 +92,9 @@ def test_workers_exit_when_their_supervisor_is_killed_and_the_port_is_free_again
     postgres_server_url: str, tmp_path: Path
 ) -> None:
     with fresh_database(postgres_server_url) as url:
-        port = _free_port()
+        port = free_port()
         with _serving(url, tmp_path, port) as first:
-            _wait_healthy(port, first)
+            wait_healthy(f"http://127.0.0.1:{port}", first, HEALTHY_SECONDS)
             workers = _workers(first.pid, 2)
             os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
@@ -124,5 +103,5 @@ def test_workers_exit_when_their_supervisor_is_killed_and_the_port_is_free_again
                 time.sleep(0.1)
             assert not [pid for pid in workers if _alive(pid)]
         with _serving(url, tmp_path, port) as second:
-            _wait_healthy(port, second)
+            wait_healthy(f"http://127.0.0.1:{port}", second, HEALTHY_SECONDS)
             assert "admin token" not in (second.stdout.readline() if second.stdout else "")

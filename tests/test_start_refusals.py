@@ -23,23 +23,18 @@ from api.cli import app as cli
 from ledger.settings import Database
 from tests.api_helpers import A_NORTH, receive_stock, seed
 from tests.conftest import Api
+from tests.serving import free_port
 
 START_SECONDS = 90  # a refused start exits on its own; this only bounds a broken one
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _closed_port() -> int:
     """A port on 127.0.0.1 nothing listens on (bound and released just now)."""
-    return _free_port()
+    return free_port()
 
 
 def _serve(database_url: str, cwd: Path, port: int | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "api", "serve", "--port", str(port or _free_port()), "--database", database_url]
+    command = [sys.executable, "-m", "api", "serve", "--port", str(port or free_port()), "--database", database_url]
     env = {key: value for key, value in os.environ.items() if key != "SUPPLY_LEDGER_DATABASE_URL"}
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=START_SECONDS)
 
