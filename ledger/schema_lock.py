@@ -23,17 +23,23 @@ SCHEMA_LOCK = 0x5350_4C53_4348_4D41  # "SPLSCHMA": one key per database, shared 
 R = TypeVar("R")
 
 
+def side_connection(pool: Any, connect_timeout: int) -> psycopg.Connection[Any]:
+    """An autocommit connection to a store's database beside its pool, for a session-level
+    advisory lock: a lock held on a pooled connection would go back to the pool with it, and
+    a pool of one would wait for the connection holding the lock. `connect_timeout` applies
+    unless the pool's own settings name one."""
+    settings = {key: value for key, value in (pool.kwargs or {}).items() if key not in ("row_factory", "autocommit")}
+    settings.setdefault("connect_timeout", connect_timeout)
+    return psycopg.connect(pool.conninfo, autocommit=True, **settings)
+
+
 @contextmanager
 def schema_lock(datastore: PostgresDatastore) -> Iterator[None]:
-    """Hold the database's schema-creation lock (waits for another holder to finish).
-
-    On a connection of its own, not one of the store's pool: creation itself needs a pool
-    connection, and a pool of one would wait for the connection holding the lock."""
+    """Hold the database's schema-creation lock (waits for another holder to finish), on a
+    `side_connection`: creation itself needs a pool connection."""
     pool = datastore.pool
-    settings = {key: value for key, value in (pool.kwargs or {}).items() if key not in ("row_factory", "autocommit")}
-    settings.setdefault("connect_timeout", max(1, int(pool.timeout)))
     try:
-        connection = psycopg.connect(pool.conninfo, autocommit=True, **settings)
+        connection = side_connection(pool, max(1, int(pool.timeout)))
     except psycopg.OperationalError as error:  # as the library raises it from its own connections
         raise OperationalError(str(error)) from error
     with connection:

@@ -25,6 +25,7 @@ from eventsourcing.utils import Environment
 
 from ledger.application import Ledger
 from ledger.outage import unavailable
+from ledger.schema_lock import side_connection
 from ledger.settings import Database
 from projections.checkpoints import CheckpointsAhead
 from projections.stock_view import (
@@ -204,9 +205,7 @@ class Turn:
             return True
         try:
             if self._conn is None or self._conn.closed or self._conn.broken:
-                settings = {k: v for k, v in self.view.datastore.pool.kwargs.items() if k != "row_factory"}  # type: ignore[attr-defined]
-                settings.setdefault("connect_timeout", 5)
-                self._conn = psycopg.connect(autocommit=True, **settings)
+                self._conn = side_connection(self.view.datastore.pool, 5)  # type: ignore[attr-defined]
             row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.view.follower_lock,)).fetchone()
             self._held = bool(row[0])
         except psycopg.Error:
