@@ -132,10 +132,10 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:  # noqa: BLE001 - every failure is answered and logged, never re-raised
-            details = self._failure(scope, error)
+            reason = unavailable(error)
+            details = self._failure(scope, error, reason)
             if not responded:
-                response, _ = problems.unexpected(error)
-                await response(scope, receive, send_with_id)
+                await problems.unexpected(reason)(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
             template = route_template(scope)
@@ -160,10 +160,9 @@ class RequestLog:
                 self.log.info("request", **fields)
 
     @staticmethod
-    def _failure(scope: Scope, error: Exception) -> dict[str, Any]:
+    def _failure(scope: Scope, error: Exception, reason: str | None) -> dict[str, Any]:
         """What the request's log line says about an exception: why the store is
-        unavailable, or the bug's traceback."""
-        reason = unavailable(error)
+        unavailable (`reason`), or the bug's traceback."""
         if reason is not None:
             _health(scope, "failed", reason)
             return {"unavailable": reason}

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import exceptions as ex
-from ledger.outage import RETRY_AFTER_SECONDS, unavailable
+from ledger.outage import RETRY_AFTER_SECONDS
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://supply-ledger.example/problems/"
@@ -80,15 +80,15 @@ def install(app: FastAPI) -> None:
         return problem(error.status_code, title, str(error.detail), title.lower().replace(" ", "-"), headers=headers)
 
 
-def unexpected(error: Exception) -> tuple[JSONResponse, str | None]:
-    """The answer to an exception no handler took, and why the store is unavailable if it is.
+def unexpected(reason: str | None) -> JSONResponse:
+    """The answer to an exception no handler took, given `reason`, why the store is
+    unavailable if that is what the exception means (`ledger.outage.unavailable`).
 
     A store that cannot be reached or written is no bug: 503 with `Retry-After`. Anything
     else is one (500). A write the store refused stored nothing, or stored everything with
     its Idempotency-Key (in one transaction), so a retry with the same key is safe."""
-    reason = unavailable(error)
     if reason is None:
-        return problem(500, "Internal error", "the server failed to handle this request; it was logged", "internal"), None
+        return problem(500, "Internal error", "the server failed to handle this request; it was logged", "internal")
     response = problem(
         503,
         "Service unavailable",
@@ -96,7 +96,7 @@ def unexpected(error: Exception) -> tuple[JSONResponse, str | None]:
         "unavailable",
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response, reason
+    return response
 
 
 def traceback_text(error: BaseException) -> str:
