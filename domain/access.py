@@ -60,9 +60,6 @@ class Token(Aggregate):
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and now >= self.expires_at
-
     def revoke(self, by: str, reason: str) -> TokenRevoked:
         return self.trigger(TokenRevoked, revoked_by=by, reason=reason)
 
@@ -90,6 +87,11 @@ class TokenName(Aggregate):
 
     def mutate(self, event: object) -> None:
         raise TypeError(f"TokenName cannot apply {type(event).__name__}")
+
+
+def has_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """A token with a lifetime stops working at its expiry instant; one without never expires."""
+    return expires_at is not None and now >= expires_at
 
 
 def name_key(name: str) -> str:

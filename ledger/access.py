@@ -24,7 +24,17 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from domain.access import ROLES, Role, Token, TokenIssued, TokenName, TokenNameClaimed, TokenRevoked, name_key
+from domain.access import (
+    ROLES,
+    Role,
+    Token,
+    TokenIssued,
+    TokenName,
+    TokenNameClaimed,
+    TokenRevoked,
+    has_expired,
+    name_key,
+)
 from domain.aggregate import projector
 from domain.ids import token_id, token_name_id
 from ledger import clock
@@ -184,13 +194,13 @@ class Access(Application):
         if listing.revoked:
             raise ValueError(f"token {listing.name} ({listing.id}) was already revoked at {utc_text(listing.revoked_at)}")
         token = self.repository.get(UUID(listing.id), projector_func=project_token)
-        token.revoke(by, reason)
+        revoked = token.revoke(by, reason)
         try:
             self.save(token)
         except IntegrityError:
             raise ValueError(f"token {listing.name} ({listing.id}) was revoked meanwhile") from None
         self._checked = float("-inf")  # this process knows at once
-        return next(t for t in self.tokens() if t.id == listing.id)
+        return replace(listing, revoked_at=revoked.timestamp, revoked_by=by)
 
     def has_tokens(self) -> bool:
         return bool(self.recorder.max_notification_id())
@@ -265,4 +275,4 @@ class Access(Application):
             return self._position
 
     def _expired(self, principal: Principal) -> bool:
-        return principal.expires_at is not None and self.clock() >= principal.expires_at
+        return has_expired(principal.expires_at, self.clock())

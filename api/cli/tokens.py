@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from api.cli.options import DatabaseOption, JsonOption, fail, open_stores, table
+from domain.access import has_expired
 from ledger import clock
 
 app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
@@ -67,7 +68,7 @@ def token_list(json: JsonOption = False, database: DatabaseOption = None) -> Non
     finally:
         stores.close()
     if json:
-        rows = [{**t.as_json(), "expired": t.expires_at is not None and now >= t.expires_at} for t in listed]
+        rows = [{**t.as_json(), "expired": has_expired(t.expires_at, now)} for t in listed]
         typer.echo(json_module.dumps(rows, indent=2))
         return
     columns = ("id", "name", "role", "organisations", "issued_at", "issued_by", "expires_at", "status")
@@ -81,7 +82,7 @@ def token_list(json: JsonOption = False, database: DatabaseOption = None) -> Non
 def _status(listing, now) -> str:  # type: ignore[no-untyped-def]
     if listing.revoked:
         return f"revoked by {listing.revoked_by}"
-    return "expired" if listing.expires_at is not None and now >= listing.expires_at else "active"
+    return "expired" if has_expired(listing.expires_at, now) else "active"
 
 
 @app.command("revoke")
