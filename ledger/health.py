@@ -3,8 +3,8 @@
 `check()` runs a probe in a thread of its own and stops waiting after `DEADLINE`
 seconds, so a server that does not answer makes /healthz say so instead of hanging it.
 Reading is not enough: a full disk or a read-only file still answers reads. So the probe
-also writes one row to a table of its own (`{prefix}health_probe`) whenever a request
-found the store unavailable since the last successful write, and otherwise at most every
+also rewrites the one row of the `health_probe` index table whenever a request found the
+store unavailable since the last successful write, and otherwise at most every
 `WRITE_PROBE_EVERY` seconds; on SQLite it also checks the file's permissions and the free
 space on its disk. The last failure is remembered (`failed`) until a write succeeds
 (`wrote`, or the probe's own).
@@ -29,7 +29,6 @@ DEADLINE = 0.7
 PROBE_POOL_WAIT = 0.3
 WRITE_PROBE_EVERY = 5.0
 MIN_FREE_BYTES = 1 << 20
-PROBE_TABLE = "CREATE TABLE IF NOT EXISTS {t}health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)"
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,6 @@ class StoreHealth:
         self.recorder = recorder
         self._failure: str | None = None
         self._written = 0.0  # monotonic time of the last write known to have succeeded
-        self._probe_table_ready = False
         self._lock = threading.Lock()
         self._probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-probe")
 
@@ -103,16 +101,9 @@ class StoreHealth:
         with self._lock:
             due = self._failure is not None or time.monotonic() - self._written > WRITE_PROBE_EVERY
         if due:
-            if not self._probe_table_ready:
-                try:
-                    with store.datastore.transaction(commit=True) as cursor:
-                        cursor.execute(store._sql(PROBE_TABLE))
-                except Exception:  # noqa: BLE001, S110 - e.g. another worker's creation raced ours: the write tells
-                    pass
             store.write(
                 "INSERT INTO {t}health_probe (id, at) VALUES (1, :at) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                 [{"at": datetime.now(UTC).isoformat()}],
             )
-            self._probe_table_ready = True
             self.wrote()
         return position

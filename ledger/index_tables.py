@@ -26,6 +26,8 @@ that write rows into it in the same transaction as the events (`ledger.persisten
   concurrent duplicate fail the whole transaction, so one key stores one command.
 - `exercise_reviews`: a cache, used in the exercises' control store only: each exercise's
   latest review per policy with the state it was computed from (`ledger.exercise_reviews`).
+- `health_probe`: one row, rewritten by `/healthz` to prove the database still takes
+  writes (`ledger.health`).
 """
 
 SCHEMA = {
@@ -104,6 +106,8 @@ SCHEMA = {
         CREATE TABLE IF NOT EXISTS {t}exercise_reviews (
             exercise TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL, review TEXT NOT NULL,
             PRIMARY KEY (exercise, policy))""",
+    "health_probe": """
+        CREATE TABLE IF NOT EXISTS {t}health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)""",
     "idempotency": """
         CREATE TABLE IF NOT EXISTS {t}idempotency (
             scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
