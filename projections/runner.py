@@ -130,7 +130,7 @@ class Projector:
         The first call starts counting at the view's position; so does a call after the view was
         reset behind it. A failure only costs a cache entry: it is logged, and retried next time."""
         try:
-            self.checkpoints.advance(self.position())
+            self.checkpoints.advance(self._projected if self._projected is not None else self.position())
         except Exception:
             log.exception("fold_checkpoints_not_written", position=self.checkpoints.position)
 
@@ -167,7 +167,8 @@ class Projector:
                 continue
             try:
                 done = self.step()
-                self.checkpoint_ahead()
+                if done:
+                    self.checkpoint_ahead()
                 if done >= self.batch:
                     continue  # catching up: there is more
             except Exception as error:
