@@ -13,7 +13,7 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import Field, StrictFloat, StrictInt, model_validator
 
 from domain.commands import Code, Command, Instant, Note, Quantity
 from domain.events import Priority
@@ -23,8 +23,6 @@ Days = Annotated[StrictInt, Field(ge=1, le=366)]
 
 
 class InjectBase(Command):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     at: Instant = Field(description="Scenario time at which the inject takes effect")
     title: str | None = Field(default=None, max_length=200, description="What the controller calls it")
     note: Note = None
@@ -136,8 +134,6 @@ InjectKind = Literal["consumption_surge", "delivery", "delivery_failure", "depot
 
 
 class Objective(Command):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     title: str = Field(min_length=1, max_length=200)
     capabilities: list[str] = Field(default_factory=list, max_length=50)
 
@@ -149,8 +145,6 @@ replays every inject, so the bound keeps a review's work bounded too."""
 
 class Scenario(Command):
     """A scenario file (YAML or JSON): what the exercise is for, and its injects."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=4000)

@@ -71,9 +71,9 @@ project_item = projector(Item)
 
 class Ledger(TransferCommands, AllocationCommands, Application):
     name = "SupplyLedger"
-    # Cached depots are fast-forwarded from the store on every read (the library's
-    # default), so the cache saves replaying since the snapshot, never correctness,
-    # and several processes can share one database.
+    # Cached depots save replaying since the snapshot, never correctness: a read brings its
+    # copy up to date from the store, and a command that trusted a stale copy fails its save
+    # and is decided again (`ledger.repository`), so several processes can share one database.
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
     snapshotting_intervals: ClassVar[dict[type, int]] = {Depot: 100}
     snapshotting_projectors: ClassVar[dict[type, Any]] = {Depot: project_depot}

@@ -55,8 +55,7 @@ def opened(database: str | None) -> Iterator[Any]:
     try:
         yield stores
     except LedgerError as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(error.detail) from None
     finally:
         stores.close()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 
@@ -37,40 +37,26 @@ ItemParam = Annotated[str | None, Query(max_length=64, description="Only this it
 RegionParam = Annotated[str | None, Query(max_length=64, description="Only depots of this region")]
 GroupByParam = Annotated[GroupBy, Query(description="One row per region and item, or per depot and item")]
 OrderParam = Annotated[Order, Query(description="Business order (`occurred_at`) or recorded order (position)")]
-From = Annotated[
-    str | None,
-    Query(
-        alias="from",
-        max_length=40,
-        description=f"Entries at or after this time. {TIME_FORMAT}; a date means the start of that UTC day.",
-        examples=TIME_EXAMPLES,
-    ),
-]
-To = Annotated[
-    str | None,
-    Query(
-        alias="to",
-        max_length=40,
-        description=f"Entries at or before this time. {TIME_FORMAT}; a date means the end of that UTC day.",
-        examples=TIME_EXAMPLES,
-    ),
-]
-Since = Annotated[
-    str | None,
-    Query(
-        max_length=40,
-        description=f"Recorded at or after this time. {TIME_FORMAT}; a date means the start of that UTC day.",
-        examples=TIME_EXAMPLES,
-    ),
-]
-Until = Annotated[
-    str | None,
-    Query(
-        max_length=40,
-        description=f"Recorded at or before this time. {TIME_FORMAT}; a date means the end of that UTC day.",
-        examples=TIME_EXAMPLES,
-    ),
-]
+
+
+def _time(what: str, a_date_means: str, alias: str | None = None) -> Any:
+    """A time parameter of a range, described with the formats it takes."""
+    return Annotated[
+        str | None,
+        Query(
+            alias=alias,
+            max_length=40,
+            description=f"{what}. {TIME_FORMAT}; a date means the {a_date_means} of that UTC day.",
+            examples=TIME_EXAMPLES,
+        ),
+    ]
+
+
+From = _time("Entries at or after this time", "start", alias="from")
+To = _time("Entries at or before this time", "end", alias="to")
+Since = _time("Recorded at or after this time", "start")
+Until = _time("Recorded at or before this time", "end")
+
 Limit = Annotated[int, Query(ge=1, le=10000, description="At most this many entries")]
 After = Annotated[
     int, Query(ge=0, le=MAX_POSITION, description="Ledger position to read after: the previous page's `next_after`")
