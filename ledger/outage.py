@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -67,15 +68,17 @@ def unavailable(error: BaseException) -> str | None:
 
     The library wraps psycopg's and sqlite3's errors in its own classes, so the chain of
     causes is read, not only the error itself."""
-    seen = 0
+    return next((reason for cause in causes(error) if (reason := _reason(cause)) is not None), None)
+
+
+def causes(error: BaseException, depth: int = 8) -> Iterator[BaseException]:
+    """`error` and what it was raised from, outermost first (at most `depth` of them): what the
+    driver said is often wrapped in the library's own exception classes."""
     current: BaseException | None = error
-    while current is not None and seen < 8:
-        reason = _reason(current)
-        if reason is not None:
-            return reason
+    while current is not None and depth > 0:
+        yield current
         current = current.__cause__ or current.__context__
-        seen += 1
-    return None
+        depth -= 1
 
 
 def _reason(error: BaseException) -> str | None:

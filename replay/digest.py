@@ -53,6 +53,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.exceptions import InvalidCommand, NotFound
+from ledger.outage import causes
 from ledger.persistence import IndexStore
 
 GENESIS = bytes(32)
@@ -145,13 +146,11 @@ _CORRUPT_POSTGRES = ("XX001", "XX002")  # data_corrupted, index_corrupted
 def _damage(error: BaseException) -> str | None:
     """What the driver said, if `error` (or what it wraps) says the stored data is damaged;
     None for anything else (a database that is away is not a damaged event)."""
-    current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, sqlite3.DatabaseError) and (getattr(current, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_SQLITE:
-            return str(current)
-        if getattr(current, "sqlstate", None) in _CORRUPT_POSTGRES:
-            return " ".join(str(current).split())
-        current = current.__cause__ or current.__context__
+    for cause in causes(error):
+        if isinstance(cause, sqlite3.DatabaseError) and (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_SQLITE:
+            return str(cause)
+        if getattr(cause, "sqlstate", None) in _CORRUPT_POSTGRES:
+            return " ".join(str(cause).split())
     return None
 
 
