@@ -52,6 +52,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -307,25 +308,35 @@ def measure_baseline(db_url: str, dbname: str, duration: float, warmup: float) -
         )
         conn.commit()
         sql = "INSERT INTO bench_scratch (depot, item, quantity, occurred_at) VALUES (%s, %s, %s, %s)"
-        latencies: list[float] = []
-        started = time.monotonic()
-        window_start = started + warmup
-        window_end = window_start + duration
-        before = after = None
-        while True:
-            t0 = time.monotonic()
-            if t0 >= window_end:
-                break
-            if before is None and t0 >= window_start:
-                before = cpu_sample(None, dbname)
+
+        def insert() -> None:
             conn.execute(sql, (rng.choice(depots), ITEM, rng.randint(1, 50), dt.datetime.now(dt.UTC)))
             conn.commit()
-            t1 = time.monotonic()
-            if t0 >= window_start and t1 <= window_end:
-                latencies.append((t1 - t0) * 1000.0)
-        after = cpu_sample(None, dbname)  # while the connection (and its backend) still exists
+
+        baseline = timed(insert, dbname, duration, warmup)  # sampled while the connection (and its backend) exists
         conn.execute("DROP TABLE bench_scratch")
         conn.commit()
+    return baseline
+
+
+def timed(operation: Callable[[], object], dbname: str, duration: float, warmup: float) -> Baseline:
+    """Run `operation` back to back for `warmup` + `duration` seconds; the latencies and the CPU
+    split of the operations wholly inside the measured window."""
+    latencies: list[float] = []
+    window_start = time.monotonic() + warmup
+    window_end = window_start + duration
+    before = None
+    while True:
+        t0 = time.monotonic()
+        if t0 >= window_end:
+            break
+        if before is None and t0 >= window_start:
+            before = cpu_sample(None, dbname)
+        operation()
+        t1 = time.monotonic()
+        if t0 >= window_start and t1 <= window_end:
+            latencies.append((t1 - t0) * 1000.0)
+    after = cpu_sample(None, dbname)
     latencies.sort()
     return Baseline(len(latencies), duration, latencies, cpu_split(before, after) if before else {})
 
@@ -356,27 +367,12 @@ def measure_library_baseline(db_url: str, dbname: str, duration: float, warmup: 
 
     app = LibraryBaseline(env)
     try:
-        latencies: list[float] = []
-        window_start = time.monotonic() + warmup
-        window_end = window_start + duration
-        before = None
-        while True:
-            t0 = time.monotonic()
-            if t0 >= window_end:
-                break
-            if before is None and t0 >= window_start:
-                before = cpu_sample(None, dbname)
-            app.save(Noted())
-            t1 = time.monotonic()
-            if t0 >= window_start and t1 <= window_end:
-                latencies.append((t1 - t0) * 1000.0)
-        after = cpu_sample(None, dbname)
+        baseline = timed(lambda: app.save(Noted()), dbname, duration, warmup)
     finally:
         app.close()
     with psycopg.connect(db_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute("DROP TABLE IF EXISTS librarybaseline_events")
-    latencies.sort()
-    return Baseline(len(latencies), duration, latencies, cpu_split(before, after) if before else {})
+    return baseline
 
 
 # --- the server ------------------------------------------------------------------------------
