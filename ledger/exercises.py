@@ -190,7 +190,7 @@ class Exercises:
         with self._lock:
             if code in self._open:
                 return self._open[code]
-            ledger = self._new_ledger(code)
+            ledger = Ledger(self.database.env(f"exercise-{code}", shared_pool=True), name=ledger_name(code))
             ledger.clock = lambda: self.control.exercise(code).clock(clock.now())
             ledger.in_scenario_time = True
             opened = ExerciseLedger(ledger, Views(ledger, None), Feed(ledger))
@@ -204,18 +204,6 @@ class Exercises:
         processes the storage decides: see `create`."""
         with self._creating:
             yield
-
-    def _new_ledger(self, code: str, attempts: int = 5) -> Ledger:
-        """On PostgreSQL two workers creating one exercise create its tables at once, and
-        `CREATE TABLE IF NOT EXISTS` can then fail on the catalogue; the next try finds them."""
-        for attempt in range(1, attempts + 1):
-            try:
-                return Ledger(self.database.env(f"exercise-{code}", shared_pool=True), name=ledger_name(code))
-            except IntegrityError:
-                if attempt == attempts:
-                    raise
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
 
     # --- commands: each returns the exercise with its new events unsaved; the caller commits
     # them with its answer (`ExerciseControl.commit`), so an Idempotency-Key replays that answer.
