@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from fastapi import Depends, FastAPI
 
 from api import openapi, problems
-from api.input_guard import RefuseNul
-from api.deps import exercise_scope
 from api.authentication import Authentication
+from api.deps import exercise_scope
+from api.input_guard import RefuseNul
 from api.limits import BodyLimit, max_body_bytes
 from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import (
@@ -82,7 +82,9 @@ class Stores:
         self.projector.view.datastore.close()  # type: ignore[attr-defined]
 
 
-def create_app(database: Database | None = None, stores: Stores | None = None, projections: bool | None = None) -> FastAPI:
+def create_app(
+    database: Database | None = None, stores: Stores | None = None, projections: bool | None = None
+) -> FastAPI:
     """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here.
     `projections`: run the stock projection in this process (default, unless
     SUPPLY_LEDGER_PROJECTIONS=worker says a separate worker runs it)."""
@@ -131,7 +133,9 @@ def create_app(database: Database | None = None, stores: Stores | None = None, p
             dependencies=[Depends(exercise_scope)],
         )
     app.add_middleware(RefuseNul)  # inside Authentication: a request without a token learns that first
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes())  # inside Authentication: a caller without a token learns that first
+    app.add_middleware(
+        BodyLimit, max_bytes=max_body_bytes()
+    )  # inside Authentication: a caller without a token learns that first
     app.add_middleware(Authentication)
     # Outermost: logs refusals too, and answers any exception itself (see RequestLog).
     app.add_middleware(RequestLog, metrics=app.state.metrics)

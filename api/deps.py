@@ -130,7 +130,8 @@ CommandContext = Annotated[Context, Depends(command_context)]
 async def depot_command_context(
     ctx: CommandContext,
     if_match: Annotated[
-        str | None, Header(alias="If-Match", description='"<version>": refuse (409) unless the depot is at that version')
+        str | None,
+        Header(alias="If-Match", description='"<version>": refuse (409) unless the depot is at that version'),
     ] = None,
 ) -> Context:
     """A depot command's context: it alone may name the depot version it expects (API.md).

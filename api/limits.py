@@ -38,7 +38,9 @@ def max_body_bytes(environ: Mapping[str, str] = os.environ) -> int:
     if not text:
         return DEFAULT_MAX_BODY_BYTES
     if not text.isdigit() or int(text) < 1:
-        raise BadLimit(f"{MAX_BODY_VARIABLE}={text!r}: give the largest request body accepted, in bytes (e.g. 10485760)")
+        raise BadLimit(
+            f"{MAX_BODY_VARIABLE}={text!r}: give the largest request body accepted, in bytes (e.g. 10485760)"
+        )
     return int(text)
 
 

@@ -60,11 +60,19 @@ def run(url: str, runs: int) -> None:
         print(f"demo: {summary.events} events loaded in {time.perf_counter() - started:.1f} s")
         views = Views(ledger, projector=None)
         recommendation = cmd.RecommendAllocation(
-            source="DK-NATIONAL", item="FFP3", quantity=6_000, policy="equal_days_of_supply",
+            source="DK-NATIONAL",
+            item="FFP3",
+            quantity=6_000,
+            policy="equal_days_of_supply",
             recipients=["DK-83-OUH", "DK-84-RH", "DK-85-SUH"],
         )
         ctx = Context(actor="bench")
-        rows = [("baseline: depot stock, DK-NATIONAL FFP3", timed(lambda: views.depot_stock("DK-NATIONAL", item="FFP3"), runs))]
+        rows = [
+            (
+                "baseline: depot stock, DK-NATIONAL FFP3",
+                timed(lambda: views.depot_stock("DK-NATIONAL", item="FFP3"), runs),
+            )
+        ]
         rows.append(("recommend 6,000 FFP3 to 3 hospitals", timed(lambda: ledger.recommend(recommendation, ctx), runs)))
         for allocation in allocation_list(ledger, None, None, None, 100).allocations:
             label = f"replay {allocation.item} ({len(allocation.recipients)} recipients)"

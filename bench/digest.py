@@ -51,13 +51,24 @@ def fill(ledger: Ledger, events: int) -> None:
     for n in range(events):
         depot = depots[n % len(depots)]
         versions[depot] += 1
-        state = orjson.dumps({
-            "originator_id": str(depot), "originator_version": versions[depot],
-            "timestamp": "2026-12-01T12:00:00.000000+00:00", "occurred_at": "2026-12-01T11:59:00+00:00",
-            "actor": "bench-coordinator", "source": "api", "command_id": uuid.uuid4().hex, "note": None,
-            "item": "BENCH-GLOVES", "quantity": 100 + n % 900, "lot": f"LOT-{n % 97}", "expires_on": "2028-06-30",
-            "supplier": "Bench Medical A/S", "reference": f"PO-{n:08d}",
-        })
+        state = orjson.dumps(
+            {
+                "originator_id": str(depot),
+                "originator_version": versions[depot],
+                "timestamp": "2026-12-01T12:00:00.000000+00:00",
+                "occurred_at": "2026-12-01T11:59:00+00:00",
+                "actor": "bench-coordinator",
+                "source": "api",
+                "command_id": uuid.uuid4().hex,
+                "note": None,
+                "item": "BENCH-GLOVES",
+                "quantity": 100 + n % 900,
+                "lot": f"LOT-{n % 97}",
+                "expires_on": "2028-06-30",
+                "supplier": "Bench Medical A/S",
+                "reference": f"PO-{n:08d}",
+            }
+        )
         batch.append(StoredEvent(depot, versions[depot], TOPIC, state))
         if len(batch) == 1000:
             ledger.recorder.insert_events(batch)
@@ -128,8 +139,10 @@ def main() -> None:
                     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
     base = figures[0][1]
-    print(f"Digest over {args.events:,} events on {backend}, Python {platform.python_version()}, "
-          f"{platform.machine()}, {os.cpu_count()} CPUs\n")
+    print(
+        f"Digest over {args.events:,} events on {backend}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs\n"
+    )
     print("| step | ms | events/s | × baseline |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds in figures:

@@ -73,7 +73,9 @@ def run(url: str, runs: int) -> None:
         events = 0
         for n in range(runs):
             code = f"bench-{n}"
-            figures["baseline"].append(ms(lambda: stores.views.stock(as_of=utc_text(fork_at), known_at=utc_text(fork_at)))[0])
+            figures["baseline"].append(
+                ms(lambda: stores.views.stock(as_of=utc_text(fork_at), known_at=utc_text(fork_at)))[0]
+            )
 
             def create() -> None:
                 exercise = exercises.create(

@@ -42,8 +42,9 @@ def commands(url: str, seconds: float, depots: int) -> tuple[float, float]:
         ledger.define_item(c.DefineItem(code="FFP2", name="FFP2 respirator", unit="piece", category="ppe"), ctx)
         for number in range(depots):
             code = f"D{number}"
-            ledger.register_depot(c.RegisterDepot(code=code, name=code, region="R", organisation="O",
-                                                  kind="hospital"), ctx)
+            ledger.register_depot(
+                c.RegisterDepot(code=code, name=code, region="R", organisation="O", kind="hospital"), ctx
+            )
             ledger.record_receipt(code, c.RecordReceipt(item="FFP2", quantity=10**8), ctx)
         consumption = c.ReportConsumption(item="FFP2", quantity=3)
         for number in range(100):  # warm-up: caches, prepared statements
@@ -70,8 +71,9 @@ def main() -> None:
         rate, cpu_ms = commands(url, args.duration, args.depots)
     print(f"### Service layer throughput, {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
     print(f"- baseline: {inserts:,.0f} single-row INSERT transactions/s (one connection)")
-    print(f"- consumption reports through Ledger, one thread: {rate:,.0f} commands/s, "
-          f"{cpu_ms:.2f} ms of CPU per command")
+    print(
+        f"- consumption reports through Ledger, one thread: {rate:,.0f} commands/s, {cpu_ms:.2f} ms of CPU per command"
+    )
     print(f"- ratio commands/s : baseline = {rate / inserts:.3f}")
 
 

@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+
 import psycopg
 from scratch import DEFAULT_SERVER_URL, scratch_database
 
@@ -88,9 +89,9 @@ from domain.events import recorded_by
 from domain.ids import depot_id
 from ledger.application import Context, Ledger
 from ledger.settings import Database
+from projections.checkpoints import CheckpointsAhead
 from projections.fold import fold_item
 from projections.history import ROW_COLUMNS
-from projections.checkpoints import CheckpointsAhead
 from projections.runner import Projector
 
 ITEMS = (
@@ -264,19 +265,28 @@ class DepotSimulation:
     transfers: int = 0
 
     @classmethod
-    def sized(cls, target: int, end: datetime, items: list[str], wards: int, partners: tuple[str, ...] = (),
-              **fields: Any) -> DepotSimulation:
+    def sized(
+        cls, target: int, end: datetime, items: list[str], wards: int, partners: tuple[str, ...] = (), **fields: Any
+    ) -> DepotSimulation:
         """Long enough for about `target` events, ending at `end`."""
         fixed = 1 + 2 * len(items)  # registration, obligations, opening receipts
         per_day = len(items) * wards + len(items) / 7 + len(items) / 28 + len(items) / 45 + (4 / 28 if partners else 0)
         days = max(1, round((target - fixed) / per_day))
-        return cls(items=items, wards=wards, start=end - timedelta(days=days), days=days, partner_codes=partners,
-                   **fields)
+        return cls(
+            items=items, wards=wards, start=end - timedelta(days=days), days=days, partner_codes=partners, **fields
+        )
 
     def history(self) -> DepotHistory:
         assert self.depot is not None
-        return DepotHistory(self.code, self.items, self.start - timedelta(days=1), self.start + timedelta(days=self.days),
-                            self.depot.version, self.late_reports, self.transfers)
+        return DepotHistory(
+            self.code,
+            self.items,
+            self.start - timedelta(days=1),
+            self.start + timedelta(days=self.days),
+            self.depot.version,
+            self.late_reports,
+            self.transfers,
+        )
 
     def at(self, day: int, hours: float) -> datetime:
         return self.start + timedelta(days=day, hours=hours)
@@ -291,8 +301,10 @@ class DepotSimulation:
     def register(self) -> None:
         at = self.start - timedelta(days=1)
         self.depot = register(self.code, self.name, HOME_REGION, "regional", 400_000, at, self.stamp)
-        self.partners = [register(code, f"Neighbour of {self.code}", HOME_REGION, "hospital", 90_000, at, self.stamp)
-                         for code in self.partner_codes]
+        self.partners = [
+            register(code, f"Neighbour of {self.code}", HOME_REGION, "hospital", 90_000, at, self.stamp)
+            for code in self.partner_codes
+        ]
         self.save(force=True)
 
     def begin(self) -> None:
@@ -328,8 +340,13 @@ class DepotSimulation:
                 quantity = min(self.physical[item], max(1, round(self.rate[item] * self.rng.uniform(0.1, 1))))
                 if quantity > 0:
                     self.physical[item] -= quantity
-                    depot.adjust(item, -quantity, self.rng.choice(("damaged", "expired")), None,
-                                 self.stamp(self.at(day, 11), "written off at inspection"))
+                    depot.adjust(
+                        item,
+                        -quantity,
+                        self.rng.choice(("damaged", "expired")),
+                        None,
+                        self.stamp(self.at(day, 11), "written off at inspection"),
+                    )
         self.arrivals(day)
         if self.partners and day % 14 == 10:
             self.dispatch(day)
@@ -358,8 +375,15 @@ class DepotSimulation:
         quantity = max(pack, math.ceil(max(wanted, 0) / pack) * pack)
         at = self.at(day, 7.5)
         lot, expires_on = new_lot(item, at.date(), self.rng)
-        self.depot.record_receipt(self.stamp(at), item=item, quantity=quantity, lot=lot, expires_on=expires_on,
-                                  supplier="Nordic Medical Supply A/S", reference=f"PO-{at:%Y%m%d}-{item}")
+        self.depot.record_receipt(
+            self.stamp(at),
+            item=item,
+            quantity=quantity,
+            lot=lot,
+            expires_on=expires_on,
+            supplier="Nordic Medical Supply A/S",
+            reference=f"PO-{at:%Y%m%d}-{item}",
+        )
         self.physical[item] = self.physical.get(item, 0) + quantity
 
     def dispatch(self, day: int) -> None:
@@ -387,8 +411,14 @@ class DepotSimulation:
         transfer_id = f"T-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:16]}"
         stamp = self.stamp(self.at(day, 10))
         lines = (ev.TransferLine(item=item, quantity=quantity),)
-        dispatched = source.dispatch(transfer_id, destination.code, lines, {item: source.available(item)}, stamp,
-                                     reference=f"AID-{source.code}-{destination.code}-{day}")
+        dispatched = source.dispatch(
+            transfer_id,
+            destination.code,
+            lines,
+            {item: source.available(item)},
+            stamp,
+            reference=f"AID-{source.code}-{destination.code}-{day}",
+        )
         destination.expect(dispatched, source.code)
         self.transfers += 1
         if outcome == "cancelled":
@@ -437,7 +467,7 @@ class NationalSimulation:
 
     def groups(self) -> Iterable[tuple[int, list[Depot]]]:
         for first in range(0, self.depots, self.chunk):
-            yield first, self.aggregates[first:first + self.chunk]
+            yield first, self.aggregates[first : first + self.chunk]
 
     def register(self) -> None:
         kinds = ("hospital", "municipal", "municipal", "regional", "pharmacy", "wholesaler")
@@ -445,8 +475,17 @@ class NationalSimulation:
             code = f"D{number + 1:04d}"
             region = f"R{number % REGIONS + 1:02d}"
             kind = kinds[number % len(kinds)]
-            self.aggregates.append(register(code, f"{kind.title()} {code}", region, kind,
-                                            self.rng.randint(5_000, 600_000), self.start - timedelta(days=1), self.stamp))
+            self.aggregates.append(
+                register(
+                    code,
+                    f"{kind.title()} {code}",
+                    region,
+                    kind,
+                    self.rng.randint(5_000, 600_000),
+                    self.start - timedelta(days=1),
+                    self.stamp,
+                )
+            )
             for item in self.items:
                 self.rate[code, item] = self.rng.choice((0.5, 2, 8, 30, 120)) * self.rng.uniform(0.7, 1.4)
         for _, group in self.groups():
@@ -466,8 +505,9 @@ class NationalSimulation:
             late = [h for h in self.held[first] if h[0] <= day]
             self.held[first] = [h for h in self.held[first] if h[0] > day]
             for _, depot, item, quantity, ends in late:
-                depot.report_consumption(item, quantity, ends - timedelta(days=2),
-                                         stamp(ends, "late report: ward system offline"))
+                depot.report_consumption(
+                    item, quantity, ends - timedelta(days=2), stamp(ends, "late report: ward system offline")
+                )
             for offset, depot in enumerate(group):
                 number = first + offset
                 for index, item in enumerate(items):
@@ -495,9 +535,13 @@ class NationalSimulation:
                     quantity = depot.available(item) // 10
                     if quantity > 0:
                         transfer_id = f"T-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}"
-                        dispatched = depot.dispatch(transfer_id, destination.code,
-                                                    (ev.TransferLine(item=item, quantity=quantity),),
-                                                    {item: depot.available(item)}, stamp(self.at(day, 10)))
+                        dispatched = depot.dispatch(
+                            transfer_id,
+                            destination.code,
+                            (ev.TransferLine(item=item, quantity=quantity),),
+                            {item: depot.available(item)},
+                            stamp(self.at(day, 10)),
+                        )
                         destination.expect(dispatched, depot.code)
                         self.transits[first].append((day + 1, depot, destination, transfer_id))
             self.save(group)
@@ -505,8 +549,15 @@ class NationalSimulation:
     def receipt(self, depot: Depot, item: str, quantity: int, day: int, kind: str) -> None:
         at = self.at(day, 7.5)
         lot, expires_on = new_lot(item, at.date(), self.rng)
-        depot.record_receipt(self.stamp(at), item=item, quantity=max(1, quantity), lot=lot, expires_on=expires_on,
-                             supplier="Nordic Medical Supply A/S", reference=f"{kind}-{depot.code}-{item}-{day}")
+        depot.record_receipt(
+            self.stamp(at),
+            item=item,
+            quantity=max(1, quantity),
+            lot=lot,
+            expires_on=expires_on,
+            supplier="Nordic Medical Supply A/S",
+            reference=f"{kind}-{depot.code}-{item}-{day}",
+        )
 
     def finish(self) -> None:
         for first, group in self.groups():  # late reports still held come in at the end
@@ -523,8 +574,9 @@ class Generated:
     seconds: float
 
 
-def generate(ledger: Ledger, args: argparse.Namespace, items: list[str], end: datetime, rng: random.Random,
-             clock: Clock) -> Generated:
+def generate(
+    ledger: Ledger, args: argparse.Namespace, items: list[str], end: datetime, rng: random.Random, clock: Clock
+) -> Generated:
     """Every simulation day by day on one timeline, each day recorded shortly after it ends.
     While only the long-history depot is active its events are saved 2,000 at a time;
     once others are active, every simulation saves its day before the next one starts."""
@@ -536,11 +588,30 @@ def generate(ledger: Ledger, args: argparse.Namespace, items: list[str], end: da
             said[0] = version
             say(f"[{clock}]   {LONG}: {version:,} events")
 
-    long = DepotSimulation.sized(args.depot_events, end, items[:LONG_ITEMS], LONG_WARDS, PARTNERS, ledger=ledger,
-                                 code=LONG, name="Regional warehouse with ten years of history", rng=rng, stamp=stamp,
-                                 progress=long_progress)
-    short = DepotSimulation.sized(100, end, items[:SHORT_ITEMS], SHORT_WARDS, ledger=ledger, code=SHORT,
-                                  name="Municipal depot with three weeks of history", rng=rng, stamp=stamp)
+    long = DepotSimulation.sized(
+        args.depot_events,
+        end,
+        items[:LONG_ITEMS],
+        LONG_WARDS,
+        PARTNERS,
+        ledger=ledger,
+        code=LONG,
+        name="Regional warehouse with ten years of history",
+        rng=rng,
+        stamp=stamp,
+        progress=long_progress,
+    )
+    short = DepotSimulation.sized(
+        100,
+        end,
+        items[:SHORT_ITEMS],
+        SHORT_WARDS,
+        ledger=ledger,
+        code=SHORT,
+        name="Municipal depot with three weeks of history",
+        rng=rng,
+        stamp=stamp,
+    )
     national = NationalSimulation(ledger, args.depots, items, end - timedelta(days=NATIONAL_DAYS), rng, stamp)
     first = long.start - timedelta(days=1)
     overlap = min(short.start, national.start) - timedelta(days=1)
@@ -561,13 +632,17 @@ def generate(ledger: Ledger, args: argparse.Namespace, items: list[str], end: da
                     simulation.save(force=day >= overlap)
             local = (day - national.start).days
             if local == -1:
-                say(f"[{clock}] {LONG} at {long.depot.version:,} events; the national ledger starts: "  # type: ignore[union-attr]
-                    f"{args.depots:,} depots x {len(items)} items, {REGIONS} regions, {NATIONAL_DAYS} days")
+                say(
+                    f"[{clock}] {LONG} at {long.depot.version:,} events; the national ledger starts: "  # type: ignore[union-attr]
+                    f"{args.depots:,} depots x {len(items)} items, {REGIONS} regions, {NATIONAL_DAYS} days"
+                )
                 national.register()
             if local >= 0:
                 national.one_day(local)
-                say(f"[{clock}]   day {local + 1}/{NATIONAL_DAYS}: {national.events:,} national events, "
-                    f"ledger at {ledger.position():,}")
+                say(
+                    f"[{clock}]   day {local + 1}/{NATIONAL_DAYS}: {national.events:,} national events, "
+                    f"ledger at {ledger.position():,}"
+                )
         recording.entered = datetime.now(UTC)
         long.finish()
         short.finish()
@@ -597,8 +672,10 @@ class Report:
     def add(self, *args: str) -> None:
         self.figures.append(Figure(*args))
         figure = self.figures[-1]
-        say(f"  => {figure.name}: {figure.value} | baseline {figure.baseline} | ratio {figure.ratio}"
-            + (f" | target {figure.target}: {figure.met}" if figure.target else ""))
+        say(
+            f"  => {figure.name}: {figure.value} | baseline {figure.baseline} | ratio {figure.ratio}"
+            + (f" | target {figure.target}: {figure.met}" if figure.target else "")
+        )
 
 
 def stats_text(samples: list[float]) -> str:
@@ -627,8 +704,9 @@ class Cut:
         return {"as_of": self.as_of.isoformat(), "known_at": self.known_at}
 
 
-def random_cuts(rng: random.Random, history: DepotHistory, positions: list[int], count: int,
-                position_at: Callable[[datetime], int]) -> list[Cut]:
+def random_cuts(
+    rng: random.Random, history: DepotHistory, positions: list[int], count: int, position_at: Callable[[datetime], int]
+) -> list[Cut]:
     """as_of anywhere in the depot's history; known_at independently anywhere in it, half of them
     as the position `pos:N` of one of the depot's events, half as a recorded time."""
     span = (history.end - history.start).total_seconds()
@@ -646,8 +724,15 @@ def random_cuts(rng: random.Random, history: DepotHistory, positions: list[int],
 
 def view_figures(stock: Any) -> dict[str, tuple[Any, ...]]:
     return {
-        line.item: (line.on_hand, line.in_transit_in, line.in_transit_out, line.reserved, line.avg_daily_consumption,
-                    line.expired, line.min_days)
+        line.item: (
+            line.on_hand,
+            line.in_transit_in,
+            line.in_transit_out,
+            line.reserved,
+            line.avg_daily_consumption,
+            line.expired,
+            line.min_days,
+        )
         for line in stock.items
     }
 
@@ -656,8 +741,15 @@ def fold_figures(item_fold: Any, as_of: datetime) -> tuple[Any, ...]:
     from projections.fold import avg_daily_consumption
 
     state = item_fold.state
-    return (state.on_hand, state.transit_in, state.transit_out, state.reserved,
-            avg_daily_consumption(item_fold.consumed_14d), state.lots.expired(as_of.date()), state.min_days)
+    return (
+        state.on_hand,
+        state.transit_in,
+        state.transit_out,
+        state.reserved,
+        avg_daily_consumption(item_fold.consumed_14d),
+        state.lots.expired(as_of.date()),
+        state.min_days,
+    )
 
 
 def naive_journal_fold(ledger: Ledger, code: str, cut: Cut) -> dict[str, tuple[Any, ...]]:
@@ -686,12 +778,22 @@ def naive_stream_replay(ledger: Ledger, code: str, cut: Cut) -> dict[str, tuple[
             depot = Depot.created(event)
             continue
         for line, effect in enumerate(depot.effects(event)):
-            by_item[effect.item].append({
-                "occurred_at": event.occurred_at, "position": position, "line": line,
-                "event_type": type(event).__name__, "delta": effect.delta, "counted": effect.counted,
-                "lot": effect.lot, "expires_on": effect.expires_on, "transit_in": effect.transit_in,
-                "transit_out": effect.transit_out, "reserved": effect.reserved, "min_days": effect.min_days,
-            })
+            by_item[effect.item].append(
+                {
+                    "occurred_at": event.occurred_at,
+                    "position": position,
+                    "line": line,
+                    "event_type": type(event).__name__,
+                    "delta": effect.delta,
+                    "counted": effect.counted,
+                    "lot": effect.lot,
+                    "expires_on": effect.expires_on,
+                    "transit_in": effect.transit_in,
+                    "transit_out": effect.transit_out,
+                    "reserved": effect.reserved,
+                    "min_days": effect.min_days,
+                }
+            )
         depot.apply(event)
     figures = {}
     for item, rows in by_item.items():
@@ -700,10 +802,18 @@ def naive_stream_replay(ledger: Ledger, code: str, cut: Cut) -> dict[str, tuple[
     return figures
 
 
-def compare(report: Report, what: str, cut: Cut, view: dict[str, tuple[Any, ...]], naive: dict[str, tuple[Any, ...]]) -> None:
+def compare(
+    report: Report, what: str, cut: Cut, view: dict[str, tuple[Any, ...]], naive: dict[str, tuple[Any, ...]]
+) -> None:
     if view != naive:
-        diff = {item: (view.get(item), naive.get(item)) for item in set(view) | set(naive) if view.get(item) != naive.get(item)}
-        report.mismatches.append(f"{what} at as_of={cut.as_of.isoformat()} known_at={cut.known_at} (pos:{cut.known}): {diff}")
+        diff = {
+            item: (view.get(item), naive.get(item))
+            for item in set(view) | set(naive)
+            if view.get(item) != naive.get(item)
+        }
+        report.mismatches.append(
+            f"{what} at as_of={cut.as_of.isoformat()} known_at={cut.known_at} (pos:{cut.known}): {diff}"
+        )
 
 
 def profile_call(call: Callable[[], Any], title: str, limit: int = 25) -> str:
@@ -750,33 +860,49 @@ class AheadPass:
     checkpoints: int
 
 
-def cold_pass_with_checkpoints_ahead(report: Report, ledger: Ledger, views: Any, projector: Projector, cuts: list[Cut],
-                                     answers: dict[int, dict[str, tuple[Any, ...]]], long: DepotHistory,
-                                     clock: Clock) -> AheadPass:
+def cold_pass_with_checkpoints_ahead(
+    report: Report,
+    ledger: Ledger,
+    views: Any,
+    projector: Projector,
+    cuts: list[Cut],
+    answers: dict[int, dict[str, tuple[Any, ...]]],
+    long: DepotHistory,
+    clock: Clock,
+) -> AheadPass:
     """Every checkpoint deleted, the projection rebuilt (writing its checkpoints ahead), then the
     whole history and pass 1's cuts asked again: questions nobody asked since the cache was
     emptied. Each answer must equal pass 1's."""
     ledger.index_store.write("DELETE FROM {t}fold_checkpoints", [{}])
     seconds, _ = timed(projector.rebuild)
     written = count_checkpoints(ledger)
-    say(f"[{clock}] checkpoints deleted, projection rebuilt in {seconds:.1f} s writing {written:,} checkpoints ahead "
-        f"({count_checkpoints_of(ledger, LONG):,} of them for {LONG})")
+    say(
+        f"[{clock}] checkpoints deleted, projection rebuilt in {seconds:.1f} s writing {written:,} checkpoints ahead "
+        f"({count_checkpoints_of(ledger, LONG):,} of them for {LONG})"
+    )
     whole = Cut(long.end, ledger.position(), f"pos:{ledger.position()}")
     whole_seconds, _ = timed(lambda: views.depot_stock(LONG, **whole.params))
     samples = []
     for number, cut in enumerate(cuts):
         seconds, stock = timed(lambda cut=cut: views.depot_stock(LONG, **cut.params))
         samples.append(seconds)
-        compare(report, "depot stock from checkpoints written ahead vs pass 1", cut, view_figures(stock), answers[number])
-    say(f"[{clock}]   whole history {ms(whole_seconds):.0f} ms; pass 1's cuts again: {stats_text(samples)}, "
+        compare(
+            report, "depot stock from checkpoints written ahead vs pass 1", cut, view_figures(stock), answers[number]
+        )
+    say(
+        f"[{clock}]   whole history {ms(whole_seconds):.0f} ms; pass 1's cuts again: {stats_text(samples)}, "
         f"max {ms(max(samples)):.0f} ms, first query {ms(samples[0]):.0f} ms; "
-        f"{count_checkpoints(ledger):,} checkpoints stored after it")
+        f"{count_checkpoints(ledger):,} checkpoints stored after it"
+    )
     return AheadPass(samples, whole_seconds, written)
 
 
 def count_checkpoints_of(ledger: Ledger, depot: str) -> int:
-    return int(ledger.index_store.query("SELECT COUNT(*) AS n FROM {t}fold_checkpoints WHERE depot = :depot",
-                                        depot=depot)[0]["n"])
+    return int(
+        ledger.index_store.query("SELECT COUNT(*) AS n FROM {t}fold_checkpoints WHERE depot = :depot", depot=depot)[0][
+            "n"
+        ]
+    )
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -799,15 +925,19 @@ def machine() -> list[str]:
         pass
     git = ["git", "-C", str(REPO)]
     try:
-        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=False).stdout.strip()
-        changed = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                 text=True, check=False).stdout.splitlines()
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=False
+        ).stdout.splitlines()
     except OSError:
         commit, changed = "?", []
     dirty = f" with uncommitted changes to {len(changed)} tracked files" if changed else ""
-    return [f"{os.cpu_count()} CPUs ({cpu}){memory}, Linux {platform.release()}; Python {platform.python_version()}",
-            f"commit {commit or '?'}{dirty}"]
+    return [
+        f"{os.cpu_count()} CPUs ({cpu}){memory}, Linux {platform.release()}; Python {platform.python_version()}",
+        f"commit {commit or '?'}{dirty}",
+    ]
 
 
 class CpuMeter:
@@ -854,6 +984,7 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
     def lap(phase: str) -> None:
         cpu[phase] = meter.lap()
         say(f"[{clock}]   CPU during {phase}: {cpu[phase]}")
+
     with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
         fsync = conn.execute("SHOW fsync").fetchone()[0]
@@ -878,10 +1009,12 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
         generated = generate(ledger, args, items, end, rng, clock)
         long, short, national_events = generated.long, generated.short, generated.national_events
         total_events = ledger.position()
-        say(f"[{clock}] {LONG}: {long.events:,} events from {long.start:%Y-%m-%d} to {long.end:%Y-%m-%d}, "
+        say(
+            f"[{clock}] {LONG}: {long.events:,} events from {long.start:%Y-%m-%d} to {long.end:%Y-%m-%d}, "
             f"{long.late_reports:,} late reports, {long.transfers} transfers; {SHORT}: {short.events} events; "
             f"national: {national_events:,} events; ledger {total_events:,} events in {generated.seconds:.0f} s "
-            f"({total_events / generated.seconds:,.0f} events/s)")
+            f"({total_events / generated.seconds:,.0f} events/s)"
+        )
         lap("generation")
         report.notes.append(
             f"History: `{LONG}` {long.events:,} events over {(long.end - long.start).days:,} days "
@@ -900,7 +1033,9 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
         meter.lap()
         say(f"[{clock}] projection, naive: one view transaction per event over the first {sample:,} events")
         projector.view.reset(ledger.name)
-        naive_projector = Projector(ledger, projector.view, batch=1, checkpoints=CheckpointsAhead(ledger.index_store, None))
+        naive_projector = Projector(
+            ledger, projector.view, batch=1, checkpoints=CheckpointsAhead(ledger.index_store, None)
+        )
         seconds, covered = timed(lambda: naive_projector.catch_up(until=sample))
         naive_rate = covered / seconds
         say(f"[{clock}]   {covered:,} events in {seconds:.1f} s: {naive_rate:,.0f} events/s")
@@ -929,31 +1064,47 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
             t_boundary, p_boundary = marks[boundary]
             first_rate = p_boundary / (t_boundary - rebuild_started)
             second_rate = (total_events - p_boundary) / (rebuild_started + rebuild_seconds - t_boundary)
-            segments = (f" (the long-history depot's events {first_rate:,.0f}/s; the national ledger's "
-                        f"{second_rate:,.0f}/s)")
+            segments = (
+                f" (the long-history depot's events {first_rate:,.0f}/s; the national ledger's {second_rate:,.0f}/s)"
+            )
         say(f"[{clock}]   {covered:,} events in {rebuild_seconds:.1f} s: {rebuild_rate:,.0f} events/s{segments}")
         lap("the projection runs")
-        report.add("Projection catch-up, `Projector.rebuild()`, whole ledger", f"{rebuild_rate:,.0f} events/s{segments}",
-                   f"{naive_rate:,.0f} events/s (one transaction per event, first {sample:,} events)",
-                   f"{rebuild_rate / naive_rate:.1f}x", f">= {TARGET_CATCH_UP:,.0f} events/s",
-                   met(rebuild_rate >= TARGET_CATCH_UP))
-        report.add(f"Projection catch-up, batched, first {sample:,} events", f"{sample_rate:,.0f} events/s",
-                   f"{naive_rate:,.0f} events/s", f"{sample_rate / naive_rate:.1f}x")
-        say(f"[{clock}]   the rebuild wrote {written_ahead:,} fold checkpoints ahead; the same rebuild without "
-            "writing them:")
+        report.add(
+            "Projection catch-up, `Projector.rebuild()`, whole ledger",
+            f"{rebuild_rate:,.0f} events/s{segments}",
+            f"{naive_rate:,.0f} events/s (one transaction per event, first {sample:,} events)",
+            f"{rebuild_rate / naive_rate:.1f}x",
+            f">= {TARGET_CATCH_UP:,.0f} events/s",
+            met(rebuild_rate >= TARGET_CATCH_UP),
+        )
+        report.add(
+            f"Projection catch-up, batched, first {sample:,} events",
+            f"{sample_rate:,.0f} events/s",
+            f"{naive_rate:,.0f} events/s",
+            f"{sample_rate / naive_rate:.1f}x",
+        )
+        say(
+            f"[{clock}]   the rebuild wrote {written_ahead:,} fold checkpoints ahead; the same rebuild without "
+            "writing them:"
+        )
         plain_projector = Projector(ledger, projector.view, checkpoints=CheckpointsAhead(ledger.index_store, None))
         plain_seconds, plain_covered = timed(plain_projector.rebuild)
         plain_rate = plain_covered / plain_seconds
         say(f"[{clock}]   {plain_covered:,} events in {plain_seconds:.1f} s: {plain_rate:,.0f} events/s")
-        report.add("Projection rebuild writing fold checkpoints ahead (included in the catch-up above)",
-                   f"{rebuild_rate:,.0f} events/s, {written_ahead:,} checkpoints written; {ahead_seconds[0]:.1f} s of "
-                   f"the {rebuild_seconds:.1f} s spent writing them ({ahead_seconds[0] / rebuild_seconds:.0%})",
-                   f"{plain_rate:,.0f} events/s (the same rebuild writing none)", f"{rebuild_rate / plain_rate:.2f}x")
+        report.add(
+            "Projection rebuild writing fold checkpoints ahead (included in the catch-up above)",
+            f"{rebuild_rate:,.0f} events/s, {written_ahead:,} checkpoints written; {ahead_seconds[0]:.1f} s of "
+            f"the {rebuild_seconds:.1f} s spent writing them ({ahead_seconds[0] / rebuild_seconds:.0%})",
+            f"{plain_rate:,.0f} events/s (the same rebuild writing none)",
+            f"{rebuild_rate / plain_rate:.2f}x",
+        )
         if args.profile and rebuild_rate < TARGET_CATCH_UP:
             national_first = total_events - national_events
             projector.view.reset(ledger.name)
-            profile_call(lambda: projector.catch_up(until=min(national_first, 30_000)),
-                         "projection catch-up, the long-history depot's first events")
+            profile_call(
+                lambda: projector.catch_up(until=min(national_first, 30_000)),
+                "projection catch-up, the long-history depot's first events",
+            )
             projector.catch_up(until=national_first)
             profile_call(lambda: [projector.step() for _ in range(30)], "projection catch-up, 30 national batches")
             projector.catch_up()
@@ -977,14 +1128,17 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
                 seconds, response = timed(lambda: client.get("/v1/stock", headers=headers))
                 assert response.status_code == 200, response.text
                 http_region.append(seconds)
-                seconds, response = timed(lambda: client.get("/v1/stock", params={"group_by": "depot", "item": item},
-                                                             headers=headers))
+                seconds, response = timed(
+                    lambda: client.get("/v1/stock", params={"group_by": "depot", "item": item}, headers=headers)
+                )
                 assert response.status_code == 200, response.text
                 http_depot.append(seconds)
             rows_region = len(client.get("/v1/stock", headers=headers).json()["rows"])
             rows_depot = len(response.json()["rows"])
-            say(f"[{clock}]   Views.stock(): {stats_text(service_national)}; GET /v1/stock ({rows_region} rows): "
-                f"{stats_text(http_region)}; group_by=depot&item={item} ({rows_depot} rows): {stats_text(http_depot)}")
+            say(
+                f"[{clock}]   Views.stock(): {stats_text(service_national)}; GET /v1/stock ({rows_region} rows): "
+                f"{stats_text(http_region)}; group_by=depot&item={item} ({rows_depot} rows): {stats_text(http_depot)}"
+            )
             lap("the national view requests")
             say(f"[{clock}] national view, naive: the on-demand fold of every depot (Views.stock(as_of=now))")
             naive_national = []
@@ -1000,27 +1154,52 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
             if viewed != refolded:
                 report.mismatches.append(
                     "national: the projection and the on-demand fold disagree on "
-                    f"{sum(viewed.get(k) != refolded.get(k) for k in set(viewed) | set(refolded))} region-item rows")
+                    f"{sum(viewed.get(k) != refolded.get(k) for k in set(viewed) | set(refolded))} region-item rows"
+                )
             naive_text = f"{naive_national_s * 1000:,.0f} ms (on-demand fold, {len(naive_national)} run(s))"
             p95 = percentile(http_region, 95)
-            report.add("National `GET /v1/stock` (by region), HTTP", stats_text(http_region), naive_text,
-                       f"{naive_national_s / p95:,.0f}x faster (p95)", f"< {TARGET_NATIONAL_MS:.0f} ms",
-                       met(p95 * 1000 < TARGET_NATIONAL_MS))
-            report.add(f"National `GET /v1/stock?group_by=depot&item={item}`, HTTP", stats_text(http_depot), naive_text,
-                       f"{naive_national_s / percentile(http_depot, 95):,.0f}x faster (p95)", f"< {TARGET_NATIONAL_MS:.0f} ms",
-                       met(percentile(http_depot, 95) * 1000 < TARGET_NATIONAL_MS))
-            report.add("National `Views.stock()`, service call", stats_text(service_national), naive_text,
-                       f"{naive_national_s / percentile(service_national, 95):,.0f}x faster (p95)")
+            report.add(
+                "National `GET /v1/stock` (by region), HTTP",
+                stats_text(http_region),
+                naive_text,
+                f"{naive_national_s / p95:,.0f}x faster (p95)",
+                f"< {TARGET_NATIONAL_MS:.0f} ms",
+                met(p95 * 1000 < TARGET_NATIONAL_MS),
+            )
+            report.add(
+                f"National `GET /v1/stock?group_by=depot&item={item}`, HTTP",
+                stats_text(http_depot),
+                naive_text,
+                f"{naive_national_s / percentile(http_depot, 95):,.0f}x faster (p95)",
+                f"< {TARGET_NATIONAL_MS:.0f} ms",
+                met(percentile(http_depot, 95) * 1000 < TARGET_NATIONAL_MS),
+            )
+            report.add(
+                "National `Views.stock()`, service call",
+                stats_text(service_national),
+                naive_text,
+                f"{naive_national_s / percentile(service_national, 95):,.0f}x faster (p95)",
+            )
             if args.profile and p95 * 1000 >= TARGET_NATIONAL_MS:
                 # the request's work runs on the TestClient's thread, so profile the service call it makes
-                profile_call(lambda: [views.stock() for _ in range(3)], "Views.stock(), what GET /v1/stock calls (3 calls)")
+                profile_call(
+                    lambda: [views.stock() for _ in range(3)], "Views.stock(), what GET /v1/stock calls (3 calls)"
+                )
 
             # 4. historical stock of the long-history depot ------------------------------------------
-            positions = sorted({int(row["position"]) for row in ledger.index_store.query(
-                "SELECT position FROM {t}movements WHERE depot = :depot", depot=LONG)})
-            say(f"[{clock}] historical stock of {LONG}: random as_of in {long.start:%Y-%m-%d}..{long.end:%Y-%m-%d}, "
+            positions = sorted(
+                {
+                    int(row["position"])
+                    for row in ledger.index_store.query(
+                        "SELECT position FROM {t}movements WHERE depot = :depot", depot=LONG
+                    )
+                }
+            )
+            say(
+                f"[{clock}] historical stock of {LONG}: random as_of in {long.start:%Y-%m-%d}..{long.end:%Y-%m-%d}, "
                 f"known_at the position of one of its {len(positions):,} events (pos:{positions[0]:,}.."
-                f"{positions[-1]:,}) or a recorded time; {args.queries} queries per pass")
+                f"{positions[-1]:,}) or a recorded time; {args.queries} queries per pass"
+            )
             ledger.index_store.write("DELETE FROM {t}fold_checkpoints", [{}])
             meter.lap()
             whole = Cut(long.end, ledger.position(), f"pos:{ledger.position()}")
@@ -1030,17 +1209,22 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
             compare(report, "whole-history depot stock vs journal fold", whole, view_figures(whole_stock), figures)
             whole_stream, figures = timed(lambda: naive_stream_replay(ledger, LONG, whole))
             compare(report, "whole-history depot stock vs stream replay", whole, view_figures(whole_stock), figures)
-            say(f"[{clock}]   whole history (as_of {long.end:%Y-%m-%d}, latest position), empty checkpoint cache: "
+            say(
+                f"[{clock}]   whole history (as_of {long.end:%Y-%m-%d}, latest position), empty checkpoint cache: "
                 f"{ms(whole_cold):.0f} ms; again: {ms(whole_warm):.0f} ms; naive: journal fold {ms(whole_journal):.0f} ms, "
-                f"stream replay {ms(whole_stream):.0f} ms")
+                f"stream replay {ms(whole_stream):.0f} ms"
+            )
             ledger.index_store.write("DELETE FROM {t}fold_checkpoints", [{}])
             passes: dict[str, list[float]] = {}
             cuts1 = random_cuts(rng, long, positions, args.queries, views.history.position_at)
             cuts2 = random_cuts(rng, long, positions, args.queries, views.history.position_at)
             answers: dict[int, dict[str, tuple[Any, ...]]] = {}
             cold_answers: dict[int, dict[str, tuple[Any, ...]]] = {}
-            for label, cuts in (("pass 1 (from an empty cache)", cuts1), ("pass 2 (new cuts)", cuts2),
-                                ("pass 3 (pass 2's cuts again)", cuts2)):
+            for label, cuts in (
+                ("pass 1 (from an empty cache)", cuts1),
+                ("pass 2 (new cuts)", cuts2),
+                ("pass 3 (pass 2's cuts again)", cuts2),
+            ):
                 samples = []
                 for number, cut in enumerate(cuts):
                     seconds, stock = timed(lambda cut=cut: views.depot_stock(LONG, **cut.params))
@@ -1051,18 +1235,23 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
                         cold_answers[number] = view_figures(stock)
                 passes[label] = samples
                 checkpoints = ledger.index_store.query("SELECT COUNT(*) AS n FROM {t}fold_checkpoints")[0]["n"]
-                say(f"[{clock}]   {label}: {stats_text(samples)}, max {ms(max(samples)):.0f} ms"
+                say(
+                    f"[{clock}]   {label}: {stats_text(samples)}, max {ms(max(samples)):.0f} ms"
                     + (f", first query {ms(samples[0]):.0f} ms" if label.startswith("pass 1") else "")
-                    + f"; {checkpoints:,} checkpoints stored")
+                    + f"; {checkpoints:,} checkpoints stored"
+                )
             lap("the depot-stock passes")
             http_cuts = random_cuts(rng, long, positions, args.http_queries, views.history.position_at)
             http_depot_stock = []
             for cut in http_cuts:
-                seconds, response = timed(lambda cut=cut: client.get(f"/v1/depots/{LONG}/stock", params=cut.params,
-                                                             headers=headers))
+                seconds, response = timed(
+                    lambda cut=cut: client.get(f"/v1/depots/{LONG}/stock", params=cut.params, headers=headers)
+                )
                 assert response.status_code == 200, response.text
                 http_depot_stock.append(seconds)
-            say(f"[{clock}]   HTTP GET /v1/depots/{LONG}/stock, {len(http_cuts)} new cuts: {stats_text(http_depot_stock)}")
+            say(
+                f"[{clock}]   HTTP GET /v1/depots/{LONG}/stock, {len(http_cuts)} new cuts: {stats_text(http_depot_stock)}"
+            )
             say(f"[{clock}]   naive: every journal row of the depot folded from the start, {args.naive_queries} cuts")
             naive_journal = []
             for number, cut in enumerate(cuts2[: args.naive_queries]):
@@ -1080,49 +1269,79 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
             lap("the cold pass with checkpoints written ahead")
             journal_p50 = percentile(naive_journal, 50)
             stream_p50 = percentile(naive_stream, 50)
-            baseline = (f"journal fold p50 {ms(journal_p50):,.0f} ms; stream replay p50 {ms(stream_p50):,.0f} ms")
+            baseline = f"journal fold p50 {ms(journal_p50):,.0f} ms; stream replay p50 {ms(stream_p50):,.0f} ms"
             warm = passes["pass 2 (new cuts)"]
             cold = passes["pass 1 (from an empty cache)"]
             hot = passes["pass 3 (pass 2's cuts again)"]
-            report.add(f"Depot stock (`{LONG}`), warm cache, new random cuts", stats_text(warm), baseline,
-                       f"{times(journal_p50 / percentile(warm, 50))} / {times(stream_p50 / percentile(warm, 50))} (p50)",
-                       f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms", met(ms(percentile(warm, 95)) < TARGET_DEPOT_P95_MS))
-            report.add("Depot stock, pass 1 from an empty checkpoint cache",
-                       f"{stats_text(cold)}; first query {ms(cold[0]):.0f} ms", baseline,
-                       f"{times(journal_p50 / percentile(cold, 50))} / {times(stream_p50 / percentile(cold, 50))} (p50)",
-                       f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms", met(ms(percentile(cold, 95)) < TARGET_DEPOT_P95_MS))
-            report.add("Depot stock, cold: pass 1's cuts again from an empty cache, with the checkpoints the "
-                       f"projection wrote ahead ({ahead.checkpoints:,})",
-                       f"{stats_text(ahead.samples)}; first query {ms(ahead.samples[0]):.0f} ms",
-                       f"pass 1 without them, same cuts, same run: {stats_text(cold)}",
-                       f"{percentile(cold, 95) / percentile(ahead.samples, 95):.1f}x (p95), "
-                       f"{percentile(cold, 50) / percentile(ahead.samples, 50):.1f}x (p50)",
-                       f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms",
-                       met(ms(percentile(ahead.samples, 95)) < TARGET_DEPOT_P95_MS))
-            report.add("Depot stock, whole history (as_of today, latest position), checkpoints written ahead only",
-                       f"{ms(ahead.whole):,.0f} ms", f"empty cache without them: {ms(whole_cold):,.0f} ms",
-                       f"{whole_cold / ahead.whole:.1f}x")
-            report.add("Depot stock, the same cuts again", stats_text(hot), baseline,
-                       f"{times(journal_p50 / percentile(hot, 50))} / {times(stream_p50 / percentile(hot, 50))} (p50)")
-            report.add("Depot stock, whole history (as_of today, latest position): empty cache / again",
-                       f"{ms(whole_cold):,.0f} ms / {ms(whole_warm):,.0f} ms",
-                       f"journal fold {ms(whole_journal):,.0f} ms; stream replay {ms(whole_stream):,.0f} ms",
-                       f"{times(whole_journal / whole_cold)} / {times(whole_stream / whole_cold)} (empty cache); "
-                       f"{times(whole_journal / whole_warm)} / {times(whole_stream / whole_warm)} (again)")
-            report.add(f"Depot stock over HTTP `GET /v1/depots/{LONG}/stock`, warm, new cuts", stats_text(http_depot_stock),
-                       baseline, f"{times(journal_p50 / percentile(http_depot_stock, 50))} / {times(stream_p50 / percentile(http_depot_stock, 50))} (p50)",
-                       f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms", met(ms(percentile(http_depot_stock, 95)) < TARGET_DEPOT_P95_MS))
+            report.add(
+                f"Depot stock (`{LONG}`), warm cache, new random cuts",
+                stats_text(warm),
+                baseline,
+                f"{times(journal_p50 / percentile(warm, 50))} / {times(stream_p50 / percentile(warm, 50))} (p50)",
+                f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms",
+                met(ms(percentile(warm, 95)) < TARGET_DEPOT_P95_MS),
+            )
+            report.add(
+                "Depot stock, pass 1 from an empty checkpoint cache",
+                f"{stats_text(cold)}; first query {ms(cold[0]):.0f} ms",
+                baseline,
+                f"{times(journal_p50 / percentile(cold, 50))} / {times(stream_p50 / percentile(cold, 50))} (p50)",
+                f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms",
+                met(ms(percentile(cold, 95)) < TARGET_DEPOT_P95_MS),
+            )
+            report.add(
+                "Depot stock, cold: pass 1's cuts again from an empty cache, with the checkpoints the "
+                f"projection wrote ahead ({ahead.checkpoints:,})",
+                f"{stats_text(ahead.samples)}; first query {ms(ahead.samples[0]):.0f} ms",
+                f"pass 1 without them, same cuts, same run: {stats_text(cold)}",
+                f"{percentile(cold, 95) / percentile(ahead.samples, 95):.1f}x (p95), "
+                f"{percentile(cold, 50) / percentile(ahead.samples, 50):.1f}x (p50)",
+                f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms",
+                met(ms(percentile(ahead.samples, 95)) < TARGET_DEPOT_P95_MS),
+            )
+            report.add(
+                "Depot stock, whole history (as_of today, latest position), checkpoints written ahead only",
+                f"{ms(ahead.whole):,.0f} ms",
+                f"empty cache without them: {ms(whole_cold):,.0f} ms",
+                f"{whole_cold / ahead.whole:.1f}x",
+            )
+            report.add(
+                "Depot stock, the same cuts again",
+                stats_text(hot),
+                baseline,
+                f"{times(journal_p50 / percentile(hot, 50))} / {times(stream_p50 / percentile(hot, 50))} (p50)",
+            )
+            report.add(
+                "Depot stock, whole history (as_of today, latest position): empty cache / again",
+                f"{ms(whole_cold):,.0f} ms / {ms(whole_warm):,.0f} ms",
+                f"journal fold {ms(whole_journal):,.0f} ms; stream replay {ms(whole_stream):,.0f} ms",
+                f"{times(whole_journal / whole_cold)} / {times(whole_stream / whole_cold)} (empty cache); "
+                f"{times(whole_journal / whole_warm)} / {times(whole_stream / whole_warm)} (again)",
+            )
+            report.add(
+                f"Depot stock over HTTP `GET /v1/depots/{LONG}/stock`, warm, new cuts",
+                stats_text(http_depot_stock),
+                baseline,
+                f"{times(journal_p50 / percentile(http_depot_stock, 50))} / {times(stream_p50 / percentile(http_depot_stock, 50))} (p50)",
+                f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms",
+                met(ms(percentile(http_depot_stock, 95)) < TARGET_DEPOT_P95_MS),
+            )
             if args.profile and ms(percentile(warm, 95)) >= TARGET_DEPOT_P95_MS:
-                slowest = sorted(range(len(warm)), key=lambda i: warm[i])[-max(1, len(warm) // 20):]
-                profile_call(lambda: [views.depot_stock(LONG, **cuts2[i].params) for i in slowest],
-                             f"depot stock, the slowest 5% of pass 2's cuts again ({len(slowest)} queries)")
+                slowest = sorted(range(len(warm)), key=lambda i: warm[i])[-max(1, len(warm) // 20) :]
+                profile_call(
+                    lambda: [views.depot_stock(LONG, **cuts2[i].params) for i in slowest],
+                    f"depot stock, the slowest 5% of pass 2's cuts again ({len(slowest)} queries)",
+                )
                 fresh = random_cuts(rng, long, positions, 20, views.history.position_at)
-                profile_call(lambda: [views.depot_stock(LONG, **cut.params) for cut in fresh],
-                             "depot stock, 20 new random cuts")
+                profile_call(
+                    lambda: [views.depot_stock(LONG, **cut.params) for cut in fresh], "depot stock, 20 new random cuts"
+                )
 
         # 5. command latency -------------------------------------------------------------------
-        say(f"[{clock}] command latency: {args.commands} consumption reports each on {SHORT} ({short.events} events) "
-            f"and {LONG} ({long.events:,} events), interleaved")
+        say(
+            f"[{clock}] command latency: {args.commands} consumption reports each on {SHORT} ({short.events} events) "
+            f"and {LONG} ({long.events:,} events), interleaved"
+        )
         quantity = cmd.ReportConsumption(item=items[0], quantity=1)
 
         def command(on: Ledger, code: str) -> None:
@@ -1155,8 +1374,9 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
             name = Ledger.name  # the same tables (the library would name them after this class)
             snapshotting_intervals: ClassVar[dict[type, int]] = {}
 
-        naive_ledger = ReplayingLedger(Database(url).env("ledger") | {"AGGREGATE_CACHE_MAXSIZE": "",
-                                                                      "IS_SNAPSHOTTING_ENABLED": "n"})
+        naive_ledger = ReplayingLedger(
+            Database(url).env("ledger") | {"AGGREGATE_CACHE_MAXSIZE": "", "IS_SNAPSHOTTING_ENABLED": "n"}
+        )
         naive_latencies: dict[str, list[float]] = {SHORT: [], LONG: []}
         try:
             assert naive_ledger.snapshots is None and naive_ledger.repository.cache is None
@@ -1166,20 +1386,29 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
                     naive_latencies[code].append(seconds)
         finally:
             naive_ledger.close()
-        for label, data in (("with the aggregate cache", latencies), ("empty cache before each", cold_latencies),
-                            ("naive: no snapshots, no cache", naive_latencies)):
+        for label, data in (
+            ("with the aggregate cache", latencies),
+            ("empty cache before each", cold_latencies),
+            ("naive: no snapshots, no cache", naive_latencies),
+        ):
             say(f"[{clock}]   {label}: {SHORT} {stats_text(data[SHORT])}; {LONG} {stats_text(data[LONG])}")
-        for label, data in (("with the aggregate cache", latencies), ("empty aggregate cache before each command", cold_latencies)):
+        for label, data in (
+            ("with the aggregate cache", latencies),
+            ("empty aggregate cache before each command", cold_latencies),
+        ):
             p50_ratio = percentile(data[LONG], 50) / percentile(data[SHORT], 50)
             p95_ratio = percentile(data[LONG], 95) / percentile(data[SHORT], 95)
             naive_p50 = percentile(naive_latencies[LONG], 50)
-            report.add(f"Command latency {label}: {SHORT} ({short.events} events) vs {LONG} ({long.events:,} events)",
-                       f"{stats_text(data[SHORT])} vs {stats_text(data[LONG])}",
-                       f"{LONG} replayed without snapshots: p50 {ms(naive_p50):,.0f} ms ({SHORT}: "
-                       f"{ms(percentile(naive_latencies[SHORT], 50)):.1f} ms)",
-                       f"{LONG}/{SHORT} {p50_ratio:.2f}x (p50), {p95_ratio:.2f}x (p95); naive/{LONG} "
-                       f"{naive_p50 / percentile(data[LONG], 50):,.0f}x (p50)",
-                       f"within {TARGET_FLAT:.0f}x", met(p50_ratio <= TARGET_FLAT and p95_ratio <= TARGET_FLAT))
+            report.add(
+                f"Command latency {label}: {SHORT} ({short.events} events) vs {LONG} ({long.events:,} events)",
+                f"{stats_text(data[SHORT])} vs {stats_text(data[LONG])}",
+                f"{LONG} replayed without snapshots: p50 {ms(naive_p50):,.0f} ms ({SHORT}: "
+                f"{ms(percentile(naive_latencies[SHORT], 50)):.1f} ms)",
+                f"{LONG}/{SHORT} {p50_ratio:.2f}x (p50), {p95_ratio:.2f}x (p95); naive/{LONG} "
+                f"{naive_p50 / percentile(data[LONG], 50):,.0f}x (p50)",
+                f"within {TARGET_FLAT:.0f}x",
+                met(p50_ratio <= TARGET_FLAT and p95_ratio <= TARGET_FLAT),
+            )
         report.notes.append(f"Load average at the end: {load_average()}")
         report.notes.append("CPU (100% = one core): " + "; ".join(f"{phase}: {text}" for phase, text in cpu.items()))
     finally:
@@ -1208,8 +1437,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.items < LONG_ITEMS:
         parser.error(f"--items must be at least {LONG_ITEMS}")
-    for option in ("depots", "queries", "http_queries", "naive_queries", "naive_replays", "national_queries",
-                   "naive_national", "naive_projection_events", "commands", "cold_commands", "naive_commands"):
+    for option in (
+        "depots",
+        "queries",
+        "http_queries",
+        "naive_queries",
+        "naive_replays",
+        "national_queries",
+        "naive_national",
+        "naive_projection_events",
+        "commands",
+        "cold_commands",
+        "naive_commands",
+    ):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
     if args.naive_replays > args.naive_queries or args.naive_queries > args.queries:

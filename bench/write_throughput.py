@@ -50,9 +50,9 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -241,7 +241,9 @@ def cpu_split(before: CpuSample, after: CpuSample) -> dict[str, Any]:
             others[label] += delta
     split: dict[str, Any] = {group: pct(groups[group]) for group in ("server", "bench_postgres", "clients", "other")}
     split["machine_busy"] = pct(after.busy - before.busy)
-    split["unattributed"] = max(0.0, split["machine_busy"] - sum(split[g] for g in ("server", "bench_postgres", "clients", "other")))
+    split["unattributed"] = max(
+        0.0, split["machine_busy"] - sum(split[g] for g in ("server", "bench_postgres", "clients", "other"))
+    )
     split["top_others"] = [(label, pct(ticks)) for label, ticks in others.most_common(4) if pct(ticks) >= 2]
     return split
 
@@ -262,8 +264,10 @@ def wait_for_quiet(dbname: str, limit: float, max_wait: float, log: Any) -> dict
     deadline = time.monotonic() + max_wait
     load = background_load(dbname)
     while load["machine_busy"] > limit and time.monotonic() < deadline:
-        log(f"machine busy at {load['machine_busy']:.0f}% of one core without the benchmark "
-            f"({describe_others(load)}); waiting for it to quieten")
+        log(
+            f"machine busy at {load['machine_busy']:.0f}% of one core without the benchmark "
+            f"({describe_others(load)}); waiting for it to quieten"
+        )
         time.sleep(3)
         load = background_load(dbname)
     return load
@@ -462,9 +466,22 @@ class Server:
             if line.startswith("Created the admin token") and i + 1 < len(lines) and lines[i + 1].strip():
                 return lines[i + 1].strip()
         out = subprocess.run(
-            [supply_ledger_executable(), "token", "create", "--name", "bench", "--role", "coordinator",
-             "--database", db_url],
-            cwd=self.workdir, capture_output=True, text=True, timeout=60, check=True,
+            [
+                supply_ledger_executable(),
+                "token",
+                "create",
+                "--name",
+                "bench",
+                "--role",
+                "coordinator",
+                "--database",
+                db_url,
+            ],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         return out.stdout.strip().splitlines()[-1].strip()
 
@@ -492,6 +509,7 @@ def setup_ledger(base_url: str, token: str, depots: int) -> list[str]:
     codes = [f"BENCH-D{i:03d}" for i in range(depots)]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT) as client:
+
         def post(path: str, body: dict[str, Any]) -> None:
             response = client.post(path, json=body)
             if response.status_code != 201:
@@ -565,8 +583,13 @@ def client_main(
                     change = -quantity
                 elif kind == "receipts":
                     quantity = rng.randint(100, 1000)
-                    body = {"item": ITEM, "quantity": quantity, "lot": f"L-{rng.randint(1, 999):03d}",
-                            "supplier": "Bench Supply", "reference": f"PO-{n}"}
+                    body = {
+                        "item": ITEM,
+                        "quantity": quantity,
+                        "lot": f"L-{rng.randint(1, 999):03d}",
+                        "supplier": "Bench Supply",
+                        "reference": f"PO-{n}",
+                    }
                     change = quantity
                 else:
                     # a count that mostly agrees with the book, now and then a small variance
@@ -856,8 +879,10 @@ def _wait_category(names: list[str]) -> str | None:
         return None
     if label.startswith("thread") or label.startswith("event loop"):
         for name in reversed(names[:-1]):
-            if "/" in name and not name.endswith(("threading.py)", "queue.py)", "selectors.py)")) and (
-                "asyncio/" not in name
+            if (
+                "/" in name
+                and not name.endswith(("threading.py)", "queue.py)", "selectors.py)"))
+                and ("asyncio/" not in name)
             ):
                 return f"{label}, under {name}"
     return label
@@ -916,12 +941,26 @@ def summarise_profile(raw_path: Path, top: int = 20) -> list[str]:
         out += [f"    {pct(count, running)}  {area}" for area, count in areas.most_common()]
         out += ["", f"Top {top} functions by running (self) samples (% of running samples):", ""]
         out += [f"    {pct(count, running)}  {name}" for name, count in own.most_common(top)]
-    plumbing = ("(threading.py)", "typer/", "(supply-ledger)", "asyncio/runners.py", "asyncio/base_events.py",
-                "asyncio/events.py", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py", "api/cli.py",
-                "anyio/_backends/_asyncio.py")
+    plumbing = (
+        "(threading.py)",
+        "typer/",
+        "(supply-ledger)",
+        "asyncio/runners.py",
+        "asyncio/base_events.py",
+        "asyncio/events.py",
+        "uvicorn/main.py",
+        "uvicorn/server.py",
+        "uvicorn/_compat.py",
+        "api/cli.py",
+        "anyio/_backends/_asyncio.py",
+    )
     relevant = [(name, count) for name, count in inclusive.most_common() if not any(p in name for p in plumbing)]
-    out += ["", f"Top {top} functions by inclusive samples, running or waiting (% of all samples; "
-            "thread, event-loop and CLI plumbing left out):", ""]
+    out += [
+        "",
+        f"Top {top} functions by inclusive samples, running or waiting (% of all samples; "
+        "thread, event-loop and CLI plumbing left out):",
+        "",
+    ]
     out += [f"    {pct(count, total)}  {name}" for name, count in relevant[:top]]
     return out
 
@@ -1041,31 +1080,57 @@ def report_table(phases: list[Phase], baseline: Baseline, library: Baseline) -> 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="PostgreSQL server to create the scratch database on (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--server-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server to create the scratch database on (default: %(default)s)",
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase (default: 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per phase (default: 2)")
     parser.add_argument("--clients", default="1,4,8", help="comma-separated client counts (default: 1,4,8)")
     parser.add_argument("--depots", type=int, default=20, help="depots to spread the commands over (default: 20)")
-    parser.add_argument("--baseline-duration", type=float, default=None,
-                        help="measured seconds of each baseline (default: --duration)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="pass --workers N to `supply-ledger serve` (only if serve supports it)")
-    parser.add_argument("--log-level", default="INFO",
-                        help="server log level (default INFO: one JSON line per request, as in production)")
-    parser.add_argument("--profile", action="store_true",
-                        help="after the measured phases, sample the server with py-spy during one more phase "
-                        "at the largest client count and summarise the top functions")
+    parser.add_argument(
+        "--baseline-duration", type=float, default=None, help="measured seconds of each baseline (default: --duration)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="pass --workers N to `supply-ledger serve` (only if serve supports it)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="server log level (default INFO: one JSON line per request, as in production)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the measured phases, sample the server with py-spy during one more phase "
+        "at the largest client count and summarise the top functions",
+    )
     parser.add_argument("--profile-seconds", type=float, default=10.0, help="py-spy sampling time (default: 10)")
-    parser.add_argument("--quiet-below", type=float, default=25.0,
-                        help="before starting, wait until other processes use less than this %% of one core "
-                        "(default: 25)")
-    parser.add_argument("--quiet-wait", type=float, default=60.0,
-                        help="wait at most this many seconds for that (default: 60; 0: do not wait)")
-    parser.add_argument("--noisy-retries", type=int, default=2,
-                        help="measure a phase again (at most this many times) when other processes disturbed it "
-                        "(default: 2)")
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=25.0,
+        help="before starting, wait until other processes use less than this %% of one core (default: 25)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="wait at most this many seconds for that (default: 60; 0: do not wait)",
+    )
+    parser.add_argument(
+        "--noisy-retries",
+        type=int,
+        default=2,
+        help="measure a phase again (at most this many times) when other processes disturbed it (default: 2)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     try:
@@ -1099,8 +1164,10 @@ def least_disturbed(label: str, measure: Any, args: argparse.Namespace, dbname: 
             best = (other, result)
         if other <= args.quiet_below:
             break
-        log(f"{label}: other processes used {other:.0f}% of one core ({describe_others(result.cpu)})"
-            + ("; measuring again" if attempt < args.noisy_retries else "; keeping the least disturbed attempt"))
+        log(
+            f"{label}: other processes used {other:.0f}% of one core ({describe_others(result.cpu)})"
+            + ("; measuring again" if attempt < args.noisy_retries else "; keeping the least disturbed attempt")
+        )
     best[1].attempts = attempt + 1
     return best[1]
 
@@ -1132,18 +1199,24 @@ def run(args: argparse.Namespace, info: dict[str, str], pg: str, db_url: str, db
     try:
         quiet = wait_for_quiet(dbname, args.quiet_below, args.quiet_wait, log)
         baseline_seconds = args.baseline_duration or args.duration
-        log(f"database {dbname}; background load {quiet['machine_busy']:.0f}% of one core; "
-            f"baselines for {baseline_seconds:.0f} s each")
+        log(
+            f"database {dbname}; background load {quiet['machine_busy']:.0f}% of one core; "
+            f"baselines for {baseline_seconds:.0f} s each"
+        )
         baseline = least_disturbed(
             "INSERT baseline",
             lambda: measure_baseline(db_url, dbname, baseline_seconds, min(args.warmup, 1.0)),
-            args, dbname, log,
+            args,
+            dbname,
+            log,
         )
         log(f"baseline {baseline.per_second:.0f} INSERT transactions/s")
         library = least_disturbed(
             "library baseline",
             lambda: measure_library_baseline(db_url, dbname, baseline_seconds, min(args.warmup, 1.0)),
-            args, dbname, log,
+            args,
+            dbname,
+            log,
         )
         log(f"baseline {library.per_second:.0f} library saves/s")
 
@@ -1159,14 +1232,24 @@ def run(args: argparse.Namespace, info: dict[str, str], pg: str, db_url: str, db
             phase = least_disturbed(
                 f"{clients} client(s)",
                 lambda clients=clients: run_phase(
-                    server, token, depots, clients, args.warmup, args.duration, args.seed + clients,
+                    server,
+                    token,
+                    depots,
+                    clients,
+                    args.warmup,
+                    args.duration,
+                    args.seed + clients,
                     pg_activity=PgActivity(db_url, dbname),
                 ),
-                args, dbname, log,
+                args,
+                dbname,
+                log,
             )
-            log(f"{clients} client(s): {phase.per_second:.1f} commands/s ({phase.per_second / library.per_second:.2f} "
+            log(
+                f"{clients} client(s): {phase.per_second:.1f} commands/s ({phase.per_second / library.per_second:.2f} "
                 f"of the library's saves), p99 {percentile(phase.latencies, 99):.1f} ms, "
-                f"{phase.commits_per_command:.2f} commits per command")
+                f"{phase.commits_per_command:.2f} commits per command"
+            )
             phases.append(phase)
             if server.proc.poll() is not None:
                 raise RuntimeError(f"the server died:\n{server.tail()}")
@@ -1189,12 +1272,18 @@ def run(args: argparse.Namespace, info: dict[str, str], pg: str, db_url: str, db
         for phase in phases:
             if phase.errors:
                 lines.append(f"First errors at {phase.clients} client(s): " + " | ".join(phase.errors[:3]))
-        noisy = [label for label, cpu in [(f"{p.clients} client(s)", p.cpu) for p in phases]
-                 + [("INSERT baseline", baseline.cpu), ("library baseline", library.cpu)]
-                 if cpu.get("other", 0) > args.quiet_below]
+        noisy = [
+            label
+            for label, cpu in [(f"{p.clients} client(s)", p.cpu) for p in phases]
+            + [("INSERT baseline", baseline.cpu), ("library baseline", library.cpu)]
+            if cpu.get("other", 0) > args.quiet_below
+        ]
         if noisy:
-            lines += ["", f"WARNING: other processes used more than {args.quiet_below:.0f}% of one core during "
-                      f"{', '.join(noisy)}; those figures are lower than this machine can do alone."]
+            lines += [
+                "",
+                f"WARNING: other processes used more than {args.quiet_below:.0f}% of one core during "
+                f"{', '.join(noisy)}; those figures are lower than this machine can do alone.",
+            ]
         lines += ["", *targets(phases, library)]
         if profile_lines:
             lines += ["", "#### Where the server spends its time (py-spy, separate profiled phase)", "", "```"]
@@ -1213,10 +1302,14 @@ def targets(phases: list[Phase], library: Baseline) -> list[str]:
     lines = []
     if 4 in at:
         ratio = at[4].per_second / library.per_second
-        lines.append(f"- 4 clients >= 0.5 x the library's save rate: {'MET' if ratio >= 0.5 else 'NOT MET'} ({ratio:.2f})")
+        lines.append(
+            f"- 4 clients >= 0.5 x the library's save rate: {'MET' if ratio >= 0.5 else 'NOT MET'} ({ratio:.2f})"
+        )
     if 4 in at and 8 in at:
-        lines.append(f"- 8 clients no lower than 4: {'MET' if at[8].per_second >= at[4].per_second else 'NOT MET'} "
-                     f"({fmt(at[8].per_second)} vs {fmt(at[4].per_second)} commands/s)")
+        lines.append(
+            f"- 8 clients no lower than 4: {'MET' if at[8].per_second >= at[4].per_second else 'NOT MET'} "
+            f"({fmt(at[8].per_second)} vs {fmt(at[4].per_second)} commands/s)"
+        )
     if 8 in at:
         p99 = percentile(at[8].latencies, 99)
         lines.append(f"- p99 < 50 ms at 8 clients: {'MET' if p99 < 50 else 'NOT MET'} ({fmt(p99)} ms)")
@@ -1236,8 +1329,21 @@ def profile_phase(
     holder: dict[str, subprocess.Popen[bytes]] = {}
 
     def start() -> None:
-        argv = [spy, "record", "--pid", str(server.proc.pid), "--duration", str(int(args.profile_seconds)),
-                "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking"]
+        argv = [
+            spy,
+            "record",
+            "--pid",
+            str(server.proc.pid),
+            "--duration",
+            str(int(args.profile_seconds)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+        ]
         if args.workers:
             argv.append("--subprocesses")
         holder["proc"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

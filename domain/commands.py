@@ -219,6 +219,7 @@ class CancelTransfer(Envelope):
 
 # --- allocations ------------------------------------------------------------------------------
 
+
 class AllocationLineRequest(Command):
     to: Code
     quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
@@ -254,7 +255,11 @@ class DecideAllocation(RecommendAllocation):
     ] = None
     basis_position: Annotated[
         StrictInt | None,
-        Field(ge=1, le=MAX_POSITION, description="The ledger position the recommendation was read at (default: the latest)"),
+        Field(
+            ge=1,
+            le=MAX_POSITION,
+            description="The ledger position the recommendation was read at (default: the latest)",
+        ),
     ] = None
     rationale: Annotated[
         str | None,

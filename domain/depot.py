@@ -388,9 +388,7 @@ class Depot(Aggregate):
             note=dispatched.note,
         )
 
-    def receive(
-        self, transfer_id: str, received: dict[str, int] | None, stamp: Stamp
-    ) -> ev.TransferReceived:
+    def receive(self, transfer_id: str, received: dict[str, int] | None, stamp: Stamp) -> ev.TransferReceived:
         transfer = self.open_transfer(transfer_id, "in")
         self._after_dispatch(transfer, stamp, "received")
         dispatched = transfer.quantities()
@@ -561,16 +559,12 @@ class Depot(Aggregate):
                 if event.allocation_id in self.open_allocations:
                     self.open_allocations[event.allocation_id].revoked = True
                     self._settle(event.allocation_id)
-            case (
-                ev.ReceiptRecorded() | ev.ConsumptionReported() | ev.StockAdjusted() | ev.StockCounted()
-            ):
+            case ev.ReceiptRecorded() | ev.ConsumptionReported() | ev.StockAdjusted() | ev.StockCounted():
                 pass
             case _:
                 raise TypeError(f"Depot cannot apply {type(event).__name__}")
 
-    def _draw(
-        self, allocation_id: str | None, to: str, lines: Any, at: datetime, sign: int = 1
-    ) -> None:
+    def _draw(self, allocation_id: str | None, to: str, lines: Any, at: datetime, sign: int = 1) -> None:
         allocation = self.open_allocations.get(allocation_id or "")
         if allocation is None:
             return

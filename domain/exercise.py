@@ -216,7 +216,11 @@ class Exercise(Aggregate):
         scheduled = self.scheduled()
         failed = failed_deliveries(scheduled)
         return [
-            (inject_id, inject, ("failed" if inject_id in failed else "applied") if self.is_applied(inject.at) else "scheduled")
+            (
+                inject_id,
+                inject,
+                ("failed" if inject_id in failed else "applied") if self.is_applied(inject.at) else "scheduled",
+            )
             for inject_id, inject in scheduled
         ]
 
@@ -241,7 +245,11 @@ class Exercise(Aggregate):
                 f"an exercise holds at most {MAX_INJECTS:,} injects: "
                 f"it has {len(self.injects):,}, and these are {len(injects):,} more",
                 errors=[
-                    {"loc": ["body", "injects"], "msg": f"more than {MAX_INJECTS:,} injects in the exercise", "type": "too_many_injects"}
+                    {
+                        "loc": ["body", "injects"],
+                        "msg": f"more than {MAX_INJECTS:,} injects in the exercise",
+                        "type": "too_many_injects",
+                    }
                 ],
             )
         errors = [
@@ -256,7 +264,9 @@ class Exercise(Aggregate):
         if errors:
             raise InvalidCommand("an inject must lie after the scenario time already applied", errors=errors)
         ids = self.next_inject_ids(len(injects))
-        pairs = tuple((inject_id, inject.model_dump(mode="json")) for inject_id, inject in zip(ids, injects, strict=True))
+        pairs = tuple(
+            (inject_id, inject.model_dump(mode="json")) for inject_id, inject in zip(ids, injects, strict=True)
+        )
         return self.trigger(InjectsScheduled, injects=pairs, scheduled_by=actor, **scenario)
 
     def advance(self, until: datetime, now: datetime, actor: str) -> ClockAdvanced:
@@ -268,8 +278,12 @@ class Exercise(Aggregate):
             )
         return self.trigger(ClockAdvanced, until=until, advanced_by=actor)
 
-    def observe(self, at: datetime, text: str, capability: str | None, rating: str | None, observer: str) -> ObservationRecorded:
-        return self.trigger(ObservationRecorded, at=at, text=text, capability=capability, rating=rating, observer=observer)
+    def observe(
+        self, at: datetime, text: str, capability: str | None, rating: str | None, observer: str
+    ) -> ObservationRecorded:
+        return self.trigger(
+            ObservationRecorded, at=at, text=text, capability=capability, rating=rating, observer=observer
+        )
 
     def end(self, now: datetime, actor: str) -> ExerciseEnded:
         self.running()

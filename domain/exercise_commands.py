@@ -38,7 +38,9 @@ class ScheduleInjects(Command):
     """Either a list of injects with absolute times, or a scenario file's text (YAML or JSON)."""
 
     injects: list[Inject] | None = Field(default=None, min_length=1, max_length=MAX_INJECTS)
-    scenario: str | None = Field(default=None, min_length=1, max_length=2_000_000, description="A scenario file (YAML or JSON)")
+    scenario: str | None = Field(
+        default=None, min_length=1, max_length=2_000_000, description="A scenario file (YAML or JSON)"
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> ScheduleInjects:
@@ -48,7 +50,9 @@ class ScheduleInjects(Command):
 
 
 class AdvanceClock(Command):
-    until: Instant = Field(description="Scenario time to advance to: due injects and whole simulated days up to it apply")
+    until: Instant = Field(
+        description="Scenario time to advance to: due injects and whole simulated days up to it apply"
+    )
 
 
 class RecordObservation(Command):
@@ -56,5 +60,7 @@ class RecordObservation(Command):
     text: str = Field(min_length=1, max_length=4000)
     capability: str | None = Field(default=None, min_length=1, max_length=200)
     rating: str | None = Field(
-        default=None, pattern=r"^[PSMU]$", description="HSEEP: P, S, M or U (performed without/with some/with major challenges, unable)"
+        default=None,
+        pattern=r"^[PSMU]$",
+        description="HSEEP: P, S, M or U (performed without/with some/with major challenges, unable)",
     )

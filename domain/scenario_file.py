@@ -149,8 +149,9 @@ def _yaml(text: str) -> Any:
             raise _syntax(f"YAML syntax error: {what}") from None
         line, column = mark.line + 1, mark.column + 1
         if problem.startswith("nested deeper"):
-            raise _syntax(f"the file is {problem} of mappings and lists (line {line}, column {column})", line, column,
-                          "too_deep") from None
+            raise _syntax(
+                f"the file is {problem} of mappings and lists (line {line}, column {column})", line, column, "too_deep"
+            ) from None
         raise _syntax(f"YAML syntax error at line {line}, column {column}: {what}", line, column) from None
 
 
@@ -232,19 +233,26 @@ def _when(raw: dict[str, Any], loc: list[str | int], start: datetime) -> tuple[d
     errors = []
     day, of_day = raw.get("day"), start.time()
     if "day" not in raw:
-        errors.append(_error([*loc, "day"], "a time of day needs a day: give day (0 = the day the scenario starts)",
-                             "missing"))
+        errors.append(
+            _error([*loc, "day"], "a time of day needs a day: give day (0 = the day the scenario starts)", "missing")
+        )
     elif type(day) is not int:
-        errors.append(_error([*loc, "day"], f"day must be a whole number of days from the start, not {day!r}",
-                             "int_type"))
+        errors.append(
+            _error([*loc, "day"], f"day must be a whole number of days from the start, not {day!r}", "int_type")
+        )
     elif not 0 <= day <= MAX_DAY:
         errors.append(_error([*loc, "day"], f"day must be between 0 and {MAX_DAY}, not {day}", "day_range"))
     if "time" in raw:
         given = raw["time"]
         match = _TIME_OF_DAY.match(given) if isinstance(given, str) else None
         if match is None:
-            errors.append(_error([*loc, "time"], f"time must be a time of day \"HH:MM\" from 00:00 to 23:59, "
-                                 f"not {given!r}", "time_of_day"))
+            errors.append(
+                _error(
+                    [*loc, "time"],
+                    f'time must be a time of day "HH:MM" from 00:00 to 23:59, not {given!r}',
+                    "time_of_day",
+                )
+            )
         else:
             of_day = time(int(match[1]), int(match[2]))
     if errors:
@@ -268,13 +276,23 @@ def _resolve(raw: dict[str, Any], index: int, start: datetime) -> tuple[dict[str
     placeholders: set[str] = set()
     relative = _RELATIVE_KEYS & raw.keys()
     if "at" in raw and relative:
-        errors.append(_error([*loc, sorted(relative)[0]], "give either at (an absolute time) or day and time "
-                             "(relative to the start), not both", "at_and_day"))
+        errors.append(
+            _error(
+                [*loc, sorted(relative)[0]],
+                "give either at (an absolute time) or day and time (relative to the start), not both",
+                "at_and_day",
+            )
+        )
         placeholders.add("at")
     elif "at" not in raw:
         if not relative:
-            errors.append(_error([*loc, "at"], "missing time: give at (ISO 8601 with offset) or day (and optionally "
-                                 "time) relative to the start", "missing"))
+            errors.append(
+                _error(
+                    [*loc, "at"],
+                    "missing time: give at (ISO 8601 with offset) or day (and optionally time) relative to the start",
+                    "missing",
+                )
+            )
             placeholders.add("at")
         else:
             at, wrong = _when(raw, loc, start)
@@ -284,19 +302,30 @@ def _resolve(raw: dict[str, Any], index: int, start: datetime) -> tuple[dict[str
             else:
                 inject["at"] = at
                 if at < start:
-                    errors.append(_error([*loc, "time" if "time" in raw else "day"], f"{at.isoformat()} is before "
-                                         f"the scenario starts ({start.isoformat()})", "before_start"))
+                    errors.append(
+                        _error(
+                            [*loc, "time" if "time" in raw else "day"],
+                            f"{at.isoformat()} is before the scenario starts ({start.isoformat()})",
+                            "before_start",
+                        )
+                    )
     else:
         at = _instant(raw["at"])
         if at is not None and at < start:
-            errors.append(_error([*loc, "at"], f"{at.isoformat()} is before the scenario starts "
-                                 f"({start.isoformat()})", "before_start"))
+            errors.append(
+                _error(
+                    [*loc, "at"],
+                    f"{at.isoformat()} is before the scenario starts ({start.isoformat()})",
+                    "before_start",
+                )
+            )
     needed_by = raw.get("needed_by")
     if isinstance(needed_by, dict):
         unknown = sorted(str(key) for key in needed_by.keys() - _RELATIVE_KEYS)
         if unknown:
-            errors.append(_error([*loc, "needed_by", unknown[0]], "a relative needed_by has only day and time",
-                                 "extra_forbidden"))
+            errors.append(
+                _error([*loc, "needed_by", unknown[0]], "a relative needed_by has only day and time", "extra_forbidden")
+            )
             placeholders.add("needed_by")
         else:
             at, wrong = _when(needed_by, [*loc, "needed_by"], start)
@@ -313,8 +342,9 @@ def _resolve(raw: dict[str, Any], index: int, start: datetime) -> tuple[dict[str
 # --- validation --------------------------------------------------------------------------------
 
 
-def _pydantic_errors(error: ValidationError, injects: list[Any], placeholders: dict[int, set[str]]
-                     ) -> list[dict[str, Any]]:
+def _pydantic_errors(
+    error: ValidationError, injects: list[Any], placeholders: dict[int, set[str]]
+) -> list[dict[str, Any]]:
     errors = []
     for found in error.errors():
         loc = list(found["loc"])
@@ -352,8 +382,9 @@ def load_scenario(text: str, scenario_start: datetime, filename: str | None = No
     if scenario_start.tzinfo is None or scenario_start.utcoffset() is None:
         raise ValueError("scenario_start must be timezone-aware")
     if len(text) > MAX_SCENARIO_CHARS:
-        raise ScenarioError([_error([], f"the file is larger than {MAX_SCENARIO_CHARS:,} characters", "too_large")],
-                            filename)
+        raise ScenarioError(
+            [_error([], f"the file is larger than {MAX_SCENARIO_CHARS:,} characters", "too_large")], filename
+        )
     text = text.removeprefix("\ufeff")
     try:
         data = _parse(text, filename)
@@ -362,8 +393,17 @@ def load_scenario(text: str, scenario_start: datetime, filename: str | None = No
     if data is None:
         raise ScenarioError([_error([], "the file is empty: a scenario has at least injects", "empty")], filename)
     if not isinstance(data, dict):
-        raise ScenarioError([_error([], f"a scenario is a mapping with name, description, objectives, capabilities "
-                                    f"and injects, not a {type(data).__name__}", "dict_type")], filename)
+        raise ScenarioError(
+            [
+                _error(
+                    [],
+                    f"a scenario is a mapping with name, description, objectives, capabilities "
+                    f"and injects, not a {type(data).__name__}",
+                    "dict_type",
+                )
+            ],
+            filename,
+        )
     shape_error = _shape_error(data)
     if shape_error is not None:
         raise ScenarioError([shape_error], filename)
@@ -396,6 +436,7 @@ def scenario_from_path(path: str | os.PathLike[str], scenario_start: datetime) -
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ScenarioError([_error([], f"the file is not UTF-8 text (byte {error.start})", "encoding")],
-                            str(path)) from None
+        raise ScenarioError(
+            [_error([], f"the file is not UTF-8 text (byte {error.start})", "encoding")], str(path)
+        ) from None
     return load_scenario(text, scenario_start, filename=str(path))

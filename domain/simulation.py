@@ -43,9 +43,7 @@ def day_ends(start: datetime, after: datetime, until: datetime) -> list[tuple[in
     return [(n, start + n * DAY) for n in range(first, last + 1)]
 
 
-def surge_factor(
-    surges: Iterable[Inject], day_end: datetime, depot: str, region: str, item: str
-) -> Fraction:
+def surge_factor(surges: Iterable[Inject], day_end: datetime, depot: str, region: str, item: str) -> Fraction:
     """How many times the usual demand the day ending at `day_end` sees: surges covering it multiply.
 
     Anything that is not a consumption surge is ignored, so a whole scenario can be passed."""
@@ -114,14 +112,16 @@ class Step:
         return self.day is not None
 
 
-def steps(
-    injects: Sequence[tuple[str, Inject]], start: datetime, after: datetime, until: datetime
-) -> list[Step]:
+def steps(injects: Sequence[tuple[str, Inject]], start: datetime, after: datetime, until: datetime) -> list[Step]:
     """What happens when the clock moves from `after` to `until`, in order.
 
     Injects due in (after, until] and day ends in (after, until], by time; at equal times
     the injects come first (a fire at midnight burns stock before that day's consumption),
     and injects due together keep their id order ("I-0001" before "I-0002")."""
-    due = [Step(at=inject.at, inject_id=inject_id, inject=inject) for inject_id, inject in injects if after < inject.at <= until]
+    due = [
+        Step(at=inject.at, inject_id=inject_id, inject=inject)
+        for inject_id, inject in injects
+        if after < inject.at <= until
+    ]
     ends = [Step(at=end, day=n) for n, end in day_ends(start, after, until)]
     return sorted(due + ends, key=lambda s: (s.at, s.is_day_end, s.inject_id or ""))

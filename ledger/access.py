@@ -137,7 +137,9 @@ class Access(Application):
             raise ValueError("an operator token needs at least one organisation")
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValueError("a token's lifetime must be positive")
-        in_use = ValueError(f"the name {name!r} is already in use: the ledger records names as actors, so each names one token")
+        in_use = ValueError(
+            f"the name {name!r} is already in use: the ledger records names as actors, so each names one token"
+        )
         if any(name_key(known.name) == name_key(name) for known in self.tokens()):
             raise in_use  # also covers tokens issued before names were claimed
         token = f"sl_{secrets.token_urlsafe(32)}"
@@ -189,10 +191,14 @@ class Access(Application):
         if not found:
             raise UnknownToken(f"no token with the id or name {wanted!r}")
         if len(found) > 1:  # only tokens issued before names were unique can share one
-            raise UnknownToken(f"{len(found)} tokens are named {wanted!r}; revoke one by its id: {', '.join(t.id for t in found)}")
+            raise UnknownToken(
+                f"{len(found)} tokens are named {wanted!r}; revoke one by its id: {', '.join(t.id for t in found)}"
+            )
         [listing] = found
         if listing.revoked:
-            raise ValueError(f"token {listing.name} ({listing.id}) was already revoked at {utc_text(listing.revoked_at)}")
+            raise ValueError(
+                f"token {listing.name} ({listing.id}) was already revoked at {utc_text(listing.revoked_at)}"
+            )
         token = self.repository.get(UUID(listing.id), projector_func=project_token)
         revoked = token.revoke(by, reason)
         try:

@@ -117,12 +117,20 @@ class AllocationCommands:
             if registered is not None and registered > basis:
                 raise InvalidCommand(
                     f"depot {code} was registered at position {registered}, after the basis position {basis}",
-                    errors=[{"loc": ["body", "recipients"], "msg": f"{code} unknown at the basis", "type": "value_error"}],
+                    errors=[
+                        {"loc": ["body", "recipients"], "msg": f"{code} unknown at the basis", "type": "value_error"}
+                    ],
                 )
         return basis
 
     def recommendation_at(
-        self: Ledger, source: str, item: str, quantity: int, codes: Sequence[str], policy: str, at: datetime,
+        self: Ledger,
+        source: str,
+        item: str,
+        quantity: int,
+        codes: Sequence[str],
+        policy: str,
+        at: datetime,
         basis_position: int,
     ) -> tuple[Recommendation, list[Recipient]]:
         """The policy's lines at a cut, without checking anything: the same code serves a live
@@ -178,7 +186,12 @@ class AllocationCommands:
             stamp = self._stamp(ctx, command.occurred_at, command.note)
             basis = self._basis(command.basis_position, command.recipients)
             recommendation, read = self.recommendation_at(
-                source.code, command.item, command.quantity, command.recipients, command.policy, stamp.occurred_at,
+                source.code,
+                command.item,
+                command.quantity,
+                command.recipients,
+                command.policy,
+                stamp.occurred_at,
                 basis,
             )
             recommended = recommendation.line_map()
@@ -251,7 +264,9 @@ class AllocationCommands:
     ) -> tuple[RevocationOutcome, bool]:
         def decide() -> tuple[list[Any], RevocationOutcome]:
             source = self._allocation_source(allocation_id, ctx)
-            event = source.revoke_allocation(allocation_id, command.reason, self._stamp(ctx, command.occurred_at, command.note))
+            event = source.revoke_allocation(
+                allocation_id, command.reason, self._stamp(ctx, command.occurred_at, command.note)
+            )
             return [source], RevocationOutcome(
                 allocation_id=allocation_id, status="revoked", item=event.item, released=event.released
             )
@@ -266,7 +281,13 @@ class AllocationCommands:
         if source is not None and row["source"] != source:
             raise InvalidCommand(
                 f"allocation {allocation_id} allocates stock of {row['source']}, not of {source}",
-                errors=[{"loc": ["body", "allocation_id"], "msg": f"an allocation of {row['source']}", "type": "value_error"}],
+                errors=[
+                    {
+                        "loc": ["body", "allocation_id"],
+                        "msg": f"an allocation of {row['source']}",
+                        "type": "value_error",
+                    }
+                ],
             )
         depot = self._writable_depot(row["source"], ctx)
         allocation = depot.open_allocations.get(allocation_id)

@@ -149,7 +149,9 @@ class Ledger(TransferCommands, AllocationCommands, Application):
 
     # --- the command loop -------------------------------------------------------------------
 
-    def _execute(self, ctx: Context, outcome_type: type[O], decide: Callable[[], tuple[list[Any], O]]) -> tuple[O, bool]:
+    def _execute(
+        self, ctx: Context, outcome_type: type[O], decide: Callable[[], tuple[list[Any], O]]
+    ) -> tuple[O, bool]:
         """Decide and save; a save that lost a race is decided again on fresh state until it
         is stored (see `ledger.races`), so a race never refuses a command: only the domain
         does (e.g. insufficient stock, judged on the state it is saved against).
@@ -371,7 +373,9 @@ class Ledger(TransferCommands, AllocationCommands, Application):
             if parsed is None:
                 raise InvalidCommand(
                     f"{reference!r} is neither an event id nor a ledger position pos:N",
-                    errors=[{"loc": ["body", "corrects"], "msg": "not an event reference", "type": "invalid_reference"}],
+                    errors=[
+                        {"loc": ["body", "corrects"], "msg": "not an event reference", "type": "invalid_reference"}
+                    ],
                 )
             originator_id, version = parsed
             position = self.index_store.event_position(originator_id, version)
@@ -415,7 +419,9 @@ class Ledger(TransferCommands, AllocationCommands, Application):
             if request_id not in depot.open_requests:
                 if not self._request_was_made(code, request_id):
                     raise UnknownRequest(f"no supply request {request_id} at {code}", request_id=request_id)
-            event = depot.close_request(request_id, command.outcome, self._stamp(ctx, command.occurred_at, command.note))
+            event = depot.close_request(
+                request_id, command.outcome, self._stamp(ctx, command.occurred_at, command.note)
+            )
             return [depot], DepotCommandOutcome(
                 event_id=event_id(event.originator_id, event.originator_version),
                 depot=code,

@@ -42,7 +42,9 @@ def backfill_late_events(ledger: Ledger) -> int:
         for notification in batch:
             event = ledger.mapper.to_domain_event(notification)
             if isinstance(event, ev.LedgerEvent) and event.is_late:
-                rows.append({"at_position": notification.id, **late_event_fields(event, depots.get(event.originator_id))})
+                rows.append(
+                    {"at_position": notification.id, **late_event_fields(event, depots.get(event.originator_id))}
+                )
         start = batch[-1].id + 1
     if rows:
         store.write(LATE_EVENT, rows)

@@ -81,8 +81,14 @@ LOCAL_DEPOTS = (
     ("DK-84-RH", "Rigshospitalet", "DK-84", "DK-84", "hospital", 560_000),
     ("DK-84-KBH", "Københavns Kommune, home care and nursing homes", "DK-84", "KOMMUNE-KBH", "municipal", 650_000),
     ("DK-85-SUH", "Sjællands Universitetshospital, Roskilde", "DK-85", "DK-85", "hospital", 300_000),
-    ("DK-85-ROSKILDE", "Roskilde Kommune, home care and nursing homes", "DK-85", "KOMMUNE-ROSKILDE", "municipal",
-     90_000),
+    (
+        "DK-85-ROSKILDE",
+        "Roskilde Kommune, home care and nursing homes",
+        "DK-85",
+        "KOMMUNE-ROSKILDE",
+        "municipal",
+        90_000,
+    ),
     ("DK-83-OUH", "Odense Universitetshospital", "DK-83", "DK-83", "hospital", 420_000),
     ("DK-83-ODENSE", "Odense Kommune, home care and nursing homes", "DK-83", "KOMMUNE-ODENSE", "municipal", 205_000),
     ("DK-82-AUH", "Aarhus Universitetshospital", "DK-82", "DK-82", "hospital", 480_000),
@@ -294,11 +300,28 @@ class _Scenario:
 
     # --- recording ---------------------------------------------------------------------------
 
-    def receipt(self, code: str, item: str, quantity: int, day: int, lot: str, expires_on: date,
-                supplier: str, reference: str, note: str | None = None) -> None:
+    def receipt(
+        self,
+        code: str,
+        item: str,
+        quantity: int,
+        day: int,
+        lot: str,
+        expires_on: date,
+        supplier: str,
+        reference: str,
+        note: str | None = None,
+    ) -> None:
         command = cmd.RecordReceipt(
-            item=item, quantity=quantity, lot=lot, expires_on=expires_on, supplier=supplier,
-            reference=reference, occurred_at=self.at(day, SUPPLIER_AT), note=note)
+            item=item,
+            quantity=quantity,
+            lot=lot,
+            expires_on=expires_on,
+            supplier=supplier,
+            reference=reference,
+            occurred_at=self.at(day, SUPPLIER_AT),
+            note=note,
+        )
         self.ledger.record_receipt(code, command, self.ctx())
         self.receipts[code, item] = command
         self.stock[code, item] += quantity
@@ -307,13 +330,31 @@ class _Scenario:
 
     def report(self, code: str, item: str, quantity: int, day: int, note: str | None = None) -> None:
         period_end = self.at(day + 1, time(0))
-        self.ledger.report_consumption(code, cmd.ReportConsumption(
-            item=item, quantity=quantity, period_start=period_end - timedelta(days=1), period_end=period_end,
-            note=note), self.ctx())
+        self.ledger.report_consumption(
+            code,
+            cmd.ReportConsumption(
+                item=item,
+                quantity=quantity,
+                period_start=period_end - timedelta(days=1),
+                period_end=period_end,
+                note=note,
+            ),
+            self.ctx(),
+        )
 
-    def dispatch(self, source: str, destination: str, lines: dict[str, int], day: int, arrive_day: int | None,
-                 *, reference: str, note: str | None = None, national_lots: bool = False,
-                 allocation_id: str | None = None) -> Transit:
+    def dispatch(
+        self,
+        source: str,
+        destination: str,
+        lines: dict[str, int],
+        day: int,
+        arrive_day: int | None,
+        *,
+        reference: str,
+        note: str | None = None,
+        national_lots: bool = False,
+        allocation_id: str | None = None,
+    ) -> Transit:
         """Send stock the simulation knows is physically there, so the service never refuses it."""
         lines = {item: quantity for item, quantity in lines.items() if quantity > 0}
         for item, quantity in lines.items():
@@ -326,14 +367,22 @@ class _Scenario:
             else:
                 line_rows.append({"item": item, "quantity": quantity})
             self.stock[source, item] -= quantity
-        command = cmd.DispatchTransfer.model_validate({
-            "from": source, "to": destination, "lines": line_rows, "reference": reference,
-            "occurred_at": self.at(day, DISPATCH_AT), "note": note, "allocation_id": allocation_id,
-        })
+        command = cmd.DispatchTransfer.model_validate(
+            {
+                "from": source,
+                "to": destination,
+                "lines": line_rows,
+                "reference": reference,
+                "occurred_at": self.at(day, DISPATCH_AT),
+                "note": note,
+                "allocation_id": allocation_id,
+            }
+        )
         outcome, _ = self.ledger.dispatch_transfer(command, self.ctx())
         same_region = self.depots[source].region == self.depots[destination].region
-        transit = Transit(outcome.transfer_id, source, destination, lines, arrive_day,
-                          LOCAL_ARRIVAL_AT if same_region else ARRIVAL_AT)
+        transit = Transit(
+            outcome.transfer_id, source, destination, lines, arrive_day, LOCAL_ARRIVAL_AT if same_region else ARRIVAL_AT
+        )
         self.transits.append(transit)
         return transit
 
@@ -363,22 +412,29 @@ class _Scenario:
         lines = None
         if transit.received is not None:
             lines = [{"item": item, "quantity_received": q} for item, q in sorted(transit.received.items())]
-        self.ledger.receive_transfer(transit.transfer_id, cmd.ReceiveTransfer(
-            lines=lines, occurred_at=self.at(day, transit.arrive_at), note=transit.note), self.ctx())
+        self.ledger.receive_transfer(
+            transit.transfer_id,
+            cmd.ReceiveTransfer(lines=lines, occurred_at=self.at(day, transit.arrive_at), note=transit.note),
+            self.ctx(),
+        )
         for item, quantity in (transit.received or transit.lines).items():
             self.stock[transit.destination, item] += quantity
         self.transits.remove(transit)
 
     def cancel(self, transit: Transit, day: int, reason: str) -> None:
-        self.ledger.cancel_transfer(transit.transfer_id, cmd.CancelTransfer(
-            reason=reason, occurred_at=self.at(day, CANCEL_AT)), self.ctx())
+        self.ledger.cancel_transfer(
+            transit.transfer_id, cmd.CancelTransfer(reason=reason, occurred_at=self.at(day, CANCEL_AT)), self.ctx()
+        )
         for item, quantity in transit.lines.items():
             self.stock[transit.source, item] += quantity
         self.transits.remove(transit)
 
     def adjust(self, code: str, item: str, quantity: int, reason: str, day: int, when: time, note: str) -> None:
-        self.ledger.adjust_stock(code, cmd.AdjustStock(
-            item=item, quantity=quantity, reason=reason, occurred_at=self.at(day, when), note=note), self.ctx())
+        self.ledger.adjust_stock(
+            code,
+            cmd.AdjustStock(item=item, quantity=quantity, reason=reason, occurred_at=self.at(day, when), note=note),
+            self.ctx(),
+        )
         self.stock[code, item] += quantity
 
     # --- phases ------------------------------------------------------------------------------
@@ -423,15 +479,29 @@ class _Scenario:
         before_day_0 = self.at(0, time(0))
         for code, name, unit, category, atc_code, *_ in ITEMS:
             self.ledger.define_item(
-                cmd.DefineItem(code=code, name=name, unit=unit, category=category, atc_code=atc_code), self.ctx())
+                cmd.DefineItem(code=code, name=name, unit=unit, category=category, atc_code=atc_code), self.ctx()
+            )
         for depot in self.depots.values():
-            self.ledger.register_depot(cmd.RegisterDepot(
-                code=depot.code, name=depot.name, region=depot.region, organisation=depot.organisation,
-                kind=depot.kind, population_served=depot.population, occurred_at=before_day_0), self.ctx())
+            self.ledger.register_depot(
+                cmd.RegisterDepot(
+                    code=depot.code,
+                    name=depot.name,
+                    region=depot.region,
+                    organisation=depot.organisation,
+                    kind=depot.kind,
+                    population_served=depot.population,
+                    occurred_at=before_day_0,
+                ),
+                self.ctx(),
+            )
         for region, *_ in REGIONS:
             for item in PPE:
                 self.ledger.set_obligation(
-                    self.regional(region).code, item, cmd.SetObligation(min_days=OBLIGATION_DAYS, occurred_at=before_day_0), self.ctx())
+                    self.regional(region).code,
+                    item,
+                    cmd.SetObligation(min_days=OBLIGATION_DAYS, occurred_at=before_day_0),
+                    self.ctx(),
+                )
 
     def opening_stock(self) -> None:
         """Day 0: what each depot held when the scenario starts, as lots from earlier deliveries."""
@@ -443,22 +513,56 @@ class _Scenario:
                 lot, expires_on = f"FFP2-1702-NS{self.rng.randint(10, 99)}", self.at(DAYS - 12, time(0)).date()
             else:
                 lot, expires_on = self.new_lot(item, 0, months_old=SHELF_LIFE[item] // 30 - 9)
-            self.receipt(NATIONAL, item, old, 0, lot, expires_on, "Danish Medicines Agency (legacy stock)",
-                         "OPENING-BALANCE", note="Opening balance migrated from the previous stock system")
+            self.receipt(
+                NATIONAL,
+                item,
+                old,
+                0,
+                lot,
+                expires_on,
+                "Danish Medicines Agency (legacy stock)",
+                "OPENING-BALANCE",
+                note="Opening balance migrated from the previous stock system",
+            )
             lot, expires_on = self.new_lot(item, 0, months_old=6)
-            self.receipt(NATIONAL, item, total - old, 0, lot, expires_on, SUPPLIERS[item], "OPENING-BALANCE",
-                         note="Opening balance migrated from the previous stock system")
+            self.receipt(
+                NATIONAL,
+                item,
+                total - old,
+                0,
+                lot,
+                expires_on,
+                SUPPLIERS[item],
+                "OPENING-BALANCE",
+                note="Opening balance migrated from the previous stock system",
+            )
         for region, _, _, days in REGIONS:
             depot = self.regional(region)
             for item in depot.items:
                 lot, expires_on = self.new_lot(item, 0, months_old=self.rng.randint(3, 18))
-                self.receipt(depot.code, item, _round_up(days * self.region_rate(region, item, 0), PACK[item]), 0,
-                             lot, expires_on, SUPPLIERS[item], "OPENING-BALANCE")
+                self.receipt(
+                    depot.code,
+                    item,
+                    _round_up(days * self.region_rate(region, item, 0), PACK[item]),
+                    0,
+                    lot,
+                    expires_on,
+                    SUPPLIERS[item],
+                    "OPENING-BALANCE",
+                )
             for local in self.local_depots(region):
                 for item in local.items:
                     lot, expires_on = self.new_lot(item, 0, months_old=self.rng.randint(3, 18))
-                    self.receipt(local.code, item, _round_up(21 * local.base_rate(item), PACK[item]), 0,
-                                 lot, expires_on, SUPPLIERS[item], "OPENING-BALANCE")
+                    self.receipt(
+                        local.code,
+                        item,
+                        _round_up(21 * local.base_rate(item), PACK[item]),
+                        0,
+                        lot,
+                        expires_on,
+                        SUPPLIERS[item],
+                        "OPENING-BALANCE",
+                    )
 
     def supplier_receipts(self, day: int) -> None:
         """Contracted weekly deliveries to the regions (normal demand only: the surge is not in
@@ -472,14 +576,31 @@ class _Scenario:
                     weekly = 7 * self.region_rate(region, item, 0)
                     quantity = _round_up(weekly * self.rng.uniform(0.9, 1.05), PACK[item])
                     lot, expires_on = self.new_lot(item, day, months_old=self.rng.randint(1, 6))
-                    self.receipt(self.regional(region).code, item, quantity, day, lot, expires_on, SUPPLIERS[item],
-                                 f"PO-{region}-{self.at(day, SUPPLIER_AT):%Y%m%d}-{item}")
+                    self.receipt(
+                        self.regional(region).code,
+                        item,
+                        quantity,
+                        day,
+                        lot,
+                        expires_on,
+                        SUPPLIERS[item],
+                        f"PO-{region}-{self.at(day, SUPPLIER_AT):%Y%m%d}-{item}",
+                    )
         emergency = {19: ("FFP2", 1_200_000), 24: ("GLOVE-NIT-M", 30_000_000)}
         if day in emergency:
             item, quantity = emergency[day]
             lot, expires_on = self.new_lot(item, day, months_old=2)
-            self.receipt(NATIONAL, item, quantity, day, lot, expires_on, "Overseas emergency procurement (air freight)",
-                         f"EMERGENCY-{self.at(day, SUPPLIER_AT):%Y%m%d}", note="Emergency purchase during the surge")
+            self.receipt(
+                NATIONAL,
+                item,
+                quantity,
+                day,
+                lot,
+                expires_on,
+                "Overseas emergency procurement (air freight)",
+                f"EMERGENCY-{self.at(day, SUPPLIER_AT):%Y%m%d}",
+                note="Emergency purchase during the surge",
+            )
 
     def scripted_correction(self, day: int) -> None:
         """A delivery note entered twice at Region Midtjylland's warehouse (the book shows stock
@@ -492,9 +613,17 @@ class _Scenario:
             self.duplicate = self.ledger.position()  # the physical stock does not change
         elif day == 11 and self.duplicate is not None:
             quantity = self.receipts[code, item].quantity
-            self.ledger.adjust_stock(code, cmd.AdjustStock(
-                item=item, quantity=-quantity, reason="correction", corrects=f"pos:{self.duplicate}",
-                note=f"Delivery note {self.receipts[code, item].reference} was entered twice"), self.ctx())
+            self.ledger.adjust_stock(
+                code,
+                cmd.AdjustStock(
+                    item=item,
+                    quantity=-quantity,
+                    reason="correction",
+                    corrects=f"pos:{self.duplicate}",
+                    note=f"Delivery note {self.receipts[code, item].reference} was entered twice",
+                ),
+                self.ctx(),
+            )
 
     def arrivals(self, day: int, when: time) -> None:
         for transit in [t for t in self.transits if t.arrive_day == day and t.arrive_at == when]:
@@ -513,9 +642,16 @@ class _Scenario:
                     want = _round_up(35 * demand - position, PACK[item])
                     lines[item] = min(want, _round_down(self.usable_national(item, day), PACK[item]))
             if any(lines.values()):
-                self.dispatch(NATIONAL, warehouse.code, lines, day, day + 1, national_lots=True,
-                              reference=f"NATIONAL-{region}-{self.at(day, DISPATCH_AT):%Y%m%d}",
-                              note="National stockpile release: regional stock under three weeks")
+                self.dispatch(
+                    NATIONAL,
+                    warehouse.code,
+                    lines,
+                    day,
+                    day + 1,
+                    national_lots=True,
+                    reference=f"NATIONAL-{region}-{self.at(day, DISPATCH_AT):%Y%m%d}",
+                    note="National stockpile release: regional stock under three weeks",
+                )
 
     def regional_deliveries(self, day: int) -> None:
         """Each warehouse tops its hospital and municipality up to two weeks of current use:
@@ -532,8 +668,14 @@ class _Scenario:
                         lines[item] = min(_round_up(14 * use - position, PACK[item]), _round_down(spare, PACK[item]))
                 if any(lines.values()):
                     kind = "WEEKLY" if day % 7 == 0 else "URGENT"
-                    self.dispatch(warehouse.code, local.code, lines, day, day,
-                                  reference=f"{kind}-{local.code}-{self.at(day, DISPATCH_AT):%Y%m%d}")
+                    self.dispatch(
+                        warehouse.code,
+                        local.code,
+                        lines,
+                        day,
+                        day,
+                        reference=f"{kind}-{local.code}-{self.at(day, DISPATCH_AT):%Y%m%d}",
+                    )
 
     def daily_consumption(self, day: int) -> None:
         """One report per depot and item for the day, dated at midnight; some arrive late."""
@@ -574,8 +716,11 @@ class _Scenario:
                 if depot.kind != "national":
                     physical = max(0, physical - round(physical * self.rng.uniform(-0.001, 0.004)))
                     self.stock[depot.code, item] = physical
-                self.ledger.count_stock(depot.code, cmd.CountStock(
-                    item=item, counted=physical, occurred_at=self.at(day, COUNT_AT)), self.ctx())
+                self.ledger.count_stock(
+                    depot.code,
+                    cmd.CountStock(item=item, counted=physical, occurred_at=self.at(day, COUNT_AT)),
+                    self.ctx(),
+                )
 
     # --- scripted stories --------------------------------------------------------------------
 
@@ -591,40 +736,78 @@ class _Scenario:
             return
         label, code, item, priority, days_needed, note = requests[day]
         quantity = _round_up(10 * self.rate(self.depots[code], item, day), PACK[item])
-        outcome, _ = self.ledger.request_supply(code, cmd.RequestSupply(
-            item=item, quantity=quantity, priority=priority, needed_by=self.at(day + days_needed, time(12)),
-            occurred_at=self.at(day, REQUEST_AT), note=note), self.ctx())
+        outcome, _ = self.ledger.request_supply(
+            code,
+            cmd.RequestSupply(
+                item=item,
+                quantity=quantity,
+                priority=priority,
+                needed_by=self.at(day + days_needed, time(12)),
+                occurred_at=self.at(day, REQUEST_AT),
+                note=note,
+            ),
+            self.ctx(),
+        )
         self.requests[label] = (code, outcome.request_id)
         if label == "rh-ffp3":  # Region Hovedstaden answers at once from its warehouse
             spare = _round_down(self.stock["DK-84-CENTRAL", item] * 0.4, PACK[item])
-            self.dispatch("DK-84-CENTRAL", code, {item: min(quantity, spare)}, day, day,
-                          reference=outcome.request_id, note="Answer to the critical FFP3 request")
+            self.dispatch(
+                "DK-84-CENTRAL",
+                code,
+                {item: min(quantity, spare)},
+                day,
+                day,
+                reference=outcome.request_id,
+                note="Answer to the critical FFP3 request",
+            )
 
     def scripted_closures(self, day: int) -> None:
         closures = {15: ("rh-ffp3", "fulfilled", None), 24: ("odense-gowns", "withdrawn", "Covered by weekly delivery")}
         if day in closures:
             label, outcome, note = closures[day]
             code, request_id = self.requests[label]
-            self.ledger.close_request(code, request_id, cmd.CloseRequest(
-                outcome=outcome, occurred_at=self.at(day, CLOSE_AT), note=note), self.ctx())
+            self.ledger.close_request(
+                code,
+                request_id,
+                cmd.CloseRequest(outcome=outcome, occurred_at=self.at(day, CLOSE_AT), note=note),
+                self.ctx(),
+            )
 
-    def allocate(self, source: str, item: str, quantity: int, recipients: list[str], policy: str, day: int,
-                 **choices: object) -> AllocationOutcome:
+    def allocate(
+        self, source: str, item: str, quantity: int, recipients: list[str], policy: str, day: int, **choices: object
+    ) -> AllocationOutcome:
         """A coordinator's decision at 09:30, on the ledger as it is known then."""
-        body = {"from": source, "item": item, "quantity": quantity, "recipients": recipients, "policy": policy,
-                "occurred_at": self.at(day, time(9, 30)), **choices}
+        body = {
+            "from": source,
+            "item": item,
+            "quantity": quantity,
+            "recipients": recipients,
+            "policy": policy,
+            "occurred_at": self.at(day, time(9, 30)),
+            **choices,
+        }
         outcome, _ = self.ledger.decide_allocation(cmd.DecideAllocation.model_validate(body), self.ctx(COORDINATOR))
         if source == NATIONAL and not choices.get("dispatch"):
             self.reserved[item] += quantity
         return outcome
 
-    def dispatch_allocated(self, allocation: AllocationOutcome, recipients: list[str], day: int, reference: str) -> None:
+    def dispatch_allocated(
+        self, allocation: AllocationOutcome, recipients: list[str], day: int, reference: str
+    ) -> None:
         """The stockpile ships these recipients' lines of an allocation, lot by lot, against it."""
         for line in allocation.lines:
             if line.to in recipients and line.quantity:
                 self.reserved[allocation.item] -= line.quantity
-                self.dispatch(NATIONAL, line.to, {allocation.item: line.quantity}, day, day + 1, national_lots=True,
-                              allocation_id=allocation.allocation_id, reference=f"{reference}-{line.to}")
+                self.dispatch(
+                    NATIONAL,
+                    line.to,
+                    {allocation.item: line.quantity},
+                    day,
+                    day + 1,
+                    national_lots=True,
+                    allocation_id=allocation.allocation_id,
+                    reference=f"{reference}-{line.to}",
+                )
 
     def scripted_allocations(self, day: int) -> None:
         """The national logistics centre's decisions, and one region's."""
@@ -635,61 +818,131 @@ class _Scenario:
         elif day == 30:  # Hovedstaden's warehouse splits gloves, favouring the ICU, and ships at once
             central, item = "DK-84-CENTRAL", "GLOVE-NIT-M"
             quantity = _round_down(self.stock[central, item] * 0.1, 10 * PACK[item])
-            chosen = [{"to": "DK-84-RH", "quantity": quantity * 6 // 10}, {"to": "DK-84-KBH", "quantity": quantity * 4 // 10}]
+            chosen = [
+                {"to": "DK-84-RH", "quantity": quantity * 6 // 10},
+                {"to": "DK-84-KBH", "quantity": quantity * 4 // 10},
+            ]
             allocation = self.allocate(
-                central, item, quantity, ["DK-84-RH", "DK-84-KBH"], "proportional_to_population", day, lines=chosen,
-                dispatch=True, rationale="Cohort wards at Rigshospitalet use far more gloves per patient than home "
-                "care; Copenhagen's home care has a supplier delivery due on Monday")
+                central,
+                item,
+                quantity,
+                ["DK-84-RH", "DK-84-KBH"],
+                "proportional_to_population",
+                day,
+                lines=chosen,
+                dispatch=True,
+                rationale="Cohort wards at Rigshospitalet use far more gloves per patient than home "
+                "care; Copenhagen's home care has a supplier delivery due on Monday",
+            )
             for transfer in allocation.transfers or []:
                 self.stock[central, item] -= transfer.quantity
-                self.transits.append(Transit(transfer.transfer_id, central, transfer.to, {item: transfer.quantity},
-                                             day, LOCAL_ARRIVAL_AT))
+                self.transits.append(
+                    Transit(
+                        transfer.transfer_id, central, transfer.to, {item: transfer.quantity}, day, LOCAL_ARRIVAL_AT
+                    )
+                )
         elif day == 36:  # propofol for the ICUs by population, revoked the next day
             hospitals = sorted(d.code for d in self.depots.values() if d.kind == "hospital")
             self.revoking = self.allocate(NATIONAL, "PROPOFOL-20", 2_000, hospitals, "proportional_to_population", day)
         elif day == 37 and self.revoking is not None:
-            self.ledger.revoke_allocation(self.revoking.allocation_id, cmd.RevokeAllocation(
-                reason="ICU admissions fell; the wholesaler now delivers to the hospitals directly",
-                occurred_at=self.at(day, time(11))), self.ctx(COORDINATOR))
+            self.ledger.revoke_allocation(
+                self.revoking.allocation_id,
+                cmd.RevokeAllocation(
+                    reason="ICU admissions fell; the wholesaler now delivers to the hospitals directly",
+                    occurred_at=self.at(day, time(11)),
+                ),
+                self.ctx(COORDINATOR),
+            )
             self.reserved[self.revoking.item] -= self.revoking.quantity
         elif day == 39:  # FFP3 for three ICUs while Sjællands Universitetshospital's reports are late
-            allocation = self.allocate(NATIONAL, "FFP3", 6_000, ["DK-83-OUH", "DK-84-RH", "DK-85-SUH"],
-                                       "equal_days_of_supply", day)
+            allocation = self.allocate(
+                NATIONAL, "FFP3", 6_000, ["DK-83-OUH", "DK-84-RH", "DK-85-SUH"], "equal_days_of_supply", day
+            )
             self.dispatch_allocated(allocation, ["DK-84-RH"], day, "ALLOC-FFP3")  # the rest stays reserved
 
     def scripted_transfers(self, day: int) -> None:
         """Mutual aid between regions (one loses a carton in transit, one is cancelled),
         a damaged-goods write-off, and deliveries still on the road when the demo ends."""
         if day == 18:  # Midtjylland helps Hovedstaden; two cartons of FFP2 go missing on the way
-            transit = self.dispatch("DK-82-CENTRAL", "DK-84-CENTRAL", {
-                "FFP2": _round_down(self.stock["DK-82-CENTRAL", "FFP2"] * 0.2, PACK["FFP2"]),
-                "GOWN-ISO": _round_down(self.stock["DK-82-CENTRAL", "GOWN-ISO"] * 0.15, PACK["GOWN-ISO"]),
-            }, day, day + 1, reference="MUTUAL-AID-DK82-DK84", note="Mutual aid agreed by the regional crisis staffs")
+            transit = self.dispatch(
+                "DK-82-CENTRAL",
+                "DK-84-CENTRAL",
+                {
+                    "FFP2": _round_down(self.stock["DK-82-CENTRAL", "FFP2"] * 0.2, PACK["FFP2"]),
+                    "GOWN-ISO": _round_down(self.stock["DK-82-CENTRAL", "GOWN-ISO"] * 0.15, PACK["GOWN-ISO"]),
+                },
+                day,
+                day + 1,
+                reference="MUTUAL-AID-DK82-DK84",
+                note="Mutual aid agreed by the regional crisis staffs",
+            )
             transit.received = dict(transit.lines, FFP2=transit.lines["FFP2"] - 2 * PACK["FFP2"])
             transit.note = "Two cartons of FFP2 missing on arrival; reported to the carrier"
         elif day == 22:  # Syddanmark offers masks to Sjælland, then the truck is needed at home
-            transit = self.dispatch("DK-83-CENTRAL", "DK-85-CENTRAL", {
-                "MASK-IIR": _round_down(self.stock["DK-83-CENTRAL", "MASK-IIR"] * 0.15, PACK["MASK-IIR"]),
-            }, day, None, reference="MUTUAL-AID-DK83-DK85")
+            transit = self.dispatch(
+                "DK-83-CENTRAL",
+                "DK-85-CENTRAL",
+                {
+                    "MASK-IIR": _round_down(self.stock["DK-83-CENTRAL", "MASK-IIR"] * 0.15, PACK["MASK-IIR"]),
+                },
+                day,
+                None,
+                reference="MUTUAL-AID-DK83-DK85",
+            )
             self.cancel(transit, day, "Recalled before departure: outbreak in Odense nursing homes")
         elif day == 24:
-            self.adjust("DK-83-OUH", "GOWN-ISO", -min(300, self.stock["DK-83-OUH", "GOWN-ISO"]), "damaged", day,
-                        time(11), "Water leak in basement store: three cartons destroyed")
+            self.adjust(
+                "DK-83-OUH",
+                "GOWN-ISO",
+                -min(300, self.stock["DK-83-OUH", "GOWN-ISO"]),
+                "damaged",
+                day,
+                time(11),
+                "Water leak in basement store: three cartons destroyed",
+            )
         elif day == 26:  # Nordjylland sends gloves to Sjælland: two days by road
-            self.dispatch("DK-81-CENTRAL", "DK-85-CENTRAL", {
-                "GLOVE-NIT-M": _round_down(self.stock["DK-81-CENTRAL", "GLOVE-NIT-M"] * 0.2, PACK["GLOVE-NIT-M"]),
-            }, day, day + 2, reference="MUTUAL-AID-DK81-DK85")
+            self.dispatch(
+                "DK-81-CENTRAL",
+                "DK-85-CENTRAL",
+                {
+                    "GLOVE-NIT-M": _round_down(self.stock["DK-81-CENTRAL", "GLOVE-NIT-M"] * 0.2, PACK["GLOVE-NIT-M"]),
+                },
+                day,
+                day + 2,
+                reference="MUTUAL-AID-DK81-DK85",
+            )
         elif day == DAYS - 11:  # the expired 2017 FFP2 lot: part fails inspection and is destroyed
             lot = min(self.national_lots["FFP2"], key=lambda lot: lot.expires_on)
             destroyed = _round_down(lot.quantity * 0.1, PACK["FFP2"])
             lot.quantity -= destroyed
-            self.adjust(NATIONAL, "FFP2", -destroyed, "expired", day, time(11),
-                        f"Lot {lot.lot} expired on {lot.expires_on}: straps perished in samples; cartons destroyed, "
-                        "the rest held for shelf-life extension testing")
+            self.adjust(
+                NATIONAL,
+                "FFP2",
+                -destroyed,
+                "expired",
+                day,
+                time(11),
+                f"Lot {lot.lot} expired on {lot.expires_on}: straps perished in samples; cartons destroyed, "
+                "the rest held for shelf-life extension testing",
+            )
         elif day == DAYS - 1:  # on the road tonight: national gowns for Sjælland, aid for Hovedstaden
-            self.dispatch(NATIONAL, "DK-85-CENTRAL", {"GOWN-ISO": 20_000, "FFP2": 40_000}, day, None,
-                          national_lots=True, reference="NATIONAL-DK-85-REBUILD",
-                          note="Rebuilding Region Sjælland's obligation stock")
-            self.dispatch("DK-83-CENTRAL", "DK-84-CENTRAL", {
-                "FFP3": _round_down(self.stock["DK-83-CENTRAL", "FFP3"] * 0.1, PACK["FFP3"]),
-            }, day, None, reference="MUTUAL-AID-DK83-DK84")
+            self.dispatch(
+                NATIONAL,
+                "DK-85-CENTRAL",
+                {"GOWN-ISO": 20_000, "FFP2": 40_000},
+                day,
+                None,
+                national_lots=True,
+                reference="NATIONAL-DK-85-REBUILD",
+                note="Rebuilding Region Sjælland's obligation stock",
+            )
+            self.dispatch(
+                "DK-83-CENTRAL",
+                "DK-84-CENTRAL",
+                {
+                    "FFP3": _round_down(self.stock["DK-83-CENTRAL", "FFP3"] * 0.1, PACK["FFP3"]),
+                },
+                day,
+                None,
+                reference="MUTUAL-AID-DK83-DK84",
+            )

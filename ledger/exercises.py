@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel
-
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
+from pydantic import BaseModel
 
 from domain.aggregate import projector
 from domain.exceptions import ConcurrentUpdate, DuplicateCode, InvalidCommand
@@ -32,8 +31,8 @@ from domain.exercise_commands import CreateExercise, RecordObservation, Schedule
 from domain.ids import exercise_id
 from domain.scenario import Inject
 from ledger import clock
-from ledger.clock import utc_text
 from ledger.application import Ledger
+from ledger.clock import utc_text
 from ledger.exercise_reviews import StoredReviews
 from ledger.feed import Feed
 from ledger.fork import fork
@@ -91,7 +90,9 @@ class ExerciseControl(Application):
             time.sleep(0.05)
         return stored
 
-    def commit(self, exercise: Exercise, once: Once | None, outcome: BaseModel, lost_race: Exception | None = None) -> None:
+    def commit(
+        self, exercise: Exercise, once: Once | None, outcome: BaseModel, lost_race: Exception | None = None
+    ) -> None:
         """Stores the exercise's new events with the answer; `lost_race` is raised if another
         request stored first (default: a ConcurrentUpdate to retry)."""
         idempotency = None
@@ -233,7 +234,9 @@ class Exercises:
             try:
                 forked = fork(self.live, target, command.fork_known_at, command.scenario_start, actor)
             except IntegrityError:  # another process forked into this storage first
-                raise CreationRace(f"exercise {command.code} is being created by another request", code=command.code) from None
+                raise CreationRace(
+                    f"exercise {command.code} is being created by another request", code=command.code
+                ) from None
         exercise = Exercise.start(
             ExerciseCreated,
             exercise_id(command.code),
@@ -257,7 +260,9 @@ class Exercises:
             try:
                 loaded = load_scenario(command.scenario, exercise.scenario_start)
             except ScenarioError as error:
-                raise InvalidCommand(f"the scenario file is not valid: {error}", errors=_in_body(error.errors)) from None
+                raise InvalidCommand(
+                    f"the scenario file is not valid: {error}", errors=_in_body(error.errors)
+                ) from None
             injects = list(loaded.injects)
             scenario = {
                 "objectives": tuple(loaded.objectives),
@@ -275,7 +280,9 @@ class Exercises:
         if until - exercise.applied_until > MAX_ADVANCE:
             raise InvalidCommand(
                 f"advance at most {MAX_ADVANCE.days} days at a time",
-                errors=[{"loc": ["body", "until"], "msg": f"more than {MAX_ADVANCE.days} days ahead", "type": "too_far"}],
+                errors=[
+                    {"loc": ["body", "until"], "msg": f"more than {MAX_ADVANCE.days} days ahead", "type": "too_far"}
+                ],
             )
         after = exercise.applied_after
         exercise.advance(until, clock.now(), actor)  # refuses a clock going backwards before anything is written

@@ -21,7 +21,6 @@ from domain.depot import Depot, Stamp
 from domain.exercise import Fork, ForkedBalance, ForkedDepot
 from domain.ids import depot_id, item_id
 from domain.item import Item
-
 from ledger.application import Ledger
 from ledger.clock import utc_text
 from projections.history import History
@@ -49,7 +48,9 @@ def fork(live_views: Views, target: Ledger, known_at: datetime, start: datetime,
             days = tuple(daily.get((depot["code"], line.item), [0] * WINDOW_DAYS))
             if line.on_hand or any(days) or line.min_days is not None:
                 balances.append(
-                    ForkedBalance(depot=depot["code"], item=line.item, on_hand=line.on_hand, daily=days, min_days=line.min_days)
+                    ForkedBalance(
+                        depot=depot["code"], item=line.item, on_hand=line.on_hand, daily=days, min_days=line.min_days
+                    )
                 )
     result = Fork(
         known_at=known_at,
@@ -83,7 +84,9 @@ def _daily_consumption(live: Ledger, known_at: datetime, position: int) -> dict[
     return daily
 
 
-def _write(target: Ledger, fork: Fork, depots: list[dict[str, Any]], items: list[dict[str, Any]], start: datetime, actor: str) -> None:
+def _write(
+    target: Ledger, fork: Fork, depots: list[dict[str, Any]], items: list[dict[str, Any]], start: datetime, actor: str
+) -> None:
     """Opening state recorded as of 14 days before the start, then one consumption report per day."""
     note = f"forked from the live ledger as known at {utc_text(fork.known_at)} (position {fork.position})"
 
@@ -116,7 +119,9 @@ def _write(target: Ledger, fork: Fork, depots: list[dict[str, Any]], items: list
             changed = {}
             for balance in fork.balances:
                 if balance.daily[k] > 0:
-                    depot = changed[balance.depot] = registered[balance.depot]  # saved and current: nothing else writes here yet
+                    depot = changed[balance.depot] = registered[
+                        balance.depot
+                    ]  # saved and current: nothing else writes here yet
                     depot.report_consumption(balance.item, balance.daily[k], day_end - DAY, stamp(day_end))
             if changed:
                 target.save(*changed.values())

@@ -64,7 +64,9 @@ def index_rows(
                     **event.model_dump(include={"code", "name", "region", "organisation", "kind", "population_served"}),
                 )
             case ev.ItemDefined():
-                index.add("item", position, **event.model_dump(include={"code", "name", "unit", "category", "atc_code"}))
+                index.add(
+                    "item", position, **event.model_dump(include={"code", "name", "unit", "category", "atc_code"})
+                )
             case ev.TransferDispatched():
                 index.add(
                     "transfer_dispatched",

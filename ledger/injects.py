@@ -67,7 +67,11 @@ def check_codes(ledger: Ledger, injects: list[Inject]) -> None:
             value = getattr(inject, field, None)
             if value is not None and value not in known:
                 errors.append(
-                    {"loc": ["body", "injects", n, field], "msg": f"no {field} {value} in this exercise", "type": f"unknown_{field}"}
+                    {
+                        "loc": ["body", "injects", n, field],
+                        "msg": f"no {field} {value} in this exercise",
+                        "type": f"unknown_{field}",
+                    }
                 )
     if errors:
         raise InvalidCommand("injects name depots, items or regions the exercise does not have", errors=errors)
@@ -98,9 +102,20 @@ def advance(exercise: Exercise, ledger: Ledger, after: datetime, until: datetime
         events = sum(len(depot.pending_events) for depot in depots)
         if events:
             _save(ledger, depots, key, step.at)
-        applied.append(Applied(at=step.at, step="day" if step.is_day_end else "inject", ref=ref, kind=kind, effect=effect, events=events))
+        applied.append(
+            Applied(
+                at=step.at,
+                step="day" if step.is_day_end else "inject",
+                ref=ref,
+                kind=kind,
+                effect=effect,
+                events=events,
+            )
+        )
     days = sum(step.is_day_end for step in todo)
-    return Advance(exercise=exercise.code, clock=until, applied=applied, simulated_days=days, position=ledger.position())
+    return Advance(
+        exercise=exercise.code, clock=until, applied=applied, simulated_days=days, position=ledger.position()
+    )
 
 
 def _save(ledger: Ledger, depots: list[Depot], key: str, at: datetime) -> None:
@@ -125,7 +140,10 @@ def _inject(
     note = inject.title or inject.note
     if isinstance(inject, Delivery):
         if inject_id in failed:
-            return [], f"delivery of {inject.quantity} {inject.item} to {inject.depot} did not arrive (delivery failure)"
+            return (
+                [],
+                f"delivery of {inject.quantity} {inject.item} to {inject.depot} did not arrive (delivery failure)",
+            )
         depot = ledger.depot(inject.depot)
         with ev.recorded_by(lambda: at):
             depot.record_receipt(
@@ -147,7 +165,9 @@ def _inject(
                 if quantity > 0:
                     depot.adjust(item, -quantity, "lost", None, _stamp(at, actor, key, note or "depot loss"))
                     losses.append(f"{quantity} {item}")
-        return ([depot] if losses else []), f"{inject.depot} lost " + (", ".join(losses) or "nothing (no stock on hand)")
+        return ([depot] if losses else []), f"{inject.depot} lost " + (
+            ", ".join(losses) or "nothing (no stock on hand)"
+        )
     if isinstance(inject, UrgentRequest):
         depot = ledger.depot(inject.depot)
         with ev.recorded_by(lambda: at):
@@ -162,7 +182,9 @@ def _inject(
         return [depot], f"{inject.depot} requested {inject.quantity} {inject.item} ({inject.priority})"
     if isinstance(inject, ConsumptionSurge):
         place = inject.depot or f"region {inject.region}"
-        return [], f"demand x{inject.factor} for {inject.days} days at {place}" + (f" ({inject.item})" if inject.item else "")
+        return [], f"demand x{inject.factor} for {inject.days} days at {place}" + (
+            f" ({inject.item})" if inject.item else ""
+        )
     if isinstance(inject, DeliveryFailure):
         whom = inject.supplier or inject.depot
         return [], f"deliveries from/to {whom} fail for {inject.days} days"
@@ -172,7 +194,12 @@ def _inject(
 
 
 def _day(
-    ledger: Ledger, demand: dict[tuple[str, str], tuple[Baseline, list[int]]], day: int, at: datetime, actor: str, key: str
+    ledger: Ledger,
+    demand: dict[tuple[str, str], tuple[Baseline, list[int]]],
+    day: int,
+    at: datetime,
+    actor: str,
+    key: str,
 ) -> tuple[list[Depot], str]:
     """Each depot consumes its demand for the day, as far as its stock on hand goes."""
     depots: dict[str, Depot] = {}

@@ -78,10 +78,11 @@ class Journal:
         before_next_count = ""
         if next_count:
             # Movements at the count's own instant but recorded before it come before it.
-            before_next_count = (
-                " AND (occurred_at < :until OR (occurred_at = :until AND position < :until_position))"
-            )
-            bound = {"until": self.store.from_db_time(next_count[0]["occurred_at"]), "until_position": next_count[0]["position"]}
+            before_next_count = " AND (occurred_at < :until OR (occurred_at = :until AND position < :until_position))"
+            bound = {
+                "until": self.store.from_db_time(next_count[0]["occurred_at"]),
+                "until_position": next_count[0]["position"],
+            }
         rows = self.store.query(
             """SELECT occurred_at, position, delta, counted FROM {t}movements
                WHERE depot = :depot AND item = :item AND occurred_at > :at"""

@@ -124,7 +124,9 @@ class TransferCommands:
 
         return self._execute(ctx, TransferOutcome, decide)
 
-    def cancel_transfer(self: Ledger, transfer_id: str, command: cmd.CancelTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
+    def cancel_transfer(
+        self: Ledger, transfer_id: str, command: cmd.CancelTransfer, ctx: Context
+    ) -> tuple[TransferOutcome, bool]:
         def decide() -> tuple[list[Any], TransferOutcome]:
             transfer = self._open_transfer(transfer_id)
             source = self._writable_depot(transfer["source"], ctx)

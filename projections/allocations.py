@@ -87,12 +87,20 @@ def allocation_view(ledger: Ledger, allocation_id: str) -> AllocationView:
     row, decided = decision(ledger, allocation_id)
     revoked = event_at(ledger, row["revoked_position"]) if row["revoked_position"] is not None else None
     chosen = {line.to: line.quantity for line in decided.lines}
-    lines = {to: AllocatedLine(to=to, quantity=q, dispatched=0, received=0, in_transit=0, remaining=0) for to, q in chosen.items()}
+    lines = {
+        to: AllocatedLine(to=to, quantity=q, dispatched=0, received=0, in_transit=0, remaining=0)
+        for to, q in chosen.items()
+    }
     transfers = []
     for transfer in ledger.journal.transfers_against(allocation_id):
         quantity = sum(line["quantity"] for line in transfer["lines"])
         transfers.append(
-            TransferSummary(transfer_id=transfer["transfer_id"], to=transfer["destination"], quantity=quantity, status=transfer["status"])
+            TransferSummary(
+                transfer_id=transfer["transfer_id"],
+                to=transfer["destination"],
+                quantity=quantity,
+                status=transfer["status"],
+            )
         )
         line = lines.setdefault(
             transfer["destination"],
@@ -124,7 +132,9 @@ def allocation_view(ledger: Ledger, allocation_id: str) -> AllocationView:
         basis_known_at=decided.basis_known_at,
         recipients=list(decided.recipients),
         inputs=inputs_view(stored_inputs(decided), chosen),
-        recommended_lines=[AllocationLineView(to=line.to, quantity=line.quantity) for line in decided.recommended_lines],
+        recommended_lines=[
+            AllocationLineView(to=line.to, quantity=line.quantity) for line in decided.recommended_lines
+        ],
         lines=[lines[to] for to in sorted(lines)],
         departed=decided.lines != decided.recommended_lines,
         rationale=decided.rationale,
@@ -141,6 +151,8 @@ def allocation_list(
     ledger: Ledger, source: str | None, item: str | None, status: Status | None, limit: int
 ) -> AllocationList:
     """Decisions in the order they were taken; `status` filters on what they are now."""
-    rows = ledger.journal.allocations(source=source, item=item, status="revoked" if status == "revoked" else None, limit=limit)
+    rows = ledger.journal.allocations(
+        source=source, item=item, status="revoked" if status == "revoked" else None, limit=limit
+    )
     views = [allocation_view(ledger, row["allocation_id"]) for row in rows]
     return AllocationList(allocations=[view for view in views if status is None or view.status == status])

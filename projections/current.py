@@ -153,7 +153,11 @@ class CurrentStock:
             row = self._stock(depot, effect.item)
             book = ItemBook(on_hand=row.on_hand, last_count_at=row.last_count_at, last_movement_at=row.last_movement_at)
             book.apply(effect, event.occurred_at)
-            row.on_hand, row.last_count_at, row.last_movement_at = book.on_hand, book.last_count_at, book.last_movement_at
+            row.on_hand, row.last_count_at, row.last_movement_at = (
+                book.on_hand,
+                book.last_count_at,
+                book.last_movement_at,
+            )
             row.transit_in += effect.transit_in
             row.transit_out += effect.transit_out
             row.reserved += effect.reserved
@@ -161,12 +165,18 @@ class CurrentStock:
                 row.min_days, row.obligation_at = effect.min_days, event.occurred_at  # the one dated last is in force
             if type(event).__name__ == CONSUMPTION:
                 self.changes.consumption.append(
-                    ConsumptionRow(depot.code, depot.region, effect.item, event.occurred_at, position, line, -effect.delta)
+                    ConsumptionRow(
+                        depot.code, depot.region, effect.item, event.occurred_at, position, line, -effect.delta
+                    )
                 )
         match event:
             case ev.TransferDispatched():
                 self.changes.transfers[event.transfer_id] = TransferRow(
-                    event.transfer_id, depot.code, event.counterpart, list(event.lines), allocation_id=event.allocation_id
+                    event.transfer_id,
+                    depot.code,
+                    event.counterpart,
+                    list(event.lines),
+                    allocation_id=event.allocation_id,
                 )
             case ev.AllocationDecided():
                 self.changes.allocations[event.allocation_id] = AllocationRow(event.allocation_id, depot.code)

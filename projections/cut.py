@@ -108,4 +108,3 @@ def time_range(
 
 def day_end(day: date) -> datetime:
     return datetime.combine(day, END_OF_DAY)
-

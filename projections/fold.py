@@ -86,7 +86,9 @@ class Lots:
 
     def dump(self) -> dict[str, Any]:
         return {
-            "lots": [[e.lot, e.expires_on.isoformat() if e.expires_on else None, e.quantity] for e in self.by_lot.values()],
+            "lots": [
+                [e.lot, e.expires_on.isoformat() if e.expires_on else None, e.quantity] for e in self.by_lot.values()
+            ],
             "emptied": {lot: expires_on.isoformat() for lot, expires_on in self.emptied.items()},
         }
 

@@ -158,7 +158,8 @@ class History:
         candidates: dict[str, list[dict[str, Any]]] = {item: [] for item in items}
         for row in self._union(
             "SELECT CAST(:item AS TEXT) AS item, occurred_at, position, line, known_position FROM {t}fold_checkpoints "
-            "WHERE depot = :depot AND item = :item AND known_position <= :known" + bound
+            "WHERE depot = :depot AND item = :item AND known_position <= :known"
+            + bound
             + " ORDER BY occurred_at DESC, position DESC, line DESC, known_position DESC LIMIT :limit",
             items,
             depot=depot,
@@ -194,8 +195,12 @@ class History:
         for n, item in enumerate(chosen):
             start = starts[item]
             assert start is not None
-            params |= {f"at_{n}": start["occurred_at"], f"pos_{n}": start["position"], f"line_{n}": start["line"],
-                       f"known_{n}": start["known_position"]}
+            params |= {
+                f"at_{n}": start["occurred_at"],
+                f"pos_{n}": start["position"],
+                f"line_{n}": start["line"],
+                f"known_{n}": start["known_position"],
+            }
         for row in self._union(
             "SELECT CAST(:item AS TEXT) AS item, state FROM {t}fold_checkpoints WHERE depot = :depot AND item = :item"
             " AND occurred_at = :at_# AND position = :pos_# AND line = :line_# AND known_position = :known_#",

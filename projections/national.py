@@ -81,7 +81,9 @@ def grouped(figures: Iterable[Figures], group_by: GroupBy) -> list[StockRowView]
     return [sums[key].view() for key in sorted(sums)]
 
 
-def current_figures(view: StockView, cut: Cut, group_by: GroupBy, region: str | None, item: str | None) -> list[Figures]:
+def current_figures(
+    view: StockView, cut: Cut, group_by: GroupBy, region: str | None, item: str | None
+) -> list[Figures]:
     """The materialised view's figures, with consumption in the 14 days ending now."""
     where, params = filters(region=region, item=item)
     if group_by == "depot":
@@ -92,8 +94,14 @@ def current_figures(view: StockView, cut: Cut, group_by: GroupBy, region: str | 
         consumed = _window_sum(view, cut, "depot", where, params)
         return [
             Figures(
-                row["region"], row["depot"], row["item"], int(row["on_hand"]), int(row["transit_in"]),
-                int(row["transit_out"]), int(row["reserved"]), consumed.get((row["depot"], row["item"]), 0),
+                row["region"],
+                row["depot"],
+                row["item"],
+                int(row["on_hand"]),
+                int(row["transit_in"]),
+                int(row["transit_out"]),
+                int(row["reserved"]),
+                consumed.get((row["depot"], row["item"]), 0),
             )
             for row in stock
         ]
@@ -105,8 +113,14 @@ def current_figures(view: StockView, cut: Cut, group_by: GroupBy, region: str | 
     consumed = _window_sum(view, cut, "region", where, params)
     return [
         Figures(
-            row["region"], None, row["item"], int(row["on_hand"]), int(row["transit_in"]), int(row["transit_out"]),
-            int(row["reserved"]), consumed.get((row["region"], row["item"]), 0),
+            row["region"],
+            None,
+            row["item"],
+            int(row["on_hand"]),
+            int(row["transit_in"]),
+            int(row["transit_out"]),
+            int(row["reserved"]),
+            consumed.get((row["region"], row["item"]), 0),
         )
         for row in stock
     ]
@@ -123,7 +137,9 @@ def _window_sum(
         rows = view.query(
             "SELECT depot AS k, item, SUM(quantity) AS consumed FROM {t}consumption "
             "WHERE occurred_at > :start AND occurred_at <= :end" + where + " GROUP BY depot, item",
-            start=start, end=end, **params,
+            start=start,
+            end=end,
+            **params,
         )
         return {(row["k"], row["item"]): int(row["consumed"]) for row in rows}
     first_midnight = datetime.combine(start.date() + timedelta(days=1), time(0), UTC)
@@ -133,13 +149,18 @@ def _window_sum(
         view.query(
             "SELECT region AS k, item, SUM(quantity) AS consumed FROM {t}region_consumption "
             "WHERE day > :first AND day < :last" + where + " GROUP BY region, item",
-            first=start.date().isoformat(), last=end.date().isoformat(), **params,
+            first=start.date().isoformat(),
+            last=end.date().isoformat(),
+            **params,
         ),
         view.query(
             "SELECT region AS k, item, SUM(quantity) AS consumed FROM {t}consumption "
             "WHERE ((occurred_at > :start AND occurred_at < :first_midnight) "
             "OR (occurred_at >= :last_midnight AND occurred_at <= :end))" + where + " GROUP BY region, item",
-            start=start, end=end, first_midnight=min(first_midnight, end), last_midnight=max(last_midnight, start),
+            start=start,
+            end=end,
+            first_midnight=min(first_midnight, end),
+            last_midnight=max(last_midnight, start),
             **params,
         ),
     ):
@@ -196,8 +217,14 @@ def historical_figures(store: IndexStore, cut: Cut, region: str | None, item: st
     )
     return [
         Figures(
-            row["region"], row["depot"], row["item"], int(row["on_hand"]), int(row["transit_in"]),
-            int(row["transit_out"]), int(row["reserved"]), int(row["consumed"]),
+            row["region"],
+            row["depot"],
+            row["item"],
+            int(row["on_hand"]),
+            int(row["transit_in"]),
+            int(row["transit_out"]),
+            int(row["reserved"]),
+            int(row["consumed"]),
         )
         for row in rows
     ]

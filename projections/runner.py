@@ -52,7 +52,9 @@ class StockProjection(Projection[StockView]):
     name = "stock"
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.apply([(tracking.notification_id, domain_event)], tracking, self.view.max_tracking_id(tracking.application_name))
+        self.view.apply(
+            [(tracking.notification_id, domain_event)], tracking, self.view.max_tracking_id(tracking.application_name)
+        )
 
     def process_batch(self, events: list[tuple[int, Any]], tracking: Tracking, after: int | None) -> None:
         self.view.apply(events, tracking, after)
@@ -72,7 +74,9 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
 class Projector:
     """Feeds one ledger's events to its stock projection, exactly once, in batches."""
 
-    def __init__(self, ledger: Ledger, view: StockView, batch: int = BATCH, checkpoints: CheckpointsAhead | None = None) -> None:
+    def __init__(
+        self, ledger: Ledger, view: StockView, batch: int = BATCH, checkpoints: CheckpointsAhead | None = None
+    ) -> None:
         self.ledger = ledger
         self.view = view
         self.projection = StockProjection(view=view)

@@ -225,7 +225,9 @@ class StockView(TrackingRecorder):
     @staticmethod
     def _transfer_row(row: Any) -> TransferRow:
         lines = [ev.TransferLine(**line) for line in orjson.loads(row["lines"])]
-        return TransferRow(row["transfer_id"], row["source"], row["destination"], lines, row["status"], row["allocation_id"])
+        return TransferRow(
+            row["transfer_id"], row["source"], row["destination"], lines, row["status"], row["allocation_id"]
+        )
 
     def _load_allocation(self, cursor: Any, allocation_id: str) -> AllocationRow | None:
         cursor.execute(self._sql("SELECT * FROM {t}allocations WHERE allocation_id = :id"), {"id": allocation_id})

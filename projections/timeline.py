@@ -71,7 +71,9 @@ def depot_timeline(
     item: str | None = None,
     limit: int = 1000,
 ) -> Timeline:
-    events = [(position, mapper.to_domain_event(stored)) for position, stored in store.stream(depot.id, cut.known_position)]
+    events = [
+        (position, mapper.to_domain_event(stored)) for position, stored in store.stream(depot.id, cut.known_position)
+    ]
     lines: dict[int, list[dict[str, Any]]] = {}
     for row in store.query(
         """SELECT position, line, item, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days,
@@ -130,9 +132,7 @@ def depot_timeline(
     return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)  # type: ignore[arg-type]
 
 
-def _corrections(
-    events: list[tuple[int, Any]], cut: Cut
-) -> tuple[dict[int, EventLink], dict[int, list[EventLink]]]:
+def _corrections(events: list[tuple[int, Any]], cut: Cut) -> tuple[dict[int, EventLink], dict[int, list[EventLink]]]:
     """Which event each correction in the cut corrects, and which corrections in the cut each event has.
 
     A correction corrects an event of the same depot recorded before it, so the depot's stream
@@ -174,4 +174,3 @@ def _balance(
             event.occurred_at,
         )
     return book.on_hand
-

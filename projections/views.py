@@ -39,7 +39,9 @@ class Views:
     def cut(self, as_of: str | None, known_at: str | None) -> Cut:
         return self.history.cut(as_of, known_at, self.ledger.position(), now=self.ledger.clock())
 
-    def depot_stock(self, code: str, as_of: str | None = None, known_at: str | None = None, item: str | None = None) -> DepotStock:
+    def depot_stock(
+        self, code: str, as_of: str | None = None, known_at: str | None = None, item: str | None = None
+    ) -> DepotStock:
         cut = self.cut(as_of, known_at)
         depot = self.ledger.depot(code)
         if item is not None:
@@ -82,4 +84,6 @@ class Views:
         if item is not None:
             self.ledger.require_item(item)
         bounds = time_range(start, end, cut.asked_at)
-        return depot_timeline(self.ledger.index_store, self.ledger.mapper, depot, cut, order, *bounds, item=item, limit=limit)
+        return depot_timeline(
+            self.ledger.index_store, self.ledger.mapper, depot, cut, order, *bounds, item=item, limit=limit
+        )

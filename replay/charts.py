@@ -179,7 +179,9 @@ def text_width(text: str, size: float = 12) -> float:
     return len(text) * size * 0.6
 
 
-def legend_layout(entries: Sequence[tuple[str, str, bool, str]], top: float, width: float, left: float = 8) -> list[LegendEntry]:
+def legend_layout(
+    entries: Sequence[tuple[str, str, bool, str]], top: float, width: float, left: float = 8
+) -> list[LegendEntry]:
     """Swatch + label entries left to right, wrapping onto 18 px rows within `width`."""
     laid: list[LegendEntry] = []
     x, y = left, top
@@ -270,14 +272,23 @@ def days_of_supply_chart(
     plot = Box(left=48, top=24, right=width - 28, bottom=24 + plot_height)
     legend = legend_layout(entries[: len(regions)], plot.bottom + 40, width)
     if others:  # the line styles on a row of their own
-        legend += legend_layout(entries[len(regions):], legend[-1].y + 18 if legend else plot.bottom + 40, width)
+        legend += legend_layout(entries[len(regions) :], legend[-1].y + 18 if legend else plot.bottom + 40, width)
     height = int((legend[-1].y if legend else plot.bottom + 22) + 14)
     title = f"Days of supply of {item} per region"
     if not known:
         return LineChart(
-            item=item, title=title, caption=f"{title}: no data (no region consumed {item} on any simulated day).",
-            width=width, height=int(plot.bottom + 20), plot=plot, x_ticks=[], y_ticks=[], series=[], markers=[],
-            legend=[], no_data=True,
+            item=item,
+            title=title,
+            caption=f"{title}: no data (no region consumed {item} on any simulated day).",
+            width=width,
+            height=int(plot.bottom + 20),
+            plot=plot,
+            x_ticks=[],
+            y_ticks=[],
+            series=[],
+            markers=[],
+            legend=[],
+            no_data=True,
         )
 
     times = [p.at for c in [*played, *others] for p in c.points]  # the whole simulated period, unknown days too
@@ -290,7 +301,9 @@ def days_of_supply_chart(
     x_ticks = [Tick(round(x(at), 1), date_text(at, with_time)) for at in date_ticks(start, end)]
     y_ticks = [Tick(round(y(v), 1), number_text(v)) for v in y_values]
 
-    series = [_series(c, colours, x, y, dashed=False) for c in played] + [_series(c, colours, x, y, dashed=True) for c in others]
+    series = [_series(c, colours, x, y, dashed=False) for c in played] + [
+        _series(c, colours, x, y, dashed=True) for c in others
+    ]
     markers = [m for c in played if (m := _minimum(c, colours, x, y, plot, hollow=False))]
     markers += [m for c in others if (m := _minimum(c, colours, x, y, plot, hollow=True))]
 
@@ -303,9 +316,20 @@ def days_of_supply_chart(
         caption += f" Dashed: had {alternative} decided"
         caption += f" (lowest {other_lowest[0]}, {other_lowest[1]:.1f} days)." if other_lowest else "."
     return LineChart(
-        item=item, title=title, caption=caption, width=width, height=height, plot=plot,
-        x_ticks=x_ticks, y_ticks=y_ticks, series=series, markers=markers,
-        legend=legend, no_data=False, x=x, y=y,
+        item=item,
+        title=title,
+        caption=caption,
+        width=width,
+        height=height,
+        plot=plot,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        series=series,
+        markers=markers,
+        legend=legend,
+        no_data=False,
+        x=x,
+        y=y,
     )
 
 
@@ -326,7 +350,9 @@ def _series(curve: RegionCurve, colours: dict[str, str], x: TimeScale, y: Linear
     )
 
 
-def _minimum(curve: RegionCurve, colours: dict[str, str], x: TimeScale, y: LinearScale, plot: Box, hollow: bool) -> Marker | None:
+def _minimum(
+    curve: RegionCurve, colours: dict[str, str], x: TimeScale, y: LinearScale, plot: Box, hollow: bool
+) -> Marker | None:
     if curve.minimum is None or curve.minimum_at is None:
         return None
     px, py = round(x(curve.minimum_at), 1), round(y(curve.minimum), 1)
@@ -334,8 +360,14 @@ def _minimum(curve: RegionCurve, colours: dict[str, str], x: TimeScale, y: Linea
     label_y = py + 16 if py + 16 < plot.bottom - 2 else py - 8  # below the dot, away from the lines above it
     text = f"min {curve.minimum:.1f}"
     return Marker(
-        x=px, y=py, colour=colours.get(curve.region, REGION_COLOURS[0]), hollow=hollow,
-        label="" if hollow else text, label_x=px, label_y=label_y, anchor=anchor,
+        x=px,
+        y=py,
+        colour=colours.get(curve.region, REGION_COLOURS[0]),
+        hollow=hollow,
+        label="" if hollow else text,
+        label_x=px,
+        label_y=label_y,
+        anchor=anchor,
         title=f"{curve.region}: {text} days on {date_text(curve.minimum_at, True)}",
     )
 
@@ -406,8 +438,18 @@ def bar_chart(
     top = 22
     plot = Box(left=label_width, top=top, right=width - 56, bottom=top + body)
     if not rows or not values:
-        return BarChart(title=title, caption=f"{title}: no data.", width=width, height=60, plot=Box(label_width, 22, width - 56, 22),
-                        ticks=[], rows=[], legend=[], no_data=True, unit=unit)
+        return BarChart(
+            title=title,
+            caption=f"{title}: no data.",
+            width=width,
+            height=60,
+            plot=Box(label_width, 22, width - 56, 22),
+            ticks=[],
+            rows=[],
+            legend=[],
+            no_data=True,
+            unit=unit,
+        )
     tick_values = nice_ticks(0.0, max(values), 4)
     x = LinearScale(0.0, tick_values[-1], plot.left, plot.right)
     chart_rows = []
@@ -418,17 +460,34 @@ def bar_chart(
             length = 0.0 if value is None else max(0.0, x(value) - plot.left)
             bars.append(
                 Bar(
-                    x=plot.left, y=row_top + k * BAR, width=round(length, 1), height=BAR - 1, colour=colour,
-                    text=value_text(value), title=f"{label}, {name}: {value_text(value)}",
+                    x=plot.left,
+                    y=row_top + k * BAR,
+                    width=round(length, 1),
+                    height=BAR - 1,
+                    colour=colour,
+                    text=value_text(value),
+                    title=f"{label}, {name}: {value_text(value)}",
                 )
             )
         chart_rows.append(BarRow(label=label, y=row_top, label_y=row_top + len(series) * BAR / 2 + 4, bars=bars))
-    legend = legend_layout([(name, colour, False, "box") for name, colour in series], plot.bottom + 16, width) if len(series) > 1 else []
+    legend = (
+        legend_layout([(name, colour, False, "box") for name, colour in series], plot.bottom + 16, width)
+        if len(series) > 1
+        else []
+    )
     height = int((legend[-1].y if legend else plot.bottom) + 14)
     return BarChart(
-        title=title, caption=caption, width=width, height=height, plot=plot,
-        ticks=[Tick(round(x(v), 1), number_text(v)) for v in tick_values], rows=chart_rows,
-        legend=legend, no_data=False, unit=unit, x=x,
+        title=title,
+        caption=caption,
+        width=width,
+        height=height,
+        plot=plot,
+        ticks=[Tick(round(x(v), 1), number_text(v)) for v in tick_values],
+        rows=chart_rows,
+        legend=legend,
+        no_data=False,
+        unit=unit,
+        x=x,
     )
 
 
@@ -439,9 +498,12 @@ def _series_names(policy: str | None) -> list[tuple[str, str]]:
     return names
 
 
-def stockout_chart(played: Sequence[Stockout], counterfactual: Sequence[Stockout] | None = None, policy: str | None = None) -> BarChart:
+def stockout_chart(
+    played: Sequence[Stockout], counterfactual: Sequence[Stockout] | None = None, policy: str | None = None
+) -> BarChart:
     """Stockout depot-days per depot (all items), as played and, with a counterfactual, had
     the policy decided. Depots short in neither run are left out."""
+
     def per_depot(stockouts: Sequence[Stockout]) -> dict[str, int]:
         days: dict[str, int] = {}
         for s in stockouts:
@@ -450,7 +512,9 @@ def stockout_chart(played: Sequence[Stockout], counterfactual: Sequence[Stockout
 
     played_days = per_depot(played)
     other_days = per_depot(counterfactual or [])
-    depots = sorted(set(played_days) | set(other_days), key=lambda d: (-played_days.get(d, 0), -other_days.get(d, 0), d))
+    depots = sorted(
+        set(played_days) | set(other_days), key=lambda d: (-played_days.get(d, 0), -other_days.get(d, 0), d)
+    )
     with_other = counterfactual is not None
     rows = [(d, [played_days.get(d, 0), *([other_days.get(d, 0)] if with_other else [])]) for d in depots]
     title = "Stockout depot-days per depot"
@@ -459,8 +523,14 @@ def stockout_chart(played: Sequence[Stockout], counterfactual: Sequence[Stockout
     if with_other:
         caption += f", {sum(other_days.values())} had {(policy or 'the policy').replace('_', ' ')} decided"
     caption += "."
-    chart = bar_chart(title, rows, _series_names(policy if with_other else None), "depot-days", caption,
-                      value_text=lambda v: "–" if v is None else f"{v:g}")
+    chart = bar_chart(
+        title,
+        rows,
+        _series_names(policy if with_other else None),
+        "depot-days",
+        caption,
+        value_text=lambda v: "–" if v is None else f"{v:g}",
+    )
     if chart.no_data:
         return BarChart(**{**chart.__dict__, "caption": f"{title}: no data, no depot ran short."})
     return chart
@@ -482,8 +552,17 @@ def latency_chart(
             rows.append((f"{name}, {stat}", row))
     title = "Latencies in hours"
     caption = "Hours from a request to the allocation that served it, and from dispatch to receipt of a transfer; median and worst case."
-    chart = bar_chart(title, rows, _series_names(policy if counterfactual is not None else None), "hours", caption,
-                      value_text=lambda v: "–" if v is None else f"{v:.1f} h", label_width=200)
+    chart = bar_chart(
+        title,
+        rows,
+        _series_names(policy if counterfactual is not None else None),
+        "hours",
+        caption,
+        value_text=lambda v: "–" if v is None else f"{v:.1f} h",
+        label_width=200,
+    )
     if chart.no_data:
-        return BarChart(**{**chart.__dict__, "caption": f"{title}: no data, no request was allocated and no transfer received."})
+        return BarChart(
+            **{**chart.__dict__, "caption": f"{title}: no data, no request was allocated and no transfer received."}
+        )
     return chart

@@ -49,13 +49,13 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime
+from functools import partial
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from domain.policies import POLICIES, Recipient, recommend
-from domain.scenario import DepotLoss, Delivery, Inject
+from domain.scenario import Delivery, DepotLoss, Inject
 from domain.simulation import DAY, Baseline, consumed, demands, failed_deliveries, lost, steps
 from domain.stock import CONSUMPTION_WINDOW
 from projections.fold import avg_daily_consumption
@@ -240,7 +240,9 @@ class _World:
             self.stock[(s.depot, s.item)] = s.on_hand
             for at, quantity in s.history:
                 self._log_consumption(s.depot, s.item, at, quantity)
-        self.baselines = sorted((s.baseline for s in self.opening.stocks if s.baseline), key=lambda b: (b.depot, b.item))
+        self.baselines = sorted(
+            (s.baseline for s in self.opening.stocks if s.baseline), key=lambda b: (b.depot, b.item)
+        )
         self.depots_in: dict[str, list[str]] = defaultdict(list)
         for code, region in sorted(self.region_of.items()):
             self.depots_in[region].append(code)
@@ -378,11 +380,15 @@ class _World:
             sent = self.transfers[played.transfer_id]
             lines = []
             for line, as_played in zip(sent.lines, played.lines, strict=True):
-                loss = as_played.dispatched - (as_played.received if as_played.received is not None else as_played.dispatched)
+                loss = as_played.dispatched - (
+                    as_played.received if as_played.received is not None else as_played.dispatched
+                )
                 arrived = line.dispatched - min(max(0, loss), line.dispatched)
                 self._add(played.destination, line.item, arrived)
                 lines.append(line.model_copy(update={"received": arrived}))
-            self.transfers[played.transfer_id] = sent.model_copy(update={"lines": lines, "received_at": played.received_at})
+            self.transfers[played.transfer_id] = sent.model_copy(
+                update={"lines": lines, "received_at": played.received_at}
+            )
 
         def cancel() -> None:
             sent = self.transfers[played.transfer_id]
@@ -400,7 +406,9 @@ class _World:
 
     def schedule_allocation(self, decision: DecisionRecord, policy: str) -> None:
         """The played decision taken by `policy`, carried out when the players carried out theirs."""
-        theirs = [t for t in self.played.transfers if t.allocation_id == decision.allocation_id and t.cancelled_at is None]
+        theirs = [
+            t for t in self.played.transfers if t.allocation_id == decision.allocation_id and t.cancelled_at is None
+        ]
         first_dispatch = min((t.dispatched_at for t in theirs), default=None)
         first_receipt = min((t.received_at for t in theirs if t.received_at is not None), default=None)
         allocation = _Allocation(decision=decision, source=decision.source, item=decision.item)
@@ -438,7 +446,13 @@ class _World:
         allocation.reserved = 0 if allocation.revoked else quantity  # revoked the moment it was made
         self.decisions.append(
             played.model_copy(
-                update={"quantity": quantity, "policy": policy, "lines": lines, "recommended_lines": dict(lines), "rationale": None}
+                update={
+                    "quantity": quantity,
+                    "policy": policy,
+                    "lines": lines,
+                    "recommended_lines": dict(lines),
+                    "rationale": None,
+                }
             )
         )
 

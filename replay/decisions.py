@@ -227,7 +227,9 @@ def _findings(
         depots = ", ".join(sorted({entry.depot for entry in after}))
         findings.append(f"{len(after)} report(s) recorded after the decision changed its inputs ({depots}).")
     if then.recommendation != hindsight.recommendation:
-        moves = ", ".join(f"{d.to} {d.hindsight_minus_recommended:+d}" for d in differences if d.hindsight != d.recommended)
+        moves = ", ".join(
+            f"{d.to} {d.hindsight_minus_recommended:+d}" for d in differences if d.hindsight != d.recommended
+        )
         findings.append(f"With everything known now, the policy would recommend differently ({moves}).")
     else:
         findings.append("With everything known now, the policy would recommend the same lines.")

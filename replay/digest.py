@@ -147,7 +147,10 @@ def _damage(error: BaseException) -> str | None:
     """What the driver said, if `error` (or what it wraps) says the stored data is damaged;
     None for anything else (a database that is away is not a damaged event)."""
     for cause in causes(error):
-        if isinstance(cause, sqlite3.DatabaseError) and (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_SQLITE:
+        if (
+            isinstance(cause, sqlite3.DatabaseError)
+            and (getattr(cause, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_SQLITE
+        ):
             return str(cause)
         if getattr(cause, "sqlstate", None) in _CORRUPT_POSTGRES:
             return " ".join(str(cause).split())
@@ -206,7 +209,10 @@ def _read_batch(recorder: Any, after: int, upto: int, batch: int) -> list[Stored
             )
             return [
                 StoredRow(
-                    r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
+                    r["notification_id"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
                     None if r["state"] is None else bytes(r["state"]),
                 )
                 for r in curs.fetchall()
@@ -314,7 +320,9 @@ def verify(recorder: Any, position: int | None = None, expected: str | None = No
         return Verification(False, position, "", None, str(unreadable), unreadable.position)
 
 
-def _compare(recorder: Any, store: IndexStore, position: int, sealed: int, upto: int, expected: str | None) -> Verification:
+def _compare(
+    recorder: Any, store: IndexStore, position: int, sealed: int, upto: int, expected: str | None
+) -> Verification:
     rows = iter(chain(stored_rows(recorder, 0, upto)))
     links = iter(recorded_links(store, 0, upto))
     row = next(rows, None)
@@ -338,12 +346,18 @@ def _compare(recorder: Any, store: IndexStore, position: int, sealed: int, upto:
     recomputed = current.hex()
     if first_mismatch is not None:
         return Verification(
-            False, position, recomputed, first_mismatch,
+            False,
+            position,
+            recomputed,
+            first_mismatch,
             f"the stored event at position {first_mismatch} does not match the link recorded for it",
         )
     if expected is not None and expected.lower() != recomputed:
         return Verification(
-            False, position, recomputed, None,
+            False,
+            position,
+            recomputed,
+            None,
             f"the digest at position {position} recomputed from the stored events differs from the one given",
         )
     if position > sealed:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-
 from replay.charts import (
     COUNTERFACTUAL_COLOUR,
     PLAYED_COLOUR,

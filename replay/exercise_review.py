@@ -87,7 +87,9 @@ def _load(text: str) -> ExerciseReview | None:
         return None
 
 
-def compute_review(exercise: Exercise, opened: ExerciseLedger, policy: str | None, upto: int | None = None) -> ExerciseReview:
+def compute_review(
+    exercise: Exercise, opened: ExerciseLedger, policy: str | None, upto: int | None = None
+) -> ExerciseReview:
     played = played_run(exercise, opened, upto)
     measures = measure(played)
     counterfactual = None
@@ -96,7 +98,10 @@ def compute_review(exercise: Exercise, opened: ExerciseLedger, policy: str | Non
         scheduled = [(inject_id, inject) for inject_id, inject, _ in statuses]
         alternative = measure(simulate(opening(exercise, opened.ledger), scheduled, played, policy))
         counterfactual = Counterfactual(
-            policy=policy, measures=alternative, assumptions=assumptions(policy), summary=compare(measures, alternative, policy)
+            policy=policy,
+            measures=alternative,
+            assumptions=assumptions(policy),
+            summary=compare(measures, alternative, policy),
         )
     observations = sorted(exercise.observations, key=lambda o: (o.at, o.recorded_at))
     capabilities = _capabilities(exercise, observations)
@@ -112,7 +117,12 @@ def compute_review(exercise: Exercise, opened: ExerciseLedger, policy: str | Non
         counterfactual=counterfactual,
         observations=observations,
         improvement_plan=[
-            ImprovementItem(capability=o.capability or "General", rating=o.rating, observation=o.text, recommendation=RECOMMENDATION[o.rating])
+            ImprovementItem(
+                capability=o.capability or "General",
+                rating=o.rating,
+                observation=o.text,
+                recommendation=RECOMMENDATION[o.rating],
+            )
             for o in sorted(observations, key=lambda o: (-SEVERITY[o.rating or "P"], o.at))
             if o.rating in RECOMMENDATION
         ],
@@ -142,23 +152,39 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
         elif isinstance(event, ev.SupplyRequested):
             requests.append(
                 RequestRecord(
-                    request_id=event.request_id, depot=depot, region=regions[depot], item=event.item, quantity=event.quantity,
-                    priority=event.priority, requested_at=event.occurred_at, needed_by=event.needed_by, source=event.source,
+                    request_id=event.request_id,
+                    depot=depot,
+                    region=regions[depot],
+                    item=event.item,
+                    quantity=event.quantity,
+                    priority=event.priority,
+                    requested_at=event.occurred_at,
+                    needed_by=event.needed_by,
+                    source=event.source,
                 )
             )
         elif isinstance(event, ev.AllocationDecided):
             decisions[event.allocation_id] = {
-                "allocation_id": event.allocation_id, "source": depot, "item": event.item, "quantity": event.quantity,
-                "policy": event.policy, "decided_at": event.occurred_at, "recipients": list(event.recipients),
+                "allocation_id": event.allocation_id,
+                "source": depot,
+                "item": event.item,
+                "quantity": event.quantity,
+                "policy": event.policy,
+                "decided_at": event.occurred_at,
+                "recipients": list(event.recipients),
                 "lines": {l.to: l.quantity for l in event.lines},
-                "recommended_lines": {l.to: l.quantity for l in event.recommended_lines}, "rationale": event.rationale,
+                "recommended_lines": {l.to: l.quantity for l in event.recommended_lines},
+                "rationale": event.rationale,
             }
         elif isinstance(event, ev.AllocationRevoked) and event.allocation_id in decisions:
             decisions[event.allocation_id]["revoked_at"] = event.occurred_at
         elif isinstance(event, ev.TransferDispatched):
             transfers[event.transfer_id] = {
-                "transfer_id": event.transfer_id, "source": depot, "destination": event.counterpart,
-                "allocation_id": event.allocation_id, "dispatched_at": event.occurred_at,
+                "transfer_id": event.transfer_id,
+                "source": depot,
+                "destination": event.counterpart,
+                "allocation_id": event.allocation_id,
+                "dispatched_at": event.occurred_at,
                 "lines": [{"item": l.item, "dispatched": l.quantity} for l in event.lines],
             }
         elif isinstance(event, ev.TransferReceived) and event.transfer_id in transfers:
@@ -171,7 +197,11 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
         elif event.source not in ("inject", "import"):
             movement = _movement(event)
             if movement is not None:
-                movements.append(MovementRecord(depot=depot, item=event.item, at=event.occurred_at, kind=movement[0], quantity=movement[1]))
+                movements.append(
+                    MovementRecord(
+                        depot=depot, item=event.item, at=event.occurred_at, kind=movement[0], quantity=movement[1]
+                    )
+                )
     days = _days(exercise, consumed)
     return Run(
         start=exercise.scenario_start,
@@ -180,7 +210,8 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
         requests=requests,
         decisions=[DecisionRecord(**d) for d in decisions.values()],
         transfers=[
-            TransferRecord(**{**t, "lines": [TransferLineRecord(**line) for line in t["lines"]]}) for t in transfers.values()
+            TransferRecord(**{**t, "lines": [TransferLineRecord(**line) for line in t["lines"]]})
+            for t in transfers.values()
         ],
         regions=_region_points(opened, exercise, {day.day_end for day in days}, upto),
         movements=movements,
@@ -217,15 +248,20 @@ def _days(exercise: Exercise, consumed: dict[tuple[str, str, int], int]) -> list
         for n, asked in enumerate(demands(baseline, surges, exercise.scenario_start, exercise.simulated_days), start=1):
             days.append(
                 SimulatedDay(
-                    depot=baseline.depot, region=baseline.region, item=baseline.item,
-                    day_end=exercise.scenario_start + n * DAY, demand=asked,
+                    depot=baseline.depot,
+                    region=baseline.region,
+                    item=baseline.item,
+                    day_end=exercise.scenario_start + n * DAY,
+                    demand=asked,
                     consumed=consumed.get((baseline.depot, baseline.item, n), 0),
                 )
             )
     return sorted(days, key=lambda d: (d.day_end, d.depot, d.item))
 
 
-def _region_points(opened: ExerciseLedger, exercise: Exercise, day_ends: set[datetime], upto: int | None) -> list[RegionPoint]:
+def _region_points(
+    opened: ExerciseLedger, exercise: Exercise, day_ends: set[datetime], upto: int | None
+) -> list[RegionPoint]:
     """The ledger's own regional figures at each simulated day's end, for the simulated items:
     the same fold the stock views use, so the curve matches `GET /stock?as_of=`."""
     items = {b.item for b in baselines(exercise)}
@@ -242,7 +278,11 @@ def _region_points(opened: ExerciseLedger, exercise: Exercise, day_ends: set[dat
                 total[1] += figures.consumed
         points += [
             RegionPoint(
-                region=region, item=item, at=day_end, on_hand=on_hand, consumed_14d=consumed,
+                region=region,
+                item=item,
+                at=day_end,
+                on_hand=on_hand,
+                consumed_14d=consumed,
                 avg_daily_consumption=avg_daily_consumption(consumed),
             )
             for (region, item), (on_hand, consumed) in sorted(totals.items())
@@ -268,7 +308,10 @@ def opening(exercise: Exercise, ledger: Any) -> Opening:
             )
         )
     return Opening(
-        depots=[OpeningDepot(code=row["code"], region=regions[row["code"]], population_served=row["population_served"]) for row in depots],
+        depots=[
+            OpeningDepot(code=row["code"], region=regions[row["code"]], population_served=row["population_served"])
+            for row in depots
+        ],
         stocks=stocks,
     )
 
@@ -319,31 +362,68 @@ def _timeline(
         detail = inject.text if isinstance(inject, Message) else inject.note
         if status == "failed":
             detail = "did not arrive: a delivery failure covered it"
-        entries.append(TimelineEntry(at=inject.at, kind=inject.kind, title=inject.title or _describe(inject), detail=detail, ref=inject_id))
+        entries.append(
+            TimelineEntry(
+                at=inject.at, kind=inject.kind, title=inject.title or _describe(inject), detail=detail, ref=inject_id
+            )
+        )
     for request in played.requests:
         if request.source != "inject":
-            entries.append(TimelineEntry(at=request.requested_at, kind="request", title=f"{request.depot} requests {request.quantity} {request.item} ({request.priority})", ref=request.request_id))
+            entries.append(
+                TimelineEntry(
+                    at=request.requested_at,
+                    kind="request",
+                    title=f"{request.depot} requests {request.quantity} {request.item} ({request.priority})",
+                    ref=request.request_id,
+                )
+            )
     for decision in played.decisions:
         lines = ", ".join(f"{to} {q}" for to, q in sorted(decision.lines.items()))
         departed = decision.allocation_id in departures
         entries.append(
             TimelineEntry(
-                at=decision.decided_at, kind="allocation",
-                title=f"{decision.source} allocates {decision.quantity} {decision.item}: {lines}" + (" (departs from the recommendation)" if departed else ""),
-                detail=decision.rationale, ref=decision.allocation_id,
+                at=decision.decided_at,
+                kind="allocation",
+                title=f"{decision.source} allocates {decision.quantity} {decision.item}: {lines}"
+                + (" (departs from the recommendation)" if departed else ""),
+                detail=decision.rationale,
+                ref=decision.allocation_id,
             )
         )
         if decision.revoked_at is not None:
-            entries.append(TimelineEntry(at=decision.revoked_at, kind="revocation", title=f"allocation {decision.allocation_id} revoked", ref=decision.allocation_id))
+            entries.append(
+                TimelineEntry(
+                    at=decision.revoked_at,
+                    kind="revocation",
+                    title=f"allocation {decision.allocation_id} revoked",
+                    ref=decision.allocation_id,
+                )
+            )
     for transfer in played.transfers:
         what = ", ".join(f"{l.dispatched} {l.item}" for l in transfer.lines)
-        entries.append(TimelineEntry(at=transfer.dispatched_at, kind="transfer", title=f"{transfer.source} dispatches {what} to {transfer.destination}", ref=transfer.transfer_id))
+        entries.append(
+            TimelineEntry(
+                at=transfer.dispatched_at,
+                kind="transfer",
+                title=f"{transfer.source} dispatches {what} to {transfer.destination}",
+                ref=transfer.transfer_id,
+            )
+        )
         if transfer.received_at is not None:
             got = ", ".join(f"{l.received} {l.item}" for l in transfer.lines)
-            entries.append(TimelineEntry(at=transfer.received_at, kind="receipt", title=f"{transfer.destination} receives {got}", ref=transfer.transfer_id))
+            entries.append(
+                TimelineEntry(
+                    at=transfer.received_at,
+                    kind="receipt",
+                    title=f"{transfer.destination} receives {got}",
+                    ref=transfer.transfer_id,
+                )
+            )
     for o in observations:
         rating = f" [{o.rating}: {RATING_NAMES[o.rating]}]" if o.rating else ""
-        entries.append(TimelineEntry(at=o.at, kind="observation", title=(o.capability or "Observation") + rating, detail=o.text))
+        entries.append(
+            TimelineEntry(at=o.at, kind="observation", title=(o.capability or "Observation") + rating, detail=o.text)
+        )
     return sorted(entries, key=lambda e: e.at)
 
 
@@ -352,7 +432,9 @@ def _describe(inject: Any) -> str:
     if kind == "consumption_surge":
         return f"Demand x{inject.factor} for {inject.days} days at {inject.depot or inject.region}"
     if kind == "delivery":
-        return f"Delivery of {inject.quantity} {inject.item} to {inject.depot}" + (f" from {inject.supplier}" if inject.supplier else "")
+        return f"Delivery of {inject.quantity} {inject.item} to {inject.depot}" + (
+            f" from {inject.supplier}" if inject.supplier else ""
+        )
     if kind == "delivery_failure":
         return f"Deliveries {'from ' + inject.supplier if inject.supplier else 'to ' + str(inject.depot)} fail for {inject.days} days"
     if kind == "depot_loss":

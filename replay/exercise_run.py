@@ -112,4 +112,3 @@ class Run(Record):
     transfers: list[TransferRecord] = Field(default_factory=list)
     regions: list[RegionPoint] = Field(default_factory=list)
     movements: list[MovementRecord] = Field(default_factory=list)
-

@@ -81,7 +81,9 @@ class _Impact:
                     row["depot"] in decision["recipients"]
                     and row["occurred_at"] <= decision["decided_at"]
                     and row["position"] > decision["basis_position"]
-                    and changes_at(row, self._counts_of(row["depot"], row["item"], decision["decided_at"]), decision["decided_at"])
+                    and changes_at(
+                        row, self._counts_of(row["depot"], row["item"], decision["decided_at"]), decision["decided_at"]
+                    )
                 ):
                     changed.add(decision["allocation_id"])
         return sorted(changed)

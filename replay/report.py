@@ -14,7 +14,6 @@ from replay.decisions import AllocationReplay
 TEMPLATES = Path(__file__).with_name("templates")
 
 
-
 def environment() -> Environment:
     """The pages' template environment: autoescaped, and times shown in UTC as the API gives them."""
     env = Environment(

@@ -30,11 +30,32 @@ EQUAL_DAYS = {EAST: 2271, SOUTH: 494, WEST: 235}
 def world(api: Any) -> Any:
     for code, name in ((FFP2, "FFP2 respirator"), (GLOVE, "Nitrile glove")):
         created(api.post("/v1/items", {"code": code, "name": name, "unit": "piece", "category": "ppe"}))
-    created(api.post("/v1/depots", {"code": NAT, "name": "National stockpile", "region": "national",
-                                    "organisation": "state", "kind": "national"}))
+    created(
+        api.post(
+            "/v1/depots",
+            {
+                "code": NAT,
+                "name": "National stockpile",
+                "region": "national",
+                "organisation": "state",
+                "kind": "national",
+            },
+        )
+    )
     for code, population in ((EAST, 300_000), (WEST, 200_000), (SOUTH, 100_000)):
-        created(api.post("/v1/depots", {"code": code, "name": code, "region": code.lower(), "organisation": "state",
-                                        "kind": "regional", "population_served": population}))
+        created(
+            api.post(
+                "/v1/depots",
+                {
+                    "code": code,
+                    "name": code,
+                    "region": code.lower(),
+                    "organisation": "state",
+                    "kind": "regional",
+                    "population_served": population,
+                },
+            )
+        )
     receipt(api, NAT, 10_000)
     receipt(api, NAT, 500, item=GLOVE)
     for code, received, consumed in ((EAST, 1_600, 1_400), (WEST, 1_700, 700), (SOUTH, 280, 280)):
@@ -48,4 +69,11 @@ def receipt(api: Any, depot: str, quantity: int, item: str = FFP2) -> None:
 
 
 def request(quantity: int = 3_000, policy: str = "equal_days_of_supply", **fields: Any) -> dict[str, Any]:
-    return {"from": NAT, "item": FFP2, "quantity": quantity, "recipients": [WEST, EAST, SOUTH], "policy": policy, **fields}
+    return {
+        "from": NAT,
+        "item": FFP2,
+        "quantity": quantity,
+        "recipients": [WEST, EAST, SOUTH],
+        "policy": policy,
+        **fields,
+    }

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -187,7 +187,9 @@ def production_logging() -> Iterator[None]:
     previous structlog configuration is put back."""
     previous = structlog.get_config()
     configure_logging("INFO")
-    structlog.configure(cache_logger_on_first_use=False, logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()))
+    structlog.configure(
+        cache_logger_on_first_use=False, logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr())
+    )
     try:
         yield
     finally:
@@ -215,6 +217,15 @@ def legacy_token(access: Any, name: str, role: str = "admin", organisations: tup
 
     token = f"sl_legacy_{name}_{role}"
     token_hash = hash_token(token)
-    access.save(Token.start(TokenIssued, token_id(token_hash), name=name, role=role,
-                            organisations=organisations, token_hash=token_hash, issued_by="cli"))
+    access.save(
+        Token.start(
+            TokenIssued,
+            token_id(token_hash),
+            name=name,
+            role=role,
+            organisations=organisations,
+            token_hash=token_hash,
+            issued_by="cli",
+        )
+    )
     return token

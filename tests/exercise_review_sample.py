@@ -92,8 +92,12 @@ def measures(
 def played_measures() -> Measures:
     return measures(
         stockouts=[
-            Stockout(depot="S-CLINIC", region="South", item="masks", start=at(2), end=at(5), days=3, unmet=140, ongoing=True),
-            Stockout(depot="N-HOSP", region="North", item="gloves", start=at(2), end=at(4), days=2, unmet=60, ongoing=False),
+            Stockout(
+                depot="S-CLINIC", region="South", item="masks", start=at(2), end=at(5), days=3, unmet=140, ongoing=True
+            ),
+            Stockout(
+                depot="N-HOSP", region="North", item="gloves", start=at(2), end=at(4), days=2, unmet=60, ongoing=False
+            ),
         ],
         curves=[
             curve("North", "masks", [8.0, 6.0, 4.0, 2.0, 3.0]),
@@ -104,16 +108,37 @@ def played_measures() -> Measures:
         request_to_allocation=Latency(count=3, median_hours=6.5, worst_hours=30.0, pending=1),
         dispatch_to_receipt=Latency(count=2, median_hours=20.0, worst_hours=26.0, pending=0),
         fill=FillRate(requested=400, filled=350, rate=0.875),
-        losses=[Loss(transfer_id="T-7", source="NAT", destination="S-CLINIC", item="masks", dispatched=200, received=190, lost=10)],
+        losses=[
+            Loss(
+                transfer_id="T-7",
+                source="NAT",
+                destination="S-CLINIC",
+                item="masks",
+                dispatched=200,
+                received=190,
+                lost=10,
+            )
+        ],
         departures=[
             Departure(
-                allocation_id="A-1", decided_at=at(2, 9), source="NAT", item="masks", policy=POLICY,
-                recommended={"N-HOSP": 300, "S-CLINIC": 200}, chosen={"N-HOSP": 100, "S-CLINIC": 400},
+                allocation_id="A-1",
+                decided_at=at(2, 9),
+                source="NAT",
+                item="masks",
+                policy=POLICY,
+                recommended={"N-HOSP": 300, "S-CLINIC": 200},
+                chosen={"N-HOSP": 100, "S-CLINIC": 400},
                 rationale=f"South's clinic was about to run out {HOSTILE}",
             ),
             Departure(
-                allocation_id="A-2", decided_at=at(3, 15), source="NAT", item="gloves", policy=POLICY,
-                recommended={"N-HOSP": 50}, chosen={"N-HOSP": 20, "S-CLINIC": 30}, rationale=None,
+                allocation_id="A-2",
+                decided_at=at(3, 15),
+                source="NAT",
+                item="gloves",
+                policy=POLICY,
+                recommended={"N-HOSP": 50},
+                chosen={"N-HOSP": 20, "S-CLINIC": 30},
+                rationale=None,
             ),
         ],
         decisions=4,
@@ -123,7 +148,11 @@ def played_measures() -> Measures:
 
 def counterfactual_measures() -> Measures:
     return measures(
-        stockouts=[Stockout(depot="S-CLINIC", region="South", item="masks", start=at(4), end=at(5), days=1, unmet=20, ongoing=True)],
+        stockouts=[
+            Stockout(
+                depot="S-CLINIC", region="South", item="masks", start=at(4), end=at(5), days=1, unmet=20, ongoing=True
+            )
+        ],
         curves=[
             curve("North", "masks", [8.0, 7.0, 6.0, 5.0, 5.5]),
             curve("South", "masks", [6.0, 5.5, 5.0, 4.5, 4.0]),
@@ -148,30 +177,68 @@ def sample_review(*, with_counterfactual: bool = True) -> ExerciseReview:
         CapabilityRating(capability="Public information", rating=None, observations=0),
     ]
     observations = [
-        Observation(at=at(3, 10), recorded_at=at(3, 11), observer="eva", text="Allocation took a day and a half to decide",
-                    capability="Logistics and supply chain management", rating="M"),
-        Observation(at=at(1, 14), recorded_at=at(1, 15), observer="eva", text=f"Dashboard read correctly {HOSTILE}",
-                    capability="Situational assessment", rating="S"),
-        Observation(at=at(2, 8), recorded_at=at(2, 8), observer="olle", text="Clear hand-over at shift change",
-                    capability="Operational communications", rating="P"),
-        Observation(at=at(4, 12), recorded_at=at(4, 13), observer="olle", text="Transfer to South lost 10 masks",
-                    capability="Logistics and supply chain management", rating="S"),
+        Observation(
+            at=at(3, 10),
+            recorded_at=at(3, 11),
+            observer="eva",
+            text="Allocation took a day and a half to decide",
+            capability="Logistics and supply chain management",
+            rating="M",
+        ),
+        Observation(
+            at=at(1, 14),
+            recorded_at=at(1, 15),
+            observer="eva",
+            text=f"Dashboard read correctly {HOSTILE}",
+            capability="Situational assessment",
+            rating="S",
+        ),
+        Observation(
+            at=at(2, 8),
+            recorded_at=at(2, 8),
+            observer="olle",
+            text="Clear hand-over at shift change",
+            capability="Operational communications",
+            rating="P",
+        ),
+        Observation(
+            at=at(4, 12),
+            recorded_at=at(4, 13),
+            observer="olle",
+            text="Transfer to South lost 10 masks",
+            capability="Logistics and supply chain management",
+            rating="S",
+        ),
     ]
     timeline = [
         TimelineEntry(at=at(3, 10), kind="observation", title="eva: Allocation took a day and a half to decide"),
         TimelineEntry(at=at(0, 6), kind="consumption_surge", title="Mask demand ×3 in South for 5 days", ref="inj-1"),
         TimelineEntry(at=at(1, 9), kind="request", title="S-CLINIC asks for 400 masks (critical)", ref="R-1"),
-        TimelineEntry(at=at(2, 9), kind="allocation", title="NAT allocates 500 masks", detail=f"departed: {HOSTILE}", ref="A-1"),
+        TimelineEntry(
+            at=at(2, 9), kind="allocation", title="NAT allocates 500 masks", detail=f"departed: {HOSTILE}", ref="A-1"
+        ),
         TimelineEntry(at=at(2, 12), kind="transfer", title="NAT → S-CLINIC 200 masks dispatched", ref="T-7"),
         TimelineEntry(at=at(3, 8), kind="receipt", title="S-CLINIC received 190 of 200 masks", ref="T-7"),
-        TimelineEntry(at=at(2, 0), kind="delivery_failure", title="Supplier Medix: no deliveries for 3 days", ref="inj-2"),
+        TimelineEntry(
+            at=at(2, 0), kind="delivery_failure", title="Supplier Medix: no deliveries for 3 days", ref="inj-2"
+        ),
         TimelineEntry(at=at(4, 0), kind="message", title="Press asks about mask shortages", ref="inj-3"),
     ]
     return ExerciseReview(
         overview=Overview(
-            code="PPE-2020", name="Spring PPE surge", status="ended", scenario_start=START, scenario_clock=at(5),
-            simulated_days=5, fork_known_at=datetime(2020, 2, 28, 12, tzinfo=UTC), fork_position=1234, depots=3, items=2,
-            injects=4, injects_applied=3, deliveries_failed=1,
+            code="PPE-2020",
+            name="Spring PPE surge",
+            status="ended",
+            scenario_start=START,
+            scenario_clock=at(5),
+            simulated_days=5,
+            fork_known_at=datetime(2020, 2, 28, 12, tzinfo=UTC),
+            fork_position=1234,
+            depots=3,
+            items=2,
+            injects=4,
+            injects_applied=3,
+            deliveries_failed=1,
             description="A consumption surge of masks in the South, a failed supplier delivery and press interest.",
         ),
         objectives=[
@@ -189,14 +256,23 @@ def sample_review(*, with_counterfactual: bool = True) -> ExerciseReview:
                 "Transfers took as long as the median transfer as played (20 h).",
             ],
             summary="Had the coordinators followed equal days of supply, stockout depot-days would have been 1 instead of 5.",
-        ) if with_counterfactual else None,
+        )
+        if with_counterfactual
+        else None,
         observations=observations,
         improvement_plan=[
-            ImprovementItem(capability="Logistics and supply chain management", rating="M",
-                            observation="Allocation took a day and a half to decide",
-                            recommendation="Pre-agree an allocation rule for surges and delegate decisions under 500 units."),
-            ImprovementItem(capability="Situational assessment", rating="S", observation="Dashboard read correctly",
-                            recommendation="Train duty officers on days of supply vs on hand."),
+            ImprovementItem(
+                capability="Logistics and supply chain management",
+                rating="M",
+                observation="Allocation took a day and a half to decide",
+                recommendation="Pre-agree an allocation rule for surges and delegate decisions under 500 units.",
+            ),
+            ImprovementItem(
+                capability="Situational assessment",
+                rating="S",
+                observation="Dashboard read correctly",
+                recommendation="Train duty officers on days of supply vs on hand.",
+            ),
         ],
         generated_at=datetime(2020, 3, 7, 9, 30, tzinfo=UTC),
     )

@@ -63,17 +63,32 @@ def build_live(api: Any) -> datetime:
     seed(api)
     t0 = datetime.now(UTC)
     for depot, received in ((A_NORTH, 1000), (A_CLINIC, 100), (B_SOUTH, 300)):
-        created(api.post(f"/v1/depots/{depot}/receipts", {"item": FFP2, "quantity": received, "occurred_at": utc(t0 - 20 * DAY)}))
+        created(
+            api.post(
+                f"/v1/depots/{depot}/receipts", {"item": FFP2, "quantity": received, "occurred_at": utc(t0 - 20 * DAY)}
+            )
+        )
     for depot, quantity, days in ((A_NORTH, 50, 20), (A_NORTH, 140, 1), (A_CLINIC, 70, 2), (B_SOUTH, 280, 3)):
         created(
-            api.post(f"/v1/depots/{depot}/consumption", {"item": FFP2, "quantity": quantity, "occurred_at": utc(t0 - days * DAY)})
+            api.post(
+                f"/v1/depots/{depot}/consumption",
+                {"item": FFP2, "quantity": quantity, "occurred_at": utc(t0 - days * DAY)},
+            )
         )
     ok(api.put(f"/v1/depots/{A_NORTH}/obligations/{FFP2}", {"min_days": 30}))
     return datetime.now(UTC)
 
 
 INJECTS = [
-    {"at": at(1), "kind": "consumption_surge", "region": "north", "item": FFP2, "factor": 2, "days": 2, "title": "Outbreak in the north"},
+    {
+        "at": at(1),
+        "kind": "consumption_surge",
+        "region": "north",
+        "item": FFP2,
+        "factor": 2,
+        "days": 2,
+        "title": "Outbreak in the north",
+    },
     {"at": at(2, 6), "kind": "delivery", "depot": B_SOUTH, "item": FFP2, "quantity": 50, "supplier": "Acme"},
     {"at": at(2), "kind": "delivery_failure", "supplier": "Acme", "days": 1, "title": "Acme's plant closes"},
     {"at": at(3, 12), "kind": "delivery", "depot": A_CLINIC, "item": FFP2, "quantity": 40, "supplier": "Nordic"},
@@ -84,7 +99,13 @@ INJECTS = [
 
 
 def create(api: Any, fork_known_at: datetime, code: str = CODE, **extra: Any) -> dict[str, Any]:
-    body = {"code": code, "name": "North outbreak drill", "scenario_start": utc(S), "fork_known_at": utc(fork_known_at), **extra}
+    body = {
+        "code": code,
+        "name": "North outbreak drill",
+        "scenario_start": utc(S),
+        "fork_known_at": utc(fork_known_at),
+        **extra,
+    }
     return created(api.post("/v1/exercises", body, role="admin"))
 
 
@@ -114,12 +135,20 @@ def play(api: Any, code: str = CODE) -> dict[str, Any]:
     advance(api, at(3, 6), code)
     for transfer in decision["transfers"]:
         lines = [{"item": FFP2, "quantity_received": 75}] if transfer["to"] == B_SOUTH else None
-        ok(api.post(f"/v1/exercises/{code}/transfers/{transfer['transfer_id']}/receipt", {"lines": lines} if lines else {}))
+        ok(
+            api.post(
+                f"/v1/exercises/{code}/transfers/{transfer['transfer_id']}/receipt", {"lines": lines} if lines else {}
+            )
+        )
     advance(api, at(4), code)
     created(
         api.post(
             f"/v1/exercises/{code}/observations",
-            {"text": "Allocation took a day after the critical request", "capability": "Resource allocation", "rating": "S"},
+            {
+                "text": "Allocation took a day after the critical request",
+                "capability": "Resource allocation",
+                "rating": "S",
+            },
             role="auditor",
         )
     )

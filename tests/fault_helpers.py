@@ -52,7 +52,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "-t", "60", "start"
+        )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
@@ -128,8 +130,13 @@ class Service:
 def seed(service: Service) -> None:
     with service.client() as client:
         item = {"code": ITEM, "name": "FFP2 respirator", "unit": "piece", "category": "ppe"}
-        depot = {"code": DEPOT, "name": "North regional store", "region": "north", "organisation": "org-a",
-                 "kind": "regional"}
+        depot = {
+            "code": DEPOT,
+            "name": "North regional store",
+            "region": "north",
+            "organisation": "org-a",
+            "kind": "regional",
+        }
         assert client.post("/v1/items", json=item).status_code == 201
         assert client.post("/v1/depots", json=depot).status_code == 201
 
@@ -168,16 +175,20 @@ class Writers:
             thread.join(timeout=30)
 
     def _write(self, number: int) -> None:
-        with httpx.Client(base_url=self.service.url, timeout=15,
-                          headers={"Authorization": f"Bearer {self.service.token}"}) as client:
+        with httpx.Client(
+            base_url=self.service.url, timeout=15, headers={"Authorization": f"Bearer {self.service.token}"}
+        ) as client:
             sent = 0
             while not self._stop.is_set():
                 key = f"w{number}-{sent}"
                 sent += 1
                 started = time.monotonic()
                 try:
-                    response = client.post(f"/v1/depots/{DEPOT}/receipts", json={"item": ITEM, "quantity": 1},
-                                           headers={"Idempotency-Key": key})
+                    response = client.post(
+                        f"/v1/depots/{DEPOT}/receipts",
+                        json={"item": ITEM, "quantity": 1},
+                        headers={"Idempotency-Key": key},
+                    )
                     status, retry_after = response.status_code, response.headers.get("retry-after")
                 except httpx.HTTPError:
                     status, retry_after = None, None
@@ -198,8 +209,9 @@ def retry_until_stored(service: Service, keys: set[str], attempts: int = 20) -> 
     with service.client() as client:
         for key in sorted(keys):
             for _ in range(attempts):
-                response = client.post(f"/v1/depots/{DEPOT}/receipts", json={"item": ITEM, "quantity": 1},
-                                       headers={"Idempotency-Key": key})
+                response = client.post(
+                    f"/v1/depots/{DEPOT}/receipts", json={"item": ITEM, "quantity": 1}, headers={"Idempotency-Key": key}
+                )
                 if response.status_code == 201:
                     break
                 time.sleep(0.2)

@@ -63,7 +63,9 @@ def live_server(database_url: str, workdir: Path) -> Iterator[LiveServer]:
     env.pop("SUPPLY_LEDGER_DATABASE_URL", None)
     log = workdir / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     server = LiveServer(f"http://127.0.0.1:{port}", token, log)
     try:
         wait_healthy(server.base_url, proc, START_TIMEOUT, server.tail)

@@ -10,10 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from allocation_world import EAST, EQUAL_DAYS, FFP2, GLOVE, NAT, REGIONS, SOUTH, WEST, receipt, request, world
-from api_helpers import ago, created, dispatch, error_locations, feed, nothing_stored, ok, problem, stock
+from api_helpers import (
+    ago,
+    created,
+    dispatch,
+    error_locations,
+    feed,
+    nothing_stored,
+    ok,
+    problem,
+    production_logging,  # noqa: F401 - an autouse fixture
+    stock,
+)
 
 
 def lines(body: dict[str, Any], key: str = "lines") -> dict[str, int]:
@@ -41,8 +50,16 @@ def test_equal_days_of_supply_recommends_to_the_unit_with_days_before_and_after(
     assert (body["from"], body["item"], body["quantity"], body["policy"]) == (NAT, FFP2, 3_000, "equal_days_of_supply")
     assert body["basis_position"] == api.position()
     assert body["available"] == 10_000 and body["warnings"] == []
-    figures = {i["depot"]: (i["on_hand"], i["consumed_14d"], i["avg_daily_consumption"], i["days_of_supply"],
-                            i["days_of_supply_after"]) for i in body["inputs"]}
+    figures = {
+        i["depot"]: (
+            i["on_hand"],
+            i["consumed_14d"],
+            i["avg_daily_consumption"],
+            i["days_of_supply"],
+            i["days_of_supply_after"],
+        )
+        for i in body["inputs"]
+    }
     assert figures == {
         EAST: (200, 1_400, 100.0, 2.0, 24.7),  # (200 + 2271) / 100 = 24.71
         WEST: (1_000, 700, 50.0, 20.0, 24.7),  # (1000 + 235) / 50 = 24.70
@@ -95,7 +112,9 @@ def test_taking_the_recommendation_reserves_the_quantity_at_the_source(api):
     view = ok(api.get(f"/v1/allocations/{body['allocation_id']}"))
     assert (view["status"], view["reserved"], view["from"], view["actor"]) == ("open", 3_000, NAT, "test-coordinator")
     assert {line["to"]: (line["quantity"], line["dispatched"], line["remaining"]) for line in view["lines"]} == {
-        EAST: (2271, 0, 2271), SOUTH: (494, 0, 494), WEST: (235, 0, 235)
+        EAST: (2271, 0, 2271),
+        SOUTH: (494, 0, 494),
+        WEST: (235, 0, 235),
     }
     assert [i["on_hand"] for i in view["inputs"]] == [1_000, 200, 0]  # as stored, in the recipients' order
     [listed] = ok(api.get("/v1/allocations", item=FFP2, status="open"))["allocations"]
@@ -128,7 +147,9 @@ def test_a_second_allocation_cannot_take_what_the_first_reserved(api):
     decide(api, quantity=2_000)
     assert reserved(api) == (10_000, 10_000, 0)
     with nothing_stored(api):
-        assert problem(api.post("/v1/transfers", {"from": NAT, "to": EAST, "lines": [{"item": FFP2, "quantity": 1}]}), 409)
+        assert problem(
+            api.post("/v1/transfers", {"from": NAT, "to": EAST, "lines": [{"item": FFP2, "quantity": 1}]}), 409
+        )
 
 
 def test_deciding_with_dispatch_sends_every_line_in_the_same_transaction(api):
@@ -136,11 +157,16 @@ def test_deciding_with_dispatch_sends_every_line_in_the_same_transaction(api):
     before = api.position()
     body = decide(api, dispatch=True)
     assert {t["to"]: (t["quantity"], t["status"]) for t in body["transfers"]} == {
-        EAST: (2271, "in_transit"), SOUTH: (494, "in_transit"), WEST: (235, "in_transit")
+        EAST: (2271, "in_transit"),
+        SOUTH: (494, "in_transit"),
+        WEST: (235, "in_transit"),
     }
     stored = feed(api, after=before)
     assert {e["position"] for e in stored} == set(range(before + 1, api.position() + 1))
-    assert sorted(e["type"] for e in stored) == ["AllocationDecided"] + ["TransferDispatched"] * 3 + ["TransferExpected"] * 3
+    assert (
+        sorted(e["type"] for e in stored)
+        == ["AllocationDecided"] + ["TransferDispatched"] * 3 + ["TransferExpected"] * 3
+    )
     assert reserved(api) == (7_000, 0, 7_000)
     assert stock(api, NAT)["in_transit_out"] == 3_000
     assert stock(api, EAST)["in_transit_in"] == 2271
@@ -177,7 +203,9 @@ def test_transfers_draw_on_the_recipients_line_and_are_refused_beyond_it(api):
     created(dispatch(api, NAT, EAST, 271, allocation_id=allocation))
     view = ok(api.get(f"/v1/allocations/{allocation}"))
     assert {line["to"]: (line["dispatched"], line["in_transit"], line["remaining"]) for line in view["lines"]} == {
-        EAST: (2271, 2271, 0), SOUTH: (0, 0, 494), WEST: (0, 0, 235)
+        EAST: (2271, 2271, 0),
+        SOUTH: (0, 0, 494),
+        WEST: (0, 0, 235),
     }
     assert (view["status"], view["reserved"]) == ("open", 729)
 
@@ -185,7 +213,11 @@ def test_transfers_draw_on_the_recipients_line_and_are_refused_beyond_it(api):
 def test_a_transfer_naming_a_wrong_allocation_is_refused_and_stores_nothing(api):
     world(api)
     allocation = decide(api)["allocation_id"]
-    created(api.post("/v1/depots", {"code": "OTHER", "name": "Other", "region": "x", "organisation": "state", "kind": "regional"}))
+    created(
+        api.post(
+            "/v1/depots", {"code": "OTHER", "name": "Other", "region": "x", "organisation": "state", "kind": "regional"}
+        )
+    )
     receipt(api, "OTHER", 100)
     receipt(api, "OTHER", 100, item=GLOVE)
     with nothing_stored(api):
@@ -205,7 +237,10 @@ def test_revoking_releases_what_is_still_reserved_and_closes_the_allocation(api)
     assert reserved(api) == (9_506, 0, 9_506)
     view = ok(api.get(f"/v1/allocations/{allocation}"))
     assert (view["status"], view["reserved"], view["released"], view["revoke_reason"]) == (
-        "revoked", 0, 2_506, "regions re-prioritised"
+        "revoked",
+        0,
+        2_506,
+        "regions re-prioritised",
     )
     with nothing_stored(api):
         assert problem(api.post(f"/v1/allocations/{allocation}/revoke", {"reason": "again"}), 409)
@@ -274,7 +309,11 @@ def test_only_coordinators_decide_and_anyone_signed_in_reads(api):
         ({"basis_position": 10**9}, 422, "body.basis_position"),
         ({"lines": [{"to": EAST, "quantity": 2_999}], "rationale": "x"}, 422, "body"),
         ({"lines": [{"to": "NOWHERE", "quantity": 3_000}], "rationale": "x"}, 422, "body"),
-        ({"lines": [{"to": EAST, "quantity": -1}, {"to": WEST, "quantity": 3_001}], "rationale": "x"}, 422, "body.lines.0.quantity"),
+        (
+            {"lines": [{"to": EAST, "quantity": -1}, {"to": WEST, "quantity": 3_001}], "rationale": "x"},
+            422,
+            "body.lines.0.quantity",
+        ),
         ({"surprise": 1}, 422, "body.surprise"),
     ],
 )
@@ -285,7 +324,9 @@ def test_a_bad_decision_is_a_problem_and_stores_nothing(api, change, status, whe
     assert any(location == where or location.startswith(where + ".") for location in error_locations(body)), body
 
 
-@pytest.mark.parametrize(("field", "value"), [("from", "NOWHERE"), ("item", "NOTHING"), ("recipients", [EAST, "NOWHERE"])])
+@pytest.mark.parametrize(
+    ("field", "value"), [("from", "NOWHERE"), ("item", "NOTHING"), ("recipients", [EAST, "NOWHERE"])]
+)
 def test_unknown_depots_and_items_are_404_and_store_nothing(api, field, value):
     world(api)
     with nothing_stored(api):
@@ -304,8 +345,9 @@ def test_an_unknown_allocation_is_404(api):
 
 def test_a_decision_replays_exactly_from_its_basis(api):
     world(api)
-    allocation = decide(api, lines=[{"to": EAST, "quantity": 2_000}, {"to": SOUTH, "quantity": 1_000}],
-                        rationale="field hospital")["allocation_id"]
+    allocation = decide(
+        api, lines=[{"to": EAST, "quantity": 2_000}, {"to": SOUTH, "quantity": 1_000}], rationale="field hospital"
+    )["allocation_id"]
     replay = ok(api.get(f"/v1/allocations/{allocation}/replay"))
     then = replay["known_then"]
     assert (then["reproduced"], then["inputs_reproduced"]) == (True, True)
@@ -313,7 +355,9 @@ def test_a_decision_replays_exactly_from_its_basis(api):
     assert lines(replay["hindsight"], "recommendation") == EQUAL_DAYS
     assert replay["late_information"] == []
     assert {d["to"]: (d["recommended"], d["chosen"], d["chosen_minus_recommended"]) for d in replay["differences"]} == {
-        EAST: (2271, 2_000, -271), SOUTH: (494, 1_000, 506), WEST: (235, 0, -235)
+        EAST: (2271, 2_000, -271),
+        SOUTH: (494, 1_000, 506),
+        WEST: (235, 0, -235),
     }
     assert "field hospital" in " ".join(replay["findings"])
 
@@ -329,16 +373,27 @@ def test_a_late_report_dated_before_the_decision_changes_the_hindsight_but_not_w
     left to R-SOUTH (.67): 1653, 1347, 0."""
     world(api)
     allocation = decide(api)["allocation_id"]
-    late = created(api.post(f"/v1/depots/{SOUTH}/consumption", {"item": FFP2, "quantity": 420, "occurred_at": ago(days=3)}))
+    late = created(
+        api.post(f"/v1/depots/{SOUTH}/consumption", {"item": FFP2, "quantity": 420, "occurred_at": ago(days=3)})
+    )
     replay = ok(api.get(f"/v1/allocations/{allocation}/replay"))
     assert replay["known_then"]["reproduced"] is True
     assert lines(replay["known_then"], "recommendation") == EQUAL_DAYS
     assert lines(replay["hindsight"], "recommendation") == {EAST: 1653, SOUTH: 1347, WEST: 0}
     assert {i["depot"]: (i["on_hand"], i["consumed_14d"]) for i in replay["hindsight"]["inputs"]}[SOUTH] == (-420, 700)
     [entry] = replay["late_information"]
-    assert (entry["position"], entry["depot"], entry["type"], entry["delta"]) == (late["position"], SOUTH, "ConsumptionReported", -420)
+    assert (entry["position"], entry["depot"], entry["type"], entry["delta"]) == (
+        late["position"],
+        SOUTH,
+        "ConsumptionReported",
+        -420,
+    )
     assert entry["late"] is True and entry["recorded_after_decision"] is True and entry["delay_hours"] >= 72
-    assert {d["to"]: d["hindsight_minus_recommended"] for d in replay["differences"]} == {EAST: -618, SOUTH: 853, WEST: -235}
+    assert {d["to"]: d["hindsight_minus_recommended"] for d in replay["differences"]} == {
+        EAST: -618,
+        SOUTH: 853,
+        WEST: -235,
+    }
     report = ok(api.get("/v1/late", since=ago(hours=1)))
     [listed] = [e for e in report["events"] if e["position"] == late["position"]]
     assert listed["changed_allocations"] == [allocation] and listed["items"] == [FFP2]
@@ -347,7 +402,9 @@ def test_a_late_report_dated_before_the_decision_changes_the_hindsight_but_not_w
 def test_a_report_recorded_on_time_is_not_late_information(api):
     world(api)
     allocation = decide(api)["allocation_id"]
-    created(api.post(f"/v1/depots/{SOUTH}/consumption", {"item": FFP2, "quantity": 20}))  # dated now, after the decision
+    created(
+        api.post(f"/v1/depots/{SOUTH}/consumption", {"item": FFP2, "quantity": 20})
+    )  # dated now, after the decision
     replay = ok(api.get(f"/v1/allocations/{allocation}/replay"))
     assert replay["late_information"] == []
     assert lines(replay["hindsight"], "recommendation") == EQUAL_DAYS

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 
 import structlog
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
     A_CLINIC,
     A_NORTH,
@@ -19,6 +17,7 @@ from api_helpers import (
     ok,
     on_hand,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
     receive_stock,
     seed,
     stock,
@@ -145,7 +144,10 @@ def test_an_operator_cannot_close_another_organisations_supply_request(api):
     request_id = created(api.post(f"/v1/depots/{B_SOUTH}/requests", {"item": FFP2, "quantity": 5}))["request_id"]
 
     with nothing_stored(api):
-        problem(api.post(f"/v1/depots/{B_SOUTH}/requests/{request_id}/close", {"outcome": "withdrawn"}, role="operator"), 403)
+        problem(
+            api.post(f"/v1/depots/{B_SOUTH}/requests/{request_id}/close", {"outcome": "withdrawn"}, role="operator"),
+            403,
+        )
 
 
 def test_an_operator_may_dispatch_from_its_own_depot_to_another_organisations_depot(api):
@@ -199,7 +201,10 @@ def test_an_operator_may_cancel_only_transfers_from_its_own_depots(api):
 
     with nothing_stored(api):
         problem(api.post(f"/v1/transfers/{incoming}/cancel", {"reason": "not ours"}, role="operator"), 403)
-    assert ok(api.post(f"/v1/transfers/{outgoing}/cancel", {"reason": "wrong truck"}, role="operator"))["status"] == "cancelled"
+    assert (
+        ok(api.post(f"/v1/transfers/{outgoing}/cancel", {"reason": "wrong truck"}, role="operator"))["status"]
+        == "cancelled"
+    )
 
 
 def test_an_operators_events_carry_its_name_as_actor(api):

@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import pytest
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
     A_CLINIC,
     A_NORTH,
@@ -22,6 +20,7 @@ from api_helpers import (
     ok,
     on_hand,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
     receive_stock,
     seed,
 )
@@ -34,7 +33,13 @@ VALID = {
     "adjustments": {"item": FFP2, "quantity": 10, "reason": "found"},
     "requests": {"item": FFP2, "quantity": 10},
 }
-QUANTITY_FIELD = {"receipts": "quantity", "consumption": "quantity", "counts": "counted", "adjustments": "quantity", "requests": "quantity"}
+QUANTITY_FIELD = {
+    "receipts": "quantity",
+    "consumption": "quantity",
+    "counts": "counted",
+    "adjustments": "quantity",
+    "requests": "quantity",
+}
 
 
 def command(api, name: str, body: object, depot: str = A_NORTH, **headers: str):
@@ -118,7 +123,9 @@ def test_missing_fields_are_each_reported(ready):
         assert error_locations(problem(command(ready, "receipts", {"item": FFP2}), 422)) == {"body.quantity"}
         assert error_locations(problem(command(ready, "receipts", {}), 422)) == {"body.item", "body.quantity"}
         assert error_locations(problem(command(ready, "counts", {"item": FFP2}), 422)) == {"body.counted"}
-        assert error_locations(problem(command(ready, "adjustments", {"item": FFP2, "quantity": 3}), 422)) == {"body.reason"}
+        assert error_locations(problem(command(ready, "adjustments", {"item": FFP2, "quantity": 3}), 422)) == {
+            "body.reason"
+        }
 
 
 def test_every_field_error_is_reported_at_once(ready):
@@ -131,7 +138,12 @@ def test_every_field_error_is_reported_at_once(ready):
 def test_malformed_json_is_refused(ready):
     headers = {**ready.headers(), "Content-Type": "application/json"}
     with nothing_stored(ready):
-        for raw in (b'{"item": "FFP2", "quantity": 5', b"{item: FFP2}", b"\xff\xfe", b'{"item": "FFP2", "quantity": 5}}'):
+        for raw in (
+            b'{"item": "FFP2", "quantity": 5',
+            b"{item: FFP2}",
+            b"\xff\xfe",
+            b'{"item": "FFP2", "quantity": 5}}',
+        ):
             problem(ready.client.post(f"/v1/depots/{A_NORTH}/receipts", content=raw, headers=headers), 422)
 
 
@@ -163,8 +175,14 @@ def test_a_command_for_an_unknown_item_is_404(ready):
 def test_a_transfer_with_an_unknown_depot_or_item_is_404(ready):
     line = [{"item": FFP2, "quantity": 5}]
     with nothing_stored(ready):
-        assert problem(ready.post("/v1/transfers", {"from": "NOWHERE", "to": B_SOUTH, "lines": line}), 404)["title"] == "Unknown depot"
-        assert problem(ready.post("/v1/transfers", {"from": A_NORTH, "to": "NOWHERE", "lines": line}), 404)["title"] == "Unknown depot"
+        assert (
+            problem(ready.post("/v1/transfers", {"from": "NOWHERE", "to": B_SOUTH, "lines": line}), 404)["title"]
+            == "Unknown depot"
+        )
+        assert (
+            problem(ready.post("/v1/transfers", {"from": A_NORTH, "to": "NOWHERE", "lines": line}), 404)["title"]
+            == "Unknown depot"
+        )
         unknown_item = [{"item": "UNOBTAINIUM", "quantity": 5}]
         body = problem(ready.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH, "lines": unknown_item}), 404)
         assert body["title"] == "Unknown item"
@@ -179,7 +197,12 @@ def test_occurred_at_more_than_five_minutes_in_the_future_is_refused(ready):
         for name in sorted(VALID):
             body = problem(command(ready, name, {**VALID[name], "occurred_at": ago(minutes=-6)}), 422)
             assert "future" in body["detail"], name
-        tomorrow = {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 5}], "occurred_at": ago(days=-1)}
+        tomorrow = {
+            "from": A_NORTH,
+            "to": B_SOUTH,
+            "lines": [{"item": FFP2, "quantity": 5}],
+            "occurred_at": ago(days=-1),
+        }
         problem(ready.post("/v1/transfers", tomorrow), 422)
 
 
@@ -263,7 +286,9 @@ def test_every_422_lists_the_field_in_error(ready):
 
 def test_a_transfer_to_its_own_source_is_refused(ready):
     with nothing_stored(ready):
-        body = problem(ready.post("/v1/transfers", {"from": A_NORTH, "to": A_NORTH, "lines": [{"item": FFP2, "quantity": 5}]}), 422)
+        body = problem(
+            ready.post("/v1/transfers", {"from": A_NORTH, "to": A_NORTH, "lines": [{"item": FFP2, "quantity": 5}]}), 422
+        )
 
     assert "another" in body["detail"]
 
@@ -316,7 +341,11 @@ def test_if_match_is_read_only_on_depot_commands(ready):
     answer = created(ready.post("/v1/transfers", body, **{"If-Match": f'"{version - 1}"'}))
 
     assert answer["status"] == "in_transit" and answer["position"] == ready.position()
-    created(ready.post("/v1/items", {"code": "GOWN", "name": "Gown", "unit": "piece", "category": "ppe"}, **{"If-Match": "abc"}))
+    created(
+        ready.post(
+            "/v1/items", {"code": "GOWN", "name": "Gown", "unit": "piece", "category": "ppe"}, **{"If-Match": "abc"}
+        )
+    )
 
 
 def test_a_malformed_if_match_is_a_bad_request(ready):

@@ -20,7 +20,9 @@ EXERCISE = "drill"
 @pytest.fixture
 def document(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The OpenAPI document, with an exercise in the ledger so its routes answer past 404."""
-    created(api.post("/v1/exercises", {"code": EXERCISE, "name": "Drill", "scenario_start": S.isoformat()}, role="admin"))
+    created(
+        api.post("/v1/exercises", {"code": EXERCISE, "name": "Drill", "scenario_start": S.isoformat()}, role="admin")
+    )
     return api.client.app.openapi()
 
 
@@ -48,7 +50,11 @@ def test_a_405_names_in_allow_exactly_the_methods_the_path_answers(api, document
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method, path, operation) for path, methods in document["paths"].items() for method, operation in methods.items()]
+    return [
+        (method, path, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    ]
 
 
 def test_every_write_declares_400_and_gives_it_for_a_body_that_is_not_text(api, document) -> None:  # type: ignore[no-untyped-def]
@@ -61,7 +67,12 @@ def test_every_write_declares_400_and_gives_it_for_a_body_that_is_not_text(api, 
             method.upper(),
             concrete(path),
             content=b"\xff\xfe{",
-            headers={**api.headers("admin"), "Content-Type": "application/json", "Idempotency-Key": "k" * 201, "If-Match": "x"},
+            headers={
+                **api.headers("admin"),
+                "Content-Type": "application/json",
+                "Idempotency-Key": "k" * 201,
+                "If-Match": "x",
+            },
         )
         if (method, path) in declaring:
             problem(response, 400)
@@ -69,7 +80,9 @@ def test_every_write_declares_400_and_gives_it_for_a_body_that_is_not_text(api, 
             assert response.status_code != 400, (method, path, response.text)
 
 
-@pytest.mark.parametrize(("header", "value"), [("Idempotency-Key", "k" * 201), ("Idempotency-Key", ""), ("If-Match", '"v2"')])
+@pytest.mark.parametrize(
+    ("header", "value"), [("Idempotency-Key", "k" * 201), ("Idempotency-Key", ""), ("If-Match", '"v2"')]
+)
 def test_each_malformed_header_is_a_declared_400(api, document, header, value) -> None:  # type: ignore[no-untyped-def]
     """Each reason a 400 names, alone, on every operation that reads that header: every write
     but verification reads Idempotency-Key; only the six depot commands read If-Match."""
@@ -88,7 +101,9 @@ def test_each_malformed_header_is_a_declared_400(api, document, header, value) -
         assert len(reading) == 12
     for method, path in reading:
         assert header in document["paths"][path][method]["responses"]["400"]["description"]
-        response = api.client.request(method.upper(), concrete(path), json={}, headers={**api.headers("admin"), header: value})
+        response = api.client.request(
+            method.upper(), concrete(path), json={}, headers={**api.headers("admin"), header: value}
+        )
         assert header in problem(response, 400)["detail"], (method, path)
 
 

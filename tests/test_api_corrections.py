@@ -304,12 +304,22 @@ def test_an_operator_cannot_correct_through_a_depot_of_another_organisation(api)
     events = story(api)
 
     with nothing_stored(api):
-        problem(api.post(f"/v1/depots/{B_SOUTH}/adjustments",
-                         {"item": FFP2, "quantity": -1, "reason": "correction", "corrects": events["other_depot"]["event_id"]},
-                         role="operator"), 403)
-        problem(api.post(f"/v1/depots/{A_CLINIC}/adjustments",
-                         {"item": FFP2, "quantity": -1, "reason": "correction", "corrects": events["receipt"]["event_id"]},
-                         role="operator"), 422)
+        problem(
+            api.post(
+                f"/v1/depots/{B_SOUTH}/adjustments",
+                {"item": FFP2, "quantity": -1, "reason": "correction", "corrects": events["other_depot"]["event_id"]},
+                role="operator",
+            ),
+            403,
+        )
+        problem(
+            api.post(
+                f"/v1/depots/{A_CLINIC}/adjustments",
+                {"item": FFP2, "quantity": -1, "reason": "correction", "corrects": events["receipt"]["event_id"]},
+                role="operator",
+            ),
+            422,
+        )
 
 
 # --- idempotency -----------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
     A_NORTH,
     ENVELOPE_FIELDS,
@@ -15,6 +14,7 @@ from api_helpers import (
     nothing_stored,
     on_hand,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
     receive_stock,
     seed,
     stock,
@@ -118,7 +118,9 @@ def test_consumption_with_a_period_is_dated_at_its_end(api):
     seed(api)
     receive_stock(api, A_NORTH, 100, occurred_at=ago(days=5))
 
-    created(post(api, "consumption", {"item": FFP2, "quantity": 28, "period_start": ago(days=3), "period_end": ago(days=2)}))
+    created(
+        post(api, "consumption", {"item": FFP2, "quantity": 28, "period_start": ago(days=3), "period_end": ago(days=2)})
+    )
 
     [event] = feed(api, type="ConsumptionReported")
     assert event["occurred_at"] == event["data"]["period_end"]
@@ -129,7 +131,14 @@ def test_consumption_whose_period_starts_after_it_ends_is_invalid(api):
     seed(api)
 
     with nothing_stored(api):
-        problem(post(api, "consumption", {"item": FFP2, "quantity": 5, "period_start": ago(days=1), "period_end": ago(days=2)}), 422)
+        problem(
+            post(
+                api,
+                "consumption",
+                {"item": FFP2, "quantity": 5, "period_start": ago(days=1), "period_end": ago(days=2)},
+            ),
+            422,
+        )
 
 
 # --- counts ----------------------------------------------------------------------------------
@@ -211,7 +220,9 @@ def test_adjustments_move_on_hand_by_their_signed_quantity(api):
     receive_stock(api, A_NORTH, 50)
 
     found = created(post(api, "adjustments", {"item": FFP2, "quantity": 5, "reason": "found"}))
-    damaged = created(post(api, "adjustments", {"item": FFP2, "quantity": -12, "reason": "correction", "corrects": found["event_id"]}))
+    damaged = created(
+        post(api, "adjustments", {"item": FFP2, "quantity": -12, "reason": "correction", "corrects": found["event_id"]})
+    )
 
     assert found["warnings"] == damaged["warnings"] == []
     assert on_hand(api, A_NORTH) == 43
@@ -244,7 +255,9 @@ def test_an_adjustment_needs_a_known_reason(api):
 def test_a_supply_request_answers_its_request_id_and_stays_open_until_closed(api):
     seed(api)
 
-    request = created(post(api, "requests", {"item": GLOVE, "quantity": 2000, "priority": "high", "needed_by": ago(days=-3)}))
+    request = created(
+        post(api, "requests", {"item": GLOVE, "quantity": 2000, "priority": "high", "needed_by": ago(days=-3)})
+    )
 
     request_id = request["request_id"]
     assert isinstance(request_id, str) and request_id

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
     A_CLINIC,
     A_NORTH,
@@ -17,6 +15,7 @@ from api_helpers import (
     is_utc_text,
     ok,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
     receive_stock,
     seed,
 )
@@ -112,7 +111,12 @@ def test_the_feed_filters_by_depot(busy):
     south = ok(busy.get("/v1/events", depot=B_SOUTH))["events"]
     clinic = ok(busy.get("/v1/events", depot=A_CLINIC))["events"]
 
-    assert [e["type"] for e in north] == ["DepotRegistered", "ReceiptRecorded", "ConsumptionReported", "TransferDispatched"]
+    assert [e["type"] for e in north] == [
+        "DepotRegistered",
+        "ReceiptRecorded",
+        "ConsumptionReported",
+        "TransferDispatched",
+    ]
     assert [e["type"] for e in south] == ["DepotRegistered", "TransferExpected", "StockCounted"]
     assert [e["type"] for e in clinic] == ["DepotRegistered"]
     assert {e["depot"] for e in north} == {A_NORTH}
@@ -187,7 +191,9 @@ def test_metrics_count_requests_by_route_template_and_status(api):
     assert response.status_code == 200
     text = response.text
     assert "supply_ledger_http_requests_total" in text
-    assert 'supply_ledger_http_requests_total{method="POST",route="/v1/depots/{code}/receipts",status="201"} 1.0' in text
+    assert (
+        'supply_ledger_http_requests_total{method="POST",route="/v1/depots/{code}/receipts",status="201"} 1.0' in text
+    )
     assert 'supply_ledger_http_requests_total{method="POST",route="/v1/depots",status="201"} 3.0' in text
     assert 'supply_ledger_http_requests_total{method="GET",route="/v1/depots/{code}",status="404"} 1.0' in text
     assert "supply_ledger_http_request_seconds" in text

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
-    race,
     A_NORTH,
     B_SOUTH,
     FFP2,
@@ -17,6 +14,8 @@ from api_helpers import (
     ok,
     on_hand,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
+    race,
     receive_stock,
     seed,
     stock,
@@ -31,7 +30,6 @@ def key(value: str, **more: str) -> dict[str, str]:
 
 def replayed(response) -> bool:
     return response.headers.get("Idempotent-Replayed") == "true"
-
 
 
 # --- depot commands ------------------------------------------------------------------------------
@@ -106,9 +104,19 @@ def test_the_same_key_with_a_different_body_is_a_conflict(api):
     created(api.post(f"/v1/depots/{A_NORTH}/receipts", RECEIPT, role="operator", **key("receipt-1")))
 
     with nothing_stored(api):
-        body = problem(api.post(f"/v1/depots/{A_NORTH}/receipts", {**RECEIPT, "quantity": 11}, role="operator", **key("receipt-1")), 409)
+        body = problem(
+            api.post(
+                f"/v1/depots/{A_NORTH}/receipts", {**RECEIPT, "quantity": 11}, role="operator", **key("receipt-1")
+            ),
+            409,
+        )
         assert "receipt-1" in body["detail"]
-        problem(api.post(f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 10}, role="operator", **key("receipt-1")), 409)
+        problem(
+            api.post(
+                f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 10}, role="operator", **key("receipt-1")
+            ),
+            409,
+        )
 
     assert on_hand(api, A_NORTH) == 10
 

@@ -38,7 +38,13 @@ def world(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     allocation = created(
         api.post(
             "/v1/allocations",
-            {"from": A_NORTH, "item": FFP2, "quantity": 20, "recipients": [A_CLINIC, B_SOUTH], "policy": "equal_days_of_supply"},
+            {
+                "from": A_NORTH,
+                "item": FFP2,
+                "quantity": 20,
+                "recipients": [A_CLINIC, B_SOUTH],
+                "policy": "equal_days_of_supply",
+            },
         )
     )["allocation_id"]
     return {"api": api, "transfer": transfer, "request": request, "allocation": allocation}
@@ -47,9 +53,20 @@ def world(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 def writes(world: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str]]:
     """(method, path, a valid body, role) for every write that takes text."""
     t, r, a = world["transfer"], world["request"], world["allocation"]
-    allocation = {"from": A_NORTH, "item": FFP2, "quantity": 10, "recipients": [A_CLINIC], "policy": "equal_days_of_supply"}
+    allocation = {
+        "from": A_NORTH,
+        "item": FFP2,
+        "quantity": 10,
+        "recipients": [A_CLINIC],
+        "policy": "equal_days_of_supply",
+    }
     return [
-        ("POST", "/v1/items", {"code": "GOWN", "name": "Gown", "unit": "piece", "category": "ppe", "atc_code": "V07"}, "coordinator"),
+        (
+            "POST",
+            "/v1/items",
+            {"code": "GOWN", "name": "Gown", "unit": "piece", "category": "ppe", "atc_code": "V07"},
+            "coordinator",
+        ),
         (
             "POST",
             "/v1/depots",
@@ -65,16 +82,32 @@ def writes(world: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str]]:
         ),
         ("POST", f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 5, "note": "n"}, "operator"),
         ("POST", f"/v1/depots/{A_NORTH}/counts", {"item": FFP2, "counted": 400, "note": "n"}, "operator"),
-        ("POST", f"/v1/depots/{A_NORTH}/adjustments", {"item": FFP2, "quantity": 1, "reason": "found", "note": "n"}, "operator"),
+        (
+            "POST",
+            f"/v1/depots/{A_NORTH}/adjustments",
+            {"item": FFP2, "quantity": 1, "reason": "found", "note": "n"},
+            "operator",
+        ),
         ("POST", f"/v1/depots/{A_NORTH}/requests", {"item": FFP2, "quantity": 5, "note": "n"}, "operator"),
         ("POST", f"/v1/depots/{B_SOUTH}/requests/{r}/close", {"outcome": "withdrawn", "note": "n"}, "coordinator"),
         (
             "POST",
             "/v1/transfers",
-            {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 1, "lot": "L1"}], "reference": "R", "note": "n"},
+            {
+                "from": A_NORTH,
+                "to": B_SOUTH,
+                "lines": [{"item": FFP2, "quantity": 1, "lot": "L1"}],
+                "reference": "R",
+                "note": "n",
+            },
             "coordinator",
         ),
-        ("POST", f"/v1/transfers/{t}/receipt", {"lines": [{"item": FFP2, "quantity_received": 10}], "note": "n"}, "coordinator"),
+        (
+            "POST",
+            f"/v1/transfers/{t}/receipt",
+            {"lines": [{"item": FFP2, "quantity_received": 10}], "note": "n"},
+            "coordinator",
+        ),
         ("POST", f"/v1/transfers/{t}/cancel", {"reason": "not needed", "note": "n"}, "coordinator"),
         ("POST", "/v1/allocations/recommend", allocation, "coordinator"),
         ("POST", "/v1/allocations", {**allocation, "rationale": "why", "note": "n"}, "coordinator"),
@@ -125,13 +158,21 @@ def test_nul_in_any_text_field_of_any_write_is_422_naming_it(world) -> None:  # 
 
 def test_nul_in_injects_and_observations_is_422(world) -> None:  # type: ignore[no-untyped-def]
     api = world["api"]
-    created(api.post("/v1/exercises", {"code": "drill", "name": "Drill", "scenario_start": "2020-03-02T00:00:00Z"}, role="admin"))
+    created(
+        api.post(
+            "/v1/exercises", {"code": "drill", "name": "Drill", "scenario_start": "2020-03-02T00:00:00Z"}, role="admin"
+        )
+    )
     inject = {"at": "2020-03-03T00:00:00Z", "kind": "message", "text": "hello", "title": "t"}
     with nothing_stored(api):
         for field in ("text", "title"):
-            answer = problem(api.post("/v1/exercises/drill/injects", {"injects": [{**inject, field: NUL}]}, role="admin"), 422)
+            answer = problem(
+                api.post("/v1/exercises/drill/injects", {"injects": [{**inject, field: NUL}]}, role="admin"), 422
+            )
             assert error_locations(answer) == {f"body.injects.0.message.{field}"}, answer
-        answer = problem(api.post("/v1/exercises/drill/injects", {"scenario": f"injects: []\n#{NUL}"}, role="admin"), 422)
+        answer = problem(
+            api.post("/v1/exercises/drill/injects", {"scenario": f"injects: []\n#{NUL}"}, role="admin"), 422
+        )
         assert error_locations(answer) == {"body.scenario"}
         answer = problem(api.post("/v1/exercises/drill/observations", {"text": NUL}, role="auditor"), 422)
         assert error_locations(answer) == {"body.text"}
@@ -160,8 +201,12 @@ def test_nul_in_any_query_parameter_is_422_naming_it(world) -> None:  # type: ig
                 assert error_locations(answer) == {f"query.{name}"}, (path, name, answer)
                 assert "NUL" in answer["detail"]
         # On a write too, and whatever the parameter's name
-        answer = problem(api.client.post(f"/v1/depots/{A_NORTH}/receipts?x%00=1", json={"item": FFP2, "quantity": 1},
-                                          headers=api.headers()), 422)
+        answer = problem(
+            api.client.post(
+                f"/v1/depots/{A_NORTH}/receipts?x%00=1", json={"item": FFP2, "quantity": 1}, headers=api.headers()
+            ),
+            422,
+        )
         assert error_locations(answer) == {"query.x"}
 
 

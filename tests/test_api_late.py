@@ -4,15 +4,22 @@ by recording time, each with the allocation decisions whose inputs it changed.""
 from __future__ import annotations
 
 import pytest
-
 from allocation_world import EAST, FFP2, NAT, SOUTH, request, world
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
-from api_helpers import ago, created, ok, problem
+from api_helpers import (
+    ago,
+    created,
+    ok,
+    problem,
+    production_logging,  # noqa: F401 - an autouse fixture
+)
 
 
 def consumption(api, depot: str, quantity: int, days_ago: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    return created(api.post(f"/v1/depots/{depot}/consumption",
-                            {"item": FFP2, "quantity": quantity, "occurred_at": ago(days=days_ago)}))
+    return created(
+        api.post(
+            f"/v1/depots/{depot}/consumption", {"item": FFP2, "quantity": quantity, "occurred_at": ago(days=days_ago)}
+        )
+    )
 
 
 def test_late_reports_are_listed_with_the_decisions_they_changed(api):

@@ -15,14 +15,23 @@ from typing import Any
 
 import pytest
 import uvicorn
+from api_helpers import (
+    A_NORTH,
+    FFP2,
+    PROBLEM_JSON,
+    created,
+    nothing_stored,
+    on_hand,
+    problem,
+    production_logging,  # noqa: F401 - an autouse fixture
+    seed,
+)
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.app import Stores, create_app
 from api.limits import DEFAULT_MAX_BODY_BYTES, MAX_BODY_VARIABLE, MAX_JSON_DEPTH, max_body_bytes, nested_too_deep
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
-from api_helpers import A_NORTH, FFP2, PROBLEM_JSON, created, nothing_stored, on_hand, problem, seed
 from ledger.settings import Database
 
 LIMIT = 64 * 1024
@@ -101,8 +110,13 @@ def receipt_of_size(size: int) -> bytes:
 
 
 def head(token: str, **headers: str) -> str:
-    lines = [f"POST {RECEIPTS} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Bearer {token}",
-             "Content-Type: application/json", *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items())]
+    lines = [
+        f"POST {RECEIPTS} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {token}",
+        "Content-Type: application/json",
+        *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items()),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -112,14 +126,22 @@ def head(token: str, **headers: str) -> str:
 def test_a_body_one_byte_over_the_limit_is_413_and_one_at_the_limit_is_accepted(limited):
     with nothing_stored(limited):
         for role in ("auditor", "coordinator"):
-            response = limited.client.post(RECEIPTS, content=receipt_of_size(LIMIT + 1), headers={
-                "Authorization": f"Bearer {limited.tokens[role]}", "Content-Type": "application/json"})
+            response = limited.client.post(
+                RECEIPTS,
+                content=receipt_of_size(LIMIT + 1),
+                headers={"Authorization": f"Bearer {limited.tokens[role]}", "Content-Type": "application/json"},
+            )
             body = problem(response, 413)
             assert body["detail"] == f"the request body is larger than {LIMIT} bytes"
             assert body["title"] == "Content too large"
 
-    created(limited.client.post(RECEIPTS, content=receipt_of_size(LIMIT), headers={
-        "Authorization": f"Bearer {limited.tokens['coordinator']}", "Content-Type": "application/json"}))
+    created(
+        limited.client.post(
+            RECEIPTS,
+            content=receipt_of_size(LIMIT),
+            headers={"Authorization": f"Bearer {limited.tokens['coordinator']}", "Content-Type": "application/json"},
+        )
+    )
     assert on_hand(limited, A_NORTH) == 10
 
 
@@ -139,7 +161,11 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_waiting_for_
     framed = [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"] * 5  # 80 KiB, and no final chunk
     with nothing_stored(limited):
         status, headers, body = limited.raw(head(limited.tokens["coordinator"], Transfer_Encoding="chunked"), framed)
-    assert (status, headers["content-type"], body["detail"]) == (413, PROBLEM_JSON, f"the request body is larger than {LIMIT} bytes")
+    assert (status, headers["content-type"], body["detail"]) == (
+        413,
+        PROBLEM_JSON,
+        f"the request body is larger than {LIMIT} bytes",
+    )
 
 
 def test_a_chunked_body_within_the_limit_is_read_whole(limited):
@@ -160,11 +186,15 @@ def test_the_limit_defaults_to_10_mib_and_a_bad_setting_is_a_clear_error(tmp_pat
 
     start = subprocess.run(
         [sys.executable, "-m", "api", "serve", "--database", f"sqlite:///{tmp_path / 'ledger.sqlite3'}", "--port", "9"],
-        env={**os.environ, MAX_BODY_VARIABLE: "10MB"}, capture_output=True, text=True, timeout=120,
+        env={**os.environ, MAX_BODY_VARIABLE: "10MB"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert start.returncode == 2
     assert start.stderr.strip().splitlines()[-1] == (
-        f"error: {MAX_BODY_VARIABLE}='10MB': give the largest request body accepted, in bytes (e.g. 10485760)")
+        f"error: {MAX_BODY_VARIABLE}='10MB': give the largest request body accepted, in bytes (e.g. 10485760)"
+    )
 
 
 # --- nesting -------------------------------------------------------------------------------------
@@ -181,8 +211,9 @@ def test_json_nested_too_deep_is_a_422_problem_with_or_without_an_idempotency_ke
     seed(api)
     with nothing_stored(api):
         for extra in ({}, {"Idempotency-Key": f"deep-{depth}"}):
-            response = api.client.post(RECEIPTS, content=nested(depth), headers=api.headers(**extra, **{
-                "Content-Type": "application/json"}))
+            response = api.client.post(
+                RECEIPTS, content=nested(depth), headers=api.headers(**extra, **{"Content-Type": "application/json"})
+            )
             body = problem(response, 422)
             # at the bound the body is parsed, and its note is found not to be text
             assert body["errors"][0]["type"] == ("json_too_deep" if depth > MAX_JSON_DEPTH else "string_type")
@@ -192,19 +223,33 @@ def test_json_nested_too_deep_is_refused_on_every_route_that_takes_a_body(api):
     seed(api)
     deep = b"[" * 10_000 + b"]" * 10_000
     with nothing_stored(api):
-        for path, role in (("/v1/transfers", "coordinator"), ("/v1/items", "coordinator"),
-                           ("/v1/exercises", "admin"), ("/v1/exercises/x/injects", "admin")):
+        for path, role in (
+            ("/v1/transfers", "coordinator"),
+            ("/v1/items", "coordinator"),
+            ("/v1/exercises", "admin"),
+            ("/v1/exercises/x/injects", "admin"),
+        ):
             body = problem(api.client.post(path, content=deep, headers=api.headers(role)), 422)
-            assert body["errors"] == [{"loc": ["body"], "msg": f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
-                                       "type": "json_too_deep"}]
+            assert body["errors"] == [
+                {
+                    "loc": ["body"],
+                    "msg": f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                    "type": "json_too_deep",
+                }
+            ]
         assert problem(api.client.post(path, content=deep), 401)  # without a token: 401 first
 
 
 # --- the nesting check itself ------------------------------------------------------------------------
 
 LEAVES = st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n\u00e9', max_size=8)
-VALUES = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.text(alphabet='[]{}"\\k', max_size=4), inner, max_size=3), max_leaves=40)
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), inner, max_size=3)
+    ),
+    max_leaves=40,
+)
 
 
 def depth(value: object) -> int:

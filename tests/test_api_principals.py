@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
     A_NORTH,
     B_SOUTH,
@@ -17,6 +16,7 @@ from api_helpers import (
     ok,
     on_hand,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
     seed,
 )
 from exercise_world import CODE, build_live, create
@@ -69,7 +69,9 @@ def test_an_exercise_control_key_belongs_to_the_principal_not_its_name(api):
     assert (again.status_code, again.json(), replayed(again)) == (201, first, True)
     assert not replayed(other) and created(other)["text"] == "Allocation on time"
     assert [o["text"] for o in ok(api.get(f"/v1/exercises/{CODE}"))["observations"]] == [
-        "Situation report late", "Allocation on time"]
+        "Situation report late",
+        "Allocation on time",
+    ]
 
 
 def test_a_revoked_token_is_401_and_stores_nothing(api):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
     A_CLINIC,
     A_NORTH,
@@ -20,13 +18,20 @@ from api_helpers import (
     nothing_stored,
     ok,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
     receive_stock,
     seed,
     stock,
 )
 
 MASK = {"code": "MASK-IIR", "name": "Surgical mask type IIR", "unit": "piece", "category": "ppe"}
-PARACETAMOL = {"code": "PCM-500", "name": "Paracetamol 500 mg", "unit": "tablet", "category": "medicine", "atc_code": "N02BE01"}
+PARACETAMOL = {
+    "code": "PCM-500",
+    "name": "Paracetamol 500 mg",
+    "unit": "tablet",
+    "category": "medicine",
+    "atc_code": "N02BE01",
+}
 DEPOT = {"code": "C-EAST", "name": "East municipality", "region": "east", "organisation": "org-c", "kind": "municipal"}
 
 

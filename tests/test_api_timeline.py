@@ -27,8 +27,21 @@ from api_helpers import (
 
 BASE = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
 ENTRY_FIELDS = {
-    "position", "version", "type", "occurred_at", "recorded_at", "actor", "source", "item", "delta", "balance",
-    "late", "data", "event_id", "corrects", "corrected_by",
+    "position",
+    "version",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "source",
+    "item",
+    "delta",
+    "balance",
+    "late",
+    "data",
+    "event_id",
+    "corrects",
+    "corrected_by",
 }
 
 
@@ -63,7 +76,8 @@ def timeline(api, depot: str = A_NORTH, **params: Any) -> dict[str, Any]:
 def rows(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     """(position, version, type, item, delta, balance, late) of each entry."""
     return [
-        (e["position"], e["version"], e["type"], e["item"], e["delta"], e["balance"], e["late"]) for e in body["entries"]
+        (e["position"], e["version"], e["type"], e["item"], e["delta"], e["balance"], e["late"])
+        for e in body["entries"]
     ]
 
 
@@ -202,10 +216,18 @@ def test_item_filter_keeps_that_item_only(api):
 
     assert rows(timeline(api, item=GLOVE)) == [(p["p6"], 7, "ReceiptRecorded", GLOVE, 5, 5, True)]
     assert [(e["position"], e["balance"]) for e in timeline(api, item=FFP2)["entries"]] == [
-        (p["p1"], 100), (p["p2"], 80), (p["p5"], 50), (p["p3"], 75), (p["p4"], 65),
+        (p["p1"], 100),
+        (p["p2"], 80),
+        (p["p5"], 50),
+        (p["p3"], 75),
+        (p["p4"], 65),
     ]
     assert [(e["position"], e["balance"]) for e in timeline(api, item=FFP2, order="recorded")["entries"]] == [
-        (p["p1"], 100), (p["p2"], 80), (p["p3"], 75), (p["p4"], 65), (p["p5"], 65),
+        (p["p1"], 100),
+        (p["p2"], 80),
+        (p["p3"], 75),
+        (p["p4"], 65),
+        (p["p5"], 65),
     ]
 
 
@@ -228,12 +250,24 @@ def test_limit_truncates_and_says_so(api):
 def test_transfer_entries_on_the_source_and_destination_timelines(api):
     seed_at_base(api)
     command(api, A_NORTH, "receipts", item=FFP2, quantity=100, occurred_at=t(1))
-    delivered = created(api.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH,
-                                                   "lines": [{"item": FFP2, "quantity": 30}], "occurred_at": t(2)}))
-    ok(api.post(f"/v1/transfers/{delivered['transfer_id']}/receipt",
-                {"lines": [{"item": FFP2, "quantity_received": 28}], "occurred_at": t(4)}))
-    cancelled = created(api.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH,
-                                                   "lines": [{"item": FFP2, "quantity": 10}], "occurred_at": t(5)}))
+    delivered = created(
+        api.post(
+            "/v1/transfers",
+            {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 30}], "occurred_at": t(2)},
+        )
+    )
+    ok(
+        api.post(
+            f"/v1/transfers/{delivered['transfer_id']}/receipt",
+            {"lines": [{"item": FFP2, "quantity_received": 28}], "occurred_at": t(4)},
+        )
+    )
+    cancelled = created(
+        api.post(
+            "/v1/transfers",
+            {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 10}], "occurred_at": t(5)},
+        )
+    )
     ok(api.post(f"/v1/transfers/{cancelled['transfer_id']}/cancel", {"reason": "no truck", "occurred_at": t(6)}))
 
     source = timeline(api, A_NORTH, item=FFP2)

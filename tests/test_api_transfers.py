@@ -3,10 +3,7 @@ loss in transit, cancellation, the transfer views, and races between dispatches.
 
 from __future__ import annotations
 
-
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
 from api_helpers import (
-    race,
     A_CLINIC,
     A_NORTH,
     B_SOUTH,
@@ -21,6 +18,8 @@ from api_helpers import (
     ok,
     on_hand,
     problem,
+    production_logging,  # noqa: F401 - an autouse fixture
+    race,
     receive_stock,
     seed,
     stock,
@@ -232,7 +231,13 @@ def test_a_receipt_with_a_shortfall_lists_it_and_lands_only_what_arrived(api):
     lines = [{"item": FFP2, "quantity": 30}, {"item": GLOVE, "quantity": 20}]
     transfer_id = created(api.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH, "lines": lines}))["transfer_id"]
 
-    body = ok(receipt(api, transfer_id, {"lines": [{"item": FFP2, "quantity_received": 25}, {"item": GLOVE, "quantity_received": 20}]}))
+    body = ok(
+        receipt(
+            api,
+            transfer_id,
+            {"lines": [{"item": FFP2, "quantity_received": 25}, {"item": GLOVE, "quantity_received": 20}]},
+        )
+    )
 
     assert body["status"] == "received"
     assert body["shortfall"] == [{"item": FFP2, "quantity_dispatched": 30, "quantity_received": 25, "shortfall": 5}]
@@ -271,8 +276,12 @@ def test_receiving_more_than_was_dispatched_or_an_item_not_carried_is_invalid(ap
     transfer_id = created(dispatch(api, A_NORTH, B_SOUTH, 30))["transfer_id"]
 
     with nothing_stored(api):
-        problem(receipt(api, transfer_id, {"lines": [{"item": FFP2, "quantity_received": 31}]}), 422, field_errors=False)
-        problem(receipt(api, transfer_id, {"lines": [{"item": GLOVE, "quantity_received": 1}]}), 422, field_errors=False)
+        problem(
+            receipt(api, transfer_id, {"lines": [{"item": FFP2, "quantity_received": 31}]}), 422, field_errors=False
+        )
+        problem(
+            receipt(api, transfer_id, {"lines": [{"item": GLOVE, "quantity_received": 1}]}), 422, field_errors=False
+        )
         problem(receipt(api, transfer_id, {"lines": [{"item": FFP2, "quantity_received": -1}]}), 422)
         problem(receipt(api, transfer_id, {"lines": [{"item": FFP2, "quantity_received": "30"}]}), 422)
     assert ok(api.get(f"/v1/transfers/{transfer_id}"))["status"] == "in_transit"
@@ -451,7 +460,6 @@ def test_the_transfer_list_refuses_an_unknown_status(api):
 
 
 # --- races ----------------------------------------------------------------------------------------
-
 
 
 def test_racing_dispatches_from_one_depot_never_over_commit(api):

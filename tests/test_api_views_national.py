@@ -27,10 +27,26 @@ from api_helpers import (
 
 BASE = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
 ROW_FIELDS = {
-    "region", "depot", "item", "on_hand", "in_transit_in", "in_transit_out", "reserved", "available",
-    "avg_daily_consumption", "days_of_supply",
+    "region",
+    "depot",
+    "item",
+    "on_hand",
+    "in_transit_in",
+    "in_transit_out",
+    "reserved",
+    "available",
+    "avg_daily_consumption",
+    "days_of_supply",
 }
-FIGURES = ("on_hand", "in_transit_in", "in_transit_out", "reserved", "available", "avg_daily_consumption", "days_of_supply")
+FIGURES = (
+    "on_hand",
+    "in_transit_in",
+    "in_transit_out",
+    "reserved",
+    "available",
+    "avg_daily_consumption",
+    "days_of_supply",
+)
 
 
 def t(days: float, hour: int = 12) -> str:

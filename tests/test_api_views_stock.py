@@ -91,14 +91,35 @@ def test_depot_stock_lists_every_item_of_the_depot_with_every_figure(api):
     assert [entry["item"] for entry in body["items"]] == [FFP2, GLOVE]  # by item code
     ffp2, glove = body["items"]
     assert set(ffp2) == {
-        "item", "on_hand", "in_transit_in", "in_transit_out", "reserved", "available", "avg_daily_consumption",
-        "days_of_supply", "min_days", "meets_obligation", "expired", "lots", "discrepancy",
+        "item",
+        "on_hand",
+        "in_transit_in",
+        "in_transit_out",
+        "reserved",
+        "available",
+        "avg_daily_consumption",
+        "days_of_supply",
+        "min_days",
+        "meets_obligation",
+        "expired",
+        "lots",
+        "discrepancy",
     }
     # FFP2: received 100, nothing consumed: no days of supply, no obligation.
     assert ffp2 == {
-        "item": FFP2, "on_hand": 100, "in_transit_in": 0, "in_transit_out": 0, "reserved": 0, "available": 100,
-        "avg_daily_consumption": 0.0, "days_of_supply": None, "min_days": None, "meets_obligation": None,
-        "expired": 0, "lots": [{"lot": None, "expires_on": None, "quantity": 100}], "discrepancy": False,
+        "item": FFP2,
+        "on_hand": 100,
+        "in_transit_in": 0,
+        "in_transit_out": 0,
+        "reserved": 0,
+        "available": 100,
+        "avg_daily_consumption": 0.0,
+        "days_of_supply": None,
+        "min_days": None,
+        "meets_obligation": None,
+        "expired": 0,
+        "lots": [{"lot": None, "expires_on": None, "quantity": 100}],
+        "discrepancy": False,
     }
     # GLOVE: 40 - 28 = 12; avg = 28 / 14 = 2.0; days = 12 / 2 = 6.0.
     assert figures(glove, "on_hand", "available", "avg_daily_consumption", "days_of_supply") == (12, 12, 2.0, 6.0)
@@ -234,12 +255,16 @@ def test_a_transfer_dispatched_before_and_received_after_as_of_is_in_transit_at_
     seed(api)
     receipt(api, A_NORTH, 100, t(1))
     transfer = created(
-        api.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 30}],
-                                   "occurred_at": t(2)})
+        api.post(
+            "/v1/transfers",
+            {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 30}], "occurred_at": t(2)},
+        )
     )
     received = ok(
-        api.post(f"/v1/transfers/{transfer['transfer_id']}/receipt",
-                 {"lines": [{"item": FFP2, "quantity_received": 28}], "occurred_at": t(4)})
+        api.post(
+            f"/v1/transfers/{transfer['transfer_id']}/receipt",
+            {"lines": [{"item": FFP2, "quantity_received": 28}], "occurred_at": t(4)},
+        )
     )
     assert received["shortfall"][0]["item"] == FFP2
 
@@ -263,8 +288,10 @@ def test_a_cancelled_transfer_returns_the_stock_to_the_source_from_its_cancellat
     seed(api)
     receipt(api, A_NORTH, 100, t(1))
     transfer = created(
-        api.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 40}],
-                                   "occurred_at": t(2)})
+        api.post(
+            "/v1/transfers",
+            {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 40}], "occurred_at": t(2)},
+        )
     )
     ok(api.post(f"/v1/transfers/{transfer['transfer_id']}/cancel", {"reason": "road closed", "occurred_at": t(3)}))
 
@@ -308,8 +335,15 @@ def test_a_transfer_of_a_named_lot_carries_the_lot_and_its_expiry_to_the_destina
     receipt(api, A_NORTH, 50, t(1), lot="L-SOON", expires_on=day(10))
     receipt(api, A_NORTH, 50, t(1), lot="L-LATE", expires_on=day(20))
     transfer = created(
-        api.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH,
-                                   "lines": [{"item": FFP2, "quantity": 20, "lot": "L-LATE"}], "occurred_at": t(2)})
+        api.post(
+            "/v1/transfers",
+            {
+                "from": A_NORTH,
+                "to": B_SOUTH,
+                "lines": [{"item": FFP2, "quantity": 20, "lot": "L-LATE"}],
+                "occurred_at": t(2),
+            },
+        )
     )
     ok(api.post(f"/v1/transfers/{transfer['transfer_id']}/receipt", {"occurred_at": t(3)}))
 
@@ -445,7 +479,9 @@ def test_a_late_report_can_raise_a_discrepancy_in_the_past_that_was_not_known_th
     known = receipt(api, A_NORTH, 30, t(3))  # 40
     consume(api, A_NORTH, 12, t(2))  # recorded late, dated day 2: 10 - 12 = -2 on day 2
 
-    assert figures(line(api, A_NORTH, as_of=t(2, 18), known_at=f"pos:{known['position']}"), "on_hand", "discrepancy") == (10, False)
+    assert figures(
+        line(api, A_NORTH, as_of=t(2, 18), known_at=f"pos:{known['position']}"), "on_hand", "discrepancy"
+    ) == (10, False)
     assert figures(line(api, A_NORTH, as_of=t(2, 18)), "on_hand", "discrepancy") == (-2, True)
     # Still flagged on day 4 (no count since), with on_hand 10 - 12 + 30 = 28.
     assert figures(line(api, A_NORTH, as_of=t(4)), "on_hand", "discrepancy") == (28, True)

@@ -18,11 +18,19 @@ def test_late_events_stored_before_the_index_are_found_after_reopening(database_
     ledger = Ledger(Database(database_url).env())
     try:
         ledger.define_item(cmd.DefineItem(code="FFP2", name="FFP2", unit="piece", category="ppe"), CTX)
-        ledger.register_depot(cmd.RegisterDepot(code="D1", name="D1", region="r", organisation="o", kind="regional"), CTX)
+        ledger.register_depot(
+            cmd.RegisterDepot(code="D1", name="D1", region="r", organisation="o", kind="regional"), CTX
+        )
         now = clock.now()
-        ledger.record_receipt("D1", cmd.RecordReceipt(item="FFP2", quantity=50, occurred_at=now - timedelta(days=3)), CTX)
-        ledger.report_consumption("D1", cmd.ReportConsumption(item="FFP2", quantity=5, occurred_at=now - timedelta(hours=2)), CTX)
-        ledger.report_consumption("D1", cmd.ReportConsumption(item="FFP2", quantity=7, occurred_at=now - timedelta(days=2)), CTX)
+        ledger.record_receipt(
+            "D1", cmd.RecordReceipt(item="FFP2", quantity=50, occurred_at=now - timedelta(days=3)), CTX
+        )
+        ledger.report_consumption(
+            "D1", cmd.ReportConsumption(item="FFP2", quantity=5, occurred_at=now - timedelta(hours=2)), CTX
+        )
+        ledger.report_consumption(
+            "D1", cmd.ReportConsumption(item="FFP2", quantity=7, occurred_at=now - timedelta(days=2)), CTX
+        )
         expected = [(3, "D1", "ReceiptRecorded"), (5, "D1", "ConsumptionReported")]
         listed = late_reports(ledger, None, None)
         assert [(e.position, e.depot, e.type) for e in listed.events] == expected

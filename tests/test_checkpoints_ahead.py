@@ -33,23 +33,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from conftest import fresh_postgres_schema
 from fastapi.testclient import TestClient
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
-
-from api.app import Stores, create_app
-from api.cli import app as cli_app
-from conftest import fresh_postgres_schema
-from domain import commands as cmd
-from ledger import clock
-from ledger.application import Ledger
-from ledger.settings import Database
-from projections import history as history_module
-from projections.checkpoints import CheckpointsAhead
-from projections.cut import Cut
-from projections.history import History
-from projections.runner import Projector
 from test_views_properties import (
     CTX,
     LATE_ROW_BEFORE_A_CHECKPOINT,
@@ -73,6 +60,19 @@ from test_views_properties import (
     start,
     stat,
 )
+from typer.testing import CliRunner
+
+from api.app import Stores, create_app
+from api.cli import app as cli_app
+from domain import commands as cmd
+from ledger import clock
+from ledger.application import Ledger
+from ledger.settings import Database
+from projections import history as history_module
+from projections.checkpoints import CheckpointsAhead
+from projections.cut import Cut
+from projections.history import History
+from projections.runner import Projector
 
 NEVER = 10**9  # questions leave no checkpoints of their own
 
@@ -135,10 +135,14 @@ def check_written_ahead(urls: UrlFactory, scenario: Scenario, cuts: Cuts, batch:
             check_cuts(ledger, FromTheStart(ledger.index_store), run, part_cuts)
         keys = journal_keys(ledger)
         now = history.cut(None, None, ledger.position())
-        folded = {key: (f.on_hand, f.transit_in, f.transit_out, f.reserved, f.min_days)
-                  for key, f in fold_figures(history, now, keys).items()}
-        aggregate = {key: (f.on_hand, f.transit_in, f.transit_out, f.reserved, f.min_days)
-                     for key, f in aggregate_figures(ledger, keys).items()}
+        folded = {
+            key: (f.on_hand, f.transit_in, f.transit_out, f.reserved, f.min_days)
+            for key, f in fold_figures(history, now, keys).items()
+        }
+        aggregate = {
+            key: (f.on_hand, f.transit_in, f.transit_out, f.reserved, f.min_days)
+            for key, f in aggregate_figures(ledger, keys).items()
+        }
         assert folded == aggregate, differences(aggregate, folded)
         stat(f"checkpoints written ahead: {'none' if not checkpoints(ledger) else 'some'}")
         stat(f"folds resumed from a checkpoint: {'none' if not history.resumed else 'some'}")
@@ -182,7 +186,9 @@ def test_checkpoints_written_ahead_give_the_same_answers_postgres(
 def one_book(ledger: Ledger, reports: int) -> list[int]:
     """D1's FFP2: a receipt 30 days ago, then `reports` consumption reports an hour apart; their positions."""
     ledger.define_item(cmd.DefineItem(code="FFP2", name="FFP2 respirator", unit="piece", category="ppe"), CTX)
-    ledger.register_depot(cmd.RegisterDepot(code="D1", name="Depot 1", region="R1", organisation="o", kind="regional"), CTX)
+    ledger.register_depot(
+        cmd.RegisterDepot(code="D1", name="Depot 1", region="R1", organisation="o", kind="regional"), CTX
+    )
     first = clock.now() - timedelta(days=30)
     ledger.record_receipt("D1", cmd.RecordReceipt(item="FFP2", quantity=1000, occurred_at=first), CTX)
     positions = [ledger.position()]
@@ -207,7 +213,9 @@ def test_checkpoints_are_written_every_n_rows_and_kept_through_rebuild_and_resta
         assert checkpoints(ledger) == [("D1", "FFP2", 15, 15, 0), ("D1", "FFP2", 25, 25, 0)]
         restarted = Projector(ledger, stores.projector.view, 5, CheckpointsAhead(ledger.index_store, every=10))
         for hour in range(26, 36):  # ten more reports, positions 29..38
-            report = cmd.ReportConsumption(item="FFP2", quantity=1, occurred_at=clock.now() - timedelta(days=29, hours=-hour))
+            report = cmd.ReportConsumption(
+                item="FFP2", quantity=1, occurred_at=clock.now() - timedelta(days=29, hours=-hour)
+            )
             ledger.report_consumption("D1", report, CTX)
         restarted.catch_up()
         # The restarted runner counts from where the view was (28): 10 rows later, at 38, the
@@ -222,7 +230,9 @@ def test_checkpoints_are_written_every_n_rows_and_kept_through_rebuild_and_resta
             assert (answer.state.on_hand, history.resumed, history.stale) == (1000 - 24, 1, 0)
 
             # A late report dated before every checkpoint: cuts that know it cannot use them.
-            late = cmd.ReportConsumption(item="FFP2", quantity=7, occurred_at=clock.now() - timedelta(days=29, hours=23))
+            late = cmd.ReportConsumption(
+                item="FFP2", quantity=7, occurred_at=clock.now() - timedelta(days=29, hours=23)
+            )
             ledger.report_consumption("D1", late, CTX)
             cut = history.cut(None, None, ledger.position())
             assert history.item_fold("D1", "FFP2", cut).state.on_hand == 1000 - 35 - 7
@@ -239,7 +249,9 @@ def test_serve_writes_checkpoints_ahead_outside_the_commands(database_url: str) 
     ledger = stores.ledger
     headers = {"Authorization": f"Bearer {stores.access.issue('ops', 'admin')}"}
     ledger.define_item(cmd.DefineItem(code="FFP2", name="FFP2 respirator", unit="piece", category="ppe"), CTX)
-    ledger.register_depot(cmd.RegisterDepot(code="D1", name="Depot 1", region="R1", organisation="o", kind="regional"), CTX)
+    ledger.register_depot(
+        cmd.RegisterDepot(code="D1", name="Depot 1", region="R1", organisation="o", kind="regional"), CTX
+    )
     stores.projector.checkpoints.every = 10
 
     def report(client: TestClient, times: int) -> None:

@@ -21,18 +21,26 @@ def test_serve_creates_an_admin_token_once_and_answers_with_it(database_url: str
     port = free_port()
     env = {**os.environ, "SUPPLY_LEDGER_DATABASE_URL": database_url}
     command = [sys.executable, "-m", "api", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "database": "ok", "position": 0}
-        data_dir = Path(database_url[len("sqlite:///"):]).parent if database_url.startswith("sqlite") else (
-            tmp_path / "supply-ledger-data")
+        data_dir = (
+            Path(database_url[len("sqlite:///") :]).parent
+            if database_url.startswith("sqlite")
+            else (tmp_path / "supply-ledger-data")
+        )
         token_file = data_dir / "admin-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = token_file.read_text().strip()
-        answer = httpx.post(f"{url}/v1/items", headers={"Authorization": f"Bearer {token}"},
-                            json={"code": "FFP2", "name": "FFP2 respirator", "unit": "piece", "category": "ppe"})
+        answer = httpx.post(
+            f"{url}/v1/items",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"code": "FFP2", "name": "FFP2 respirator", "unit": "piece", "category": "ppe"},
+        )
         assert answer.status_code == 201, answer.text
         assert httpx.get(f"{url}/v1/items").status_code == 401
     finally:
@@ -54,8 +62,9 @@ def test_serve_creates_an_admin_token_once_and_answers_with_it(database_url: str
 
 
 def test_token_create_prints_the_token_alone_on_the_last_line(database_url: str) -> None:
-    result = runner.invoke(app, ["token", "create", "--name", "kari", "--role", "operator", "--org", "DK-84",
-                                 "--database", database_url])
+    result = runner.invoke(
+        app, ["token", "create", "--name", "kari", "--role", "operator", "--org", "DK-84", "--database", database_url]
+    )
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     assert token.startswith("sl_") and " " not in token
@@ -89,8 +98,11 @@ def test_demo_prints_a_token_per_role_and_refuses_to_load_twice(database_url: st
     first = runner.invoke(app, ["demo", "--database", database_url])
     assert first.exit_code == 0, first.output
     assert "Loaded the demo: 16 depots, 6 items," in first.output
-    tokens = {line.split()[0]: line.split()[-1] for line in first.output.splitlines()
-              if line.split() and line.split()[0] in ("coordinator", "operator", "auditor")}
+    tokens = {
+        line.split()[0]: line.split()[-1]
+        for line in first.output.splitlines()
+        if line.split() and line.split()[0] in ("coordinator", "operator", "auditor")
+    }
     assert set(tokens) == {"coordinator", "operator", "auditor"}
     assert "(organisation DK-84)" in first.output
 

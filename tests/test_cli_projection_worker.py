@@ -35,14 +35,18 @@ def test_the_worker_follows_the_ledger_and_resumes_where_it_stopped(database_url
     stores = Stores.open(Database(database_url))
     ledger = stores.ledger
     ledger.define_item(cmd.DefineItem(code="FFP2", name="FFP2 respirator", unit="piece", category="ppe"), CTX)
-    ledger.register_depot(cmd.RegisterDepot(code="D1", name="Depot 1", region="R1", organisation="o", kind="regional"), CTX)
+    ledger.register_depot(
+        cmd.RegisterDepot(code="D1", name="Depot 1", region="R1", organisation="o", kind="regional"), CTX
+    )
     ledger.record_receipt("D1", cmd.RecordReceipt(item="FFP2", quantity=100), CTX)
 
     env = {**os.environ, "SUPPLY_LEDGER_DATABASE_URL": database_url}
     command = [sys.executable, "-m", "api", "projections", "run"]
 
     def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     worker = start()
     try:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 
+from allocation_world import EAST, EQUAL_DAYS, FFP2, SOUTH, request, world
+from api_helpers import (
+    ago,
+    created,
+    ok,
+    production_logging,  # noqa: F401 - an autouse fixture
+)
 from typer.testing import CliRunner
 
-from allocation_world import EAST, EQUAL_DAYS, FFP2, SOUTH, request, world
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
-from api_helpers import ago, created, ok
 from api.cli import app
 
 runner = CliRunner()
@@ -19,7 +23,9 @@ runner = CliRunner()
 def decided_with_a_late_report(api) -> tuple[str, int]:  # type: ignore[no-untyped-def]
     world(api)
     allocation = created(api.post("/v1/allocations", request()))["allocation_id"]
-    late = created(api.post(f"/v1/depots/{SOUTH}/consumption", {"item": FFP2, "quantity": 420, "occurred_at": ago(days=3)}))
+    late = created(
+        api.post(f"/v1/depots/{SOUTH}/consumption", {"item": FFP2, "quantity": 420, "occurred_at": ago(days=3)})
+    )
     return allocation, late["position"]
 
 
@@ -31,7 +37,18 @@ def test_the_report_shows_the_decision_both_pictures_and_the_late_report(api, da
     assert f"Allocation {allocation}: 3,000 FFP2 from NAT by equal_days_of_supply" in out
     assert "recommendation reproduced: yes, inputs reproduced: yes" in out
     east = next(line for line in out.splitlines() if EAST in line and "│" in line)
-    assert [cell.strip() for cell in east.split("│")[1:-1]] == ["R-EAST", "200", "100", "2.0", "200", "100", "2.0", "2271", "2271", "1653"]
+    assert [cell.strip() for cell in east.split("│")[1:-1]] == [
+        "R-EAST",
+        "200",
+        "100",
+        "2.0",
+        "200",
+        "100",
+        "2.0",
+        "2271",
+        "2271",
+        "1653",
+    ]
     assert str(late_position) in out and "ConsumptionReported" in out and "-420" in out
     assert "With everything known now, the policy would recommend differently" in out
 
@@ -39,11 +56,15 @@ def test_the_report_shows_the_decision_both_pictures_and_the_late_report(api, da
 def test_json_is_the_api_body_and_html_is_the_api_page(api, database_url, tmp_path):
     allocation, _ = decided_with_a_late_report(api)
     page = tmp_path / "replay.html"
-    result = runner.invoke(app, ["replay", "allocation", allocation, "--json", "--html", str(page), "--database", database_url])
+    result = runner.invoke(
+        app, ["replay", "allocation", allocation, "--json", "--html", str(page), "--database", database_url]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == ok(api.get(f"/v1/allocations/{allocation}/replay"))
     assert page.read_text(encoding="utf-8") == api.get(f"/v1/allocations/{allocation}/replay.html").text
-    assert {line["to"]: line["quantity"] for line in json.loads(result.output)["known_then"]["recommendation"]} == EQUAL_DAYS
+    assert {
+        line["to"]: line["quantity"] for line in json.loads(result.output)["known_then"]["recommendation"]
+    } == EQUAL_DAYS
 
 
 def test_an_unknown_allocation_exits_non_zero(api, database_url):
@@ -62,10 +83,12 @@ def _edit_stored_event(api, database_url: str, position: int, edit) -> None:  # 
 
     recorder = api.stores.ledger.recorder
     if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url[len("sqlite:///"):]) as conn:
+        with sqlite3.connect(database_url[len("sqlite:///") :]) as conn:
             table = recorder.events_table_name
             (state,) = conn.execute(f"SELECT state FROM {table} WHERE rowid = ?", (position,)).fetchone()
-            conn.execute(f"UPDATE {table} SET state = ? WHERE rowid = ?", (orjson.dumps(edit(orjson.loads(state))), position))
+            conn.execute(
+                f"UPDATE {table} SET state = ? WHERE rowid = ?", (orjson.dumps(edit(orjson.loads(state))), position)
+            )
     else:
         table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
         with psycopg.connect(database_url.split("?")[0], autocommit=True) as conn:

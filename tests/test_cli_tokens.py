@@ -56,7 +56,9 @@ def test_create_with_a_lifetime_and_list_without_secrets(database_url: str) -> N
 
     rows = listed(database_url)
     assert [(r["name"], r["role"], r["issued_by"], r["revoked"], r["expired"]) for r in rows] == [
-        ("kari", "coordinator", "cli", False, False), ("desk", "coordinator", "cli", False, False)]
+        ("kari", "coordinator", "cli", False, False),
+        ("desk", "coordinator", "cli", False, False),
+    ]
     issued, expires = (datetime.fromisoformat(rows[0][k].replace("Z", "+00:00")) for k in ("issued_at", "expires_at"))
     assert abs(expires - issued - timedelta(days=30)) < timedelta(seconds=5)
     assert rows[1]["expires_at"] is None
@@ -87,7 +89,9 @@ def test_revoke_by_name_or_id_stops_the_token(database_url: str) -> None:
     assert cli("token", "revoke", desk_id, database=database_url).exit_code == 0
 
     assert [(r["name"], r["revoked"], r["revoked_by"]) for r in listed(database_url)] == [
-        ("kari", True, "cli"), ("desk", True, "cli")]
+        ("kari", True, "cli"),
+        ("desk", True, "cli"),
+    ]
     assert refusal(database_url, kari) == refusal(database_url, desk) == "the bearer token was revoked"
     assert "revoked by cli" in shown(database_url)
     again = cli("token", "revoke", "kari", database=database_url)
@@ -96,8 +100,15 @@ def test_revoke_by_name_or_id_stops_the_token(database_url: str) -> None:
     assert unknown.exit_code == 2 and "no token with the id or name 'nobody'" in unknown.output
 
 
-@pytest.mark.parametrize(("text", "duration"), [
-    ("90m", timedelta(minutes=90)), ("12h", timedelta(hours=12)), ("30d", timedelta(days=30)), (" 2w ", timedelta(weeks=2))])
+@pytest.mark.parametrize(
+    ("text", "duration"),
+    [
+        ("90m", timedelta(minutes=90)),
+        ("12h", timedelta(hours=12)),
+        ("30d", timedelta(days=30)),
+        (" 2w ", timedelta(weeks=2)),
+    ],
+)
 def test_lifetimes_are_minutes_hours_days_or_weeks(text: str, duration: timedelta) -> None:
     assert lifetime(text) == duration
 

@@ -74,14 +74,22 @@ def story(client: Any) -> dict[str, Any]:
         write(client, "/v1/items", item)
     for depot in DEPOTS:
         write(client, "/v1/depots", {**depot, "occurred_at": t(0, 0)})
-    write(client, f"/v1/depots/{A_NORTH}/receipts",
-          {"item": FFP2, "quantity": 100, "lot": "L-1", "expires_on": day(60), "occurred_at": t(1)})
-    client.put(f"/v1/depots/{A_NORTH}/obligations/{FFP2}", json={"min_days": 30, "occurred_at": t(1)}).raise_for_status()
+    write(
+        client,
+        f"/v1/depots/{A_NORTH}/receipts",
+        {"item": FFP2, "quantity": 100, "lot": "L-1", "expires_on": day(60), "occurred_at": t(1)},
+    )
+    client.put(
+        f"/v1/depots/{A_NORTH}/obligations/{FFP2}", json={"min_days": 30, "occurred_at": t(1)}
+    ).raise_for_status()
     write(client, f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 20, "occurred_at": t(3)})
     write(client, f"/v1/depots/{A_NORTH}/counts", {"item": FFP2, "counted": 75, "occurred_at": t(5)})
     write(client, f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 10, "occurred_at": t(7)})
-    write(client, "/v1/transfers",
-          {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 15}], "occurred_at": t(8)})
+    write(
+        client,
+        "/v1/transfers",
+        {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 15}], "occurred_at": t(8)},
+    )
     late = write(client, f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 30, "occurred_at": t(4)})
     return {"latest": late["position"], "cut": {"as_of": t(8, 18), "known_at": f"pos:{late['position']}"}}
 
@@ -97,7 +105,11 @@ def succeeded(result: Any) -> str:
 
 def table_rows(output: str) -> list[list[str]]:
     """The body rows of a rich table, as lists of cell texts."""
-    return [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in output.splitlines() if line.startswith("│")]
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
 
 
 def cut_options(cut: dict[str, str]) -> list[str]:
@@ -115,7 +127,12 @@ def test_stock_of_a_depot_prints_its_figures_and_json_equal_to_the_api(database_
     as_json = json.loads(succeeded(cli(database_url, "stock", A_NORTH, *cut_options(written["cut"]), "--json")))
     assert as_json == api_body
     [line] = as_json["items"]
-    assert (line["on_hand"], line["in_transit_out"], line["avg_daily_consumption"], line["days_of_supply"]) == (50, 15, 4.29, 11.7)
+    assert (line["on_hand"], line["in_transit_out"], line["avg_daily_consumption"], line["days_of_supply"]) == (
+        50,
+        15,
+        4.29,
+        11.7,
+    )
     assert (line["min_days"], line["meets_obligation"], line["expired"]) == (30, False, 0)
 
     output = succeeded(cli(database_url, "stock", A_NORTH, *cut_options(written["cut"])))
@@ -136,9 +153,25 @@ def test_national_stock_by_region_and_by_depot_prints_the_figures_and_json_equal
     options = cut_options(written["cut"])
     assert json.loads(succeeded(cli(database_url, "stock", *options, "--json"))) == by_region
     assert json.loads(succeeded(cli(database_url, "stock", *options, "--group-by", "depot", "--json"))) == by_depot
-    assert json.loads(
-        succeeded(cli(database_url, "stock", *options, "--group-by", "depot", "--region", "south", "--item", FFP2, "--json"))
-    ) == south
+    assert (
+        json.loads(
+            succeeded(
+                cli(
+                    database_url,
+                    "stock",
+                    *options,
+                    "--group-by",
+                    "depot",
+                    "--region",
+                    "south",
+                    "--item",
+                    FFP2,
+                    "--json",
+                )
+            )
+        )
+        == south
+    )
     assert by_region["source"] == "fold"
 
     # region/depot, item, on_hand, in_transit_in, in_transit_out, reserved, available, avg/day, days
@@ -159,9 +192,21 @@ def test_timeline_prints_balances_and_late_entries_and_json_equal_to_the_api(dat
         written = story(client)
         recorded = read(client, f"/v1/depots/{A_NORTH}/timeline", order="recorded", item=FFP2, **written["cut"])
 
-    as_json = json.loads(succeeded(cli(
-        database_url, "timeline", A_NORTH, "--order", "recorded", "--item", FFP2, *cut_options(written["cut"]), "--json"
-    )))
+    as_json = json.loads(
+        succeeded(
+            cli(
+                database_url,
+                "timeline",
+                A_NORTH,
+                "--order",
+                "recorded",
+                "--item",
+                FFP2,
+                *cut_options(written["cut"]),
+                "--json",
+            )
+        )
+    )
     assert as_json == recorded
     # Recorded order: +100, obligation (no movement), -20, count (-5 to 75), -10, dispatch -15, late -30 (book stays 50).
     assert [(e["type"], e["balance"]) for e in as_json["entries"]] == [
@@ -205,7 +250,15 @@ def test_projections_rebuild_rebuilds_the_view_from_every_event_and_twice_is_the
     # Now: A-NORTH 50 with 15 in transit to B-SOUTH; no consumption in the last 14 days (day 7 is
     # more than 14 days ago), so no days of supply.
     assert [
-        (r["depot"], r["item"], r["on_hand"], r["in_transit_in"], r["in_transit_out"], r["avg_daily_consumption"], r["days_of_supply"])
+        (
+            r["depot"],
+            r["item"],
+            r["on_hand"],
+            r["in_transit_in"],
+            r["in_transit_out"],
+            r["avg_daily_consumption"],
+            r["days_of_supply"],
+        )
         for r in current["rows"]
     ] == [
         (A_NORTH, FFP2, 50, 0, 15, 0.0, None),

@@ -34,7 +34,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = fresh_postgres_schema(request.getfixturevalue("postgres_server_url"))
     with live_server(url, workdir) as running:
         with running.client() as client:
-            response = client.post("/v1/items", json={"code": ITEM, "name": "Nitrile glove", "unit": "pair", "category": "ppe"})
+            response = client.post(
+                "/v1/items", json={"code": ITEM, "name": "Nitrile glove", "unit": "pair", "category": "ppe"}
+            )
             assert response.status_code == 201, response.text
         yield running
 
@@ -86,8 +88,7 @@ def test_receipts_into_one_depot_are_all_stored(server: LiveServer) -> None:
 
     def receive(client: httpx.Client, thread: int) -> list[httpx.Response]:
         return [
-            client.post(f"/v1/depots/{depot}/receipts", json={"item": ITEM, "quantity": thread + 1})
-            for _ in range(50)
+            client.post(f"/v1/depots/{depot}/receipts", json={"item": ITEM, "quantity": thread + 1}) for _ in range(50)
         ]
 
     responses = in_threads(server, receive)
@@ -146,7 +147,9 @@ def test_one_key_sent_by_many_clients_at_once_is_stored_once(server: LiveServer)
 
     def send(client: httpx.Client, thread: int) -> list[httpx.Response]:
         return [
-            client.post(f"/v1/depots/{depot}/receipts", json={"item": ITEM, "quantity": 7}, headers={"Idempotency-Key": key})
+            client.post(
+                f"/v1/depots/{depot}/receipts", json={"item": ITEM, "quantity": 7}, headers={"Idempotency-Key": key}
+            )
             for key in keys
         ]
 

@@ -60,13 +60,20 @@ OPENING = Opening(
         OpeningDepot(code="B", region="North", population_served=3000),
     ],
     stocks=[
-        OpeningStock(depot="N", item="FFP2", on_hand=100, history=[(day(-3), 14)], baseline=Baseline("N", "South", "FFP2", 14)),
+        OpeningStock(
+            depot="N", item="FFP2", on_hand=100, history=[(day(-3), 14)], baseline=Baseline("N", "South", "FFP2", 14)
+        ),
         # the 28 of 13 1/2 days ago leave A's 14-day window before the first day ends
         OpeningStock(
-            depot="A", item="FFP2", on_hand=15, history=[(day(-13.5), 28), (day(-1), 112)],
+            depot="A",
+            item="FFP2",
+            on_hand=15,
+            history=[(day(-13.5), 28), (day(-1), 112)],
             baseline=Baseline("A", "North", "FFP2", 140),
         ),  # fmt: skip
-        OpeningStock(depot="B", item="FFP2", on_hand=20, history=[(day(-2), 70)], baseline=Baseline("B", "North", "FFP2", 70)),
+        OpeningStock(
+            depot="B", item="FFP2", on_hand=20, history=[(day(-2), 70)], baseline=Baseline("B", "North", "FFP2", 70)
+        ),
     ],
 )
 INJECTS: list[tuple[str, Inject]] = [
@@ -89,7 +96,14 @@ def days(depot: str, region: str, demand_consumed: list[tuple[int, int]]) -> lis
 
 def points(region: str, figures: list[tuple[int, float]]) -> list[RegionPoint]:
     return [
-        RegionPoint(region=region, item="FFP2", at=day(n), on_hand=on_hand, consumed_14d=round(avg * 14), avg_daily_consumption=avg)
+        RegionPoint(
+            region=region,
+            item="FFP2",
+            at=day(n),
+            on_hand=on_hand,
+            consumed_14d=round(avg * 14),
+            avg_daily_consumption=avg,
+        )
         for n, (on_hand, avg) in enumerate(figures, start=1)
     ]
 
@@ -128,25 +142,61 @@ PLAYED = Run(
     end=day(5),
     days=PLAYED_DAYS,
     requests=[
-        RequestRecord(request_id="Q-A", depot="A", region="North", item="FFP2", quantity=40, priority="high", requested_at=day(1), source="inject"),
-        RequestRecord(request_id="Q-B", depot="B", region="North", item="FFP2", quantity=15, priority="normal", requested_at=day(1) + H, source="api"),
+        RequestRecord(
+            request_id="Q-A",
+            depot="A",
+            region="North",
+            item="FFP2",
+            quantity=40,
+            priority="high",
+            requested_at=day(1),
+            source="inject",
+        ),
+        RequestRecord(
+            request_id="Q-B",
+            depot="B",
+            region="North",
+            item="FFP2",
+            quantity=15,
+            priority="normal",
+            requested_at=day(1) + H,
+            source="api",
+        ),
     ],  # fmt: skip
     decisions=[
         # The recommendation at 1d13, by hand: A on hand 5, 14-day consumption 122; B 12 and 75.
         # L = (60 + 5 + 12) / (197/14) = 1078/197; A 77*122/197 - 5 = 42.69, B 77*75/197 - 12 = 17.31 -> 43, 17
         DecisionRecord(
-            allocation_id="X1", source="N", item="FFP2", quantity=60, policy="equal_days_of_supply", decided_at=day(1) + 13 * H,
-            recipients=["A", "B"], lines={"A": 50, "B": 10}, recommended_lines={"A": 43, "B": 17}, rationale="A runs the ICU",
+            allocation_id="X1",
+            source="N",
+            item="FFP2",
+            quantity=60,
+            policy="equal_days_of_supply",
+            decided_at=day(1) + 13 * H,
+            recipients=["A", "B"],
+            lines={"A": 50, "B": 10},
+            recommended_lines={"A": 43, "B": 17},
+            rationale="A runs the ICU",
         )
     ],  # fmt: skip
     transfers=[
         TransferRecord(
-            transfer_id="T1", source="N", destination="A", allocation_id="X1", dispatched_at=day(1) + 14 * H,
-            received_at=day(2.5), lines=[TransferLineRecord(item="FFP2", dispatched=50, received=48)],
+            transfer_id="T1",
+            source="N",
+            destination="A",
+            allocation_id="X1",
+            dispatched_at=day(1) + 14 * H,
+            received_at=day(2.5),
+            lines=[TransferLineRecord(item="FFP2", dispatched=50, received=48)],
         ),
         TransferRecord(
-            transfer_id="T2", source="N", destination="B", allocation_id="X1", dispatched_at=day(1) + 14 * H,
-            received_at=day(3), lines=[TransferLineRecord(item="FFP2", dispatched=10, received=10)],
+            transfer_id="T2",
+            source="N",
+            destination="B",
+            allocation_id="X1",
+            dispatched_at=day(1) + 14 * H,
+            received_at=day(3),
+            lines=[TransferLineRecord(item="FFP2", dispatched=10, received=10)],
         ),
     ],  # fmt: skip
     regions=PLAYED_REGIONS,
@@ -195,7 +245,11 @@ EQUAL_REGIONS = regions_by_time(
 def test_equal_days_of_supply_decides_and_carries_out_its_own_lines() -> None:
     run = simulate(OPENING, INJECTS, PLAYED, "equal_days_of_supply")
     (decision,) = run.decisions
-    assert (decision.quantity, decision.lines, decision.recommended_lines) == (60, {"A": 43, "B": 17}, {"A": 43, "B": 17})
+    assert (decision.quantity, decision.lines, decision.recommended_lines) == (
+        60,
+        {"A": 43, "B": 17},
+        {"A": 43, "B": 17},
+    )
     assert (decision.policy, decision.rationale, decision.decided_at) == ("equal_days_of_supply", None, day(1) + 13 * H)
     assert [(t.transfer_id, t.destination, t.dispatched_at, t.received_at, t.lines) for t in run.transfers] == [
         ("X1->A", "A", day(1) + 14 * H, day(2.5), [TransferLineRecord(item="FFP2", dispatched=43, received=43)]),
@@ -233,8 +287,12 @@ def test_population_splits_by_population() -> None:
 def test_a_decision_cannot_commit_more_than_the_source_holds_unreserved() -> None:
     # a second allocation of 100 from N at 1d 13:30, while X1's 60 are still reserved: N holds
     # 149, so 89 are free; it is never dispatched, so it only reserves
-    second = PLAYED.decisions[0].model_copy(update={"allocation_id": "X2", "quantity": 100, "decided_at": day(1) + 13.5 * H})
-    run = simulate(OPENING, INJECTS, PLAYED.model_copy(update={"decisions": [*PLAYED.decisions, second]}), "equal_days_of_supply")
+    second = PLAYED.decisions[0].model_copy(
+        update={"allocation_id": "X2", "quantity": 100, "decided_at": day(1) + 13.5 * H}
+    )
+    run = simulate(
+        OPENING, INJECTS, PLAYED.model_copy(update={"decisions": [*PLAYED.decisions, second]}), "equal_days_of_supply"
+    )
     assert [(d.allocation_id, d.quantity) for d in run.decisions] == [("X1", 60), ("X2", 89)]
     assert [t.transfer_id for t in run.transfers] == ["X1->A", "X1->B"]
 
@@ -243,7 +301,9 @@ def test_a_recipient_the_players_sent_nothing_to_receives_at_the_allocations_fir
     # the players cancel their transfer to B: the policy's 17 for B still leave at 1d14 (the
     # first dispatch not cancelled) and arrive with A's, at 2d12
     t2 = PLAYED.transfers[1].model_copy(update={"received_at": None, "cancelled_at": day(1) + 20 * H})
-    run = simulate(OPENING, INJECTS, PLAYED.model_copy(update={"transfers": [PLAYED.transfers[0], t2]}), "equal_days_of_supply")
+    run = simulate(
+        OPENING, INJECTS, PLAYED.model_copy(update={"transfers": [PLAYED.transfers[0], t2]}), "equal_days_of_supply"
+    )
     assert [(t.transfer_id, t.dispatched_at, t.received_at) for t in run.transfers] == [
         ("X1->A", day(1) + 14 * H, day(2.5)),
         ("X1->B", day(1) + 14 * H, day(2.5)),
@@ -315,7 +375,10 @@ def worlds(draw: st.DrawFn) -> tuple[Opening, list[tuple[str, Inject]], Run]:
                 )
             )  # fmt: skip
     opening = Opening(
-        depots=[OpeningDepot(code=c, region=regions[c], population_served=draw(st.one_of(st.none(), st.integers(0, 5000)))) for c in CODES],
+        depots=[
+            OpeningDepot(code=c, region=regions[c], population_served=draw(st.one_of(st.none(), st.integers(0, 5000))))
+            for c in CODES
+        ],
         stocks=stocks,
     )
     rng = draw(st.randoms(use_true_random=False))
@@ -324,8 +387,18 @@ def worlds(draw: st.DrawFn) -> tuple[Opening, list[tuple[str, Inject]], Run]:
         at, depot, item = draw(times), rng.choice(CODES), rng.choice(ITEMS)
         kind = rng.choice(["consumption_surge", "delivery", "delivery_failure", "depot_loss"])
         fields: dict[str, object] = {
-            "consumption_surge": {"depot": depot, "item": item, "factor": rng.choice([0.5, 2, 3.5]), "days": rng.randint(1, 3)},
-            "delivery": {"depot": depot, "item": item, "quantity": rng.randint(1, 80), "supplier": rng.choice(["S1", "S2"])},
+            "consumption_surge": {
+                "depot": depot,
+                "item": item,
+                "factor": rng.choice([0.5, 2, 3.5]),
+                "days": rng.randint(1, 3),
+            },
+            "delivery": {
+                "depot": depot,
+                "item": item,
+                "quantity": rng.randint(1, 80),
+                "supplier": rng.choice(["S1", "S2"]),
+            },
             "delivery_failure": {"supplier": rng.choice(["S1", "S2"]), "days": rng.randint(1, 3)},
             "depot_loss": {"depot": depot, "fraction": rng.choice([0.25, 0.5, 1]), "item": rng.choice([None, item])},
         }[kind]
@@ -384,7 +457,9 @@ def test_units_are_conserved(world: tuple[Opening, list[tuple[str, Inject]], Run
     outcome = play(opening, injects, played, policy)
     run = outcome.run
     failed = failed_deliveries(injects)
-    delivered = sum(i.quantity for n, i in injects if isinstance(i, Delivery) and n not in failed and S < i.at <= run.end)
+    delivered = sum(
+        i.quantity for n, i in injects if isinstance(i, Delivery) and n not in failed and S < i.at <= run.end
+    )
     reported = sum(m.quantity for m in played.movements if m.at <= run.end)
     lines = [(t, line) for t in run.transfers for line in t.lines]
     lost_on_the_way = sum(line.dispatched - line.received for _, line in lines if line.received is not None)

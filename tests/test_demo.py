@@ -232,7 +232,9 @@ def check_allocations(ledger: Ledger) -> None:
     gloves = replays["GLOVE-NIT-M"]
     assert gloves.allocation.departed and gloves.allocation.rationale
     assert {d.to: d.chosen - d.recommended for d in gloves.differences if d.chosen != d.recommended}.keys() == {
-        "DK-84-RH", "DK-84-KBH"}
+        "DK-84-RH",
+        "DK-84-KBH",
+    }
     assert [line.to for line in gloves.allocation.lines if line.dispatched] == ["DK-84-KBH", "DK-84-RH"]
 
     propofol = replays["PROPOFOL-20"].allocation
@@ -260,8 +262,11 @@ def check_correction(ledger: Ledger) -> None:
     assert len(corrections) == 1
     [fix] = corrections
     [duplicate] = [e for e in timeline.entries if e.position == fix.corrects.position]
-    [original] = [e for e in timeline.entries if e.type == "ReceiptRecorded" and e.occurred_at == duplicate.occurred_at
-                  and e.position < duplicate.position]
+    [original] = [
+        e
+        for e in timeline.entries
+        if e.type == "ReceiptRecorded" and e.occurred_at == duplicate.occurred_at and e.position < duplicate.position
+    ]
     assert duplicate.type == "ReceiptRecorded" and duplicate.delta == original.delta > 0
     assert (fix.type, fix.delta, fix.data["reason"]) == ("StockAdjusted", -duplicate.delta, "correction")
     assert [link.position for link in duplicate.corrected_by] == [fix.position]

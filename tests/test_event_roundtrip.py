@@ -15,42 +15,96 @@ CTX = Context(actor="roundtrip-tester")
 
 def _exercise_every_event(ledger: Ledger) -> None:
     now = datetime.now(UTC)
-    ledger.define_item(c.DefineItem(code="PROPOFOL-20", name="Propofol", unit="vial", category="medicine",
-                                    atc_code="N01AX10"), CTX)
+    ledger.define_item(
+        c.DefineItem(code="PROPOFOL-20", name="Propofol", unit="vial", category="medicine", atc_code="N01AX10"), CTX
+    )
     for code, region in (("SRC", "DK-84"), ("DST", "DK-85")):
         ledger.register_depot(
-            c.RegisterDepot(code=code, name=f"Depot {code}", region=region, organisation=region,
-                            kind="regional", population_served=850_000),
+            c.RegisterDepot(
+                code=code,
+                name=f"Depot {code}",
+                region=region,
+                organisation=region,
+                kind="regional",
+                population_served=850_000,
+            ),
             CTX,
         )
     ledger.set_obligation("SRC", "PROPOFOL-20", c.SetObligation(min_days=90), CTX)
-    ledger.record_receipt("SRC", c.RecordReceipt(item="PROPOFOL-20", quantity=500, lot="L-7",
-                                                 expires_on=date(2027, 3, 31), supplier="Fresenius",
-                                                 reference="PO-1", occurred_at=now - timedelta(days=3),
-                                                 note="first delivery"), CTX)
-    ledger.report_consumption("SRC", c.ReportConsumption(item="PROPOFOL-20", quantity=20,
-                                                         period_start=now - timedelta(days=2),
-                                                         period_end=now - timedelta(days=1)), CTX)
+    ledger.record_receipt(
+        "SRC",
+        c.RecordReceipt(
+            item="PROPOFOL-20",
+            quantity=500,
+            lot="L-7",
+            expires_on=date(2027, 3, 31),
+            supplier="Fresenius",
+            reference="PO-1",
+            occurred_at=now - timedelta(days=3),
+            note="first delivery",
+        ),
+        CTX,
+    )
+    ledger.report_consumption(
+        "SRC",
+        c.ReportConsumption(
+            item="PROPOFOL-20", quantity=20, period_start=now - timedelta(days=2), period_end=now - timedelta(days=1)
+        ),
+        CTX,
+    )
     ledger.count_stock("SRC", c.CountStock(item="PROPOFOL-20", counted=478), CTX)
     ledger.adjust_stock("SRC", c.AdjustStock(item="PROPOFOL-20", quantity=-3, reason="damaged"), CTX)
-    request, _ = ledger.request_supply("DST", c.RequestSupply(item="PROPOFOL-20", quantity=50, priority="critical",
-                                                              needed_by=now + timedelta(days=2)), CTX)
+    request, _ = ledger.request_supply(
+        "DST",
+        c.RequestSupply(item="PROPOFOL-20", quantity=50, priority="critical", needed_by=now + timedelta(days=2)),
+        CTX,
+    )
     ledger.close_request("DST", request.request_id, c.CloseRequest(outcome="fulfilled"), CTX)
     first, _ = ledger.dispatch_transfer(
-        c.DispatchTransfer.model_validate({"from": "SRC", "to": "DST", "reference": "WB-1",
-                                           "lines": [{"item": "PROPOFOL-20", "quantity": 50, "lot": "L-7"}]}), CTX)
-    ledger.receive_transfer(first.transfer_id, c.ReceiveTransfer(lines=[{"item": "PROPOFOL-20",
-                                                                        "quantity_received": 48}]), CTX)
+        c.DispatchTransfer.model_validate(
+            {
+                "from": "SRC",
+                "to": "DST",
+                "reference": "WB-1",
+                "lines": [{"item": "PROPOFOL-20", "quantity": 50, "lot": "L-7"}],
+            }
+        ),
+        CTX,
+    )
+    ledger.receive_transfer(
+        first.transfer_id, c.ReceiveTransfer(lines=[{"item": "PROPOFOL-20", "quantity_received": 48}]), CTX
+    )
     second, _ = ledger.dispatch_transfer(
-        c.DispatchTransfer.model_validate({"from": "SRC", "to": "DST",
-                                           "lines": [{"item": "PROPOFOL-20", "quantity": 10}]}), CTX)
+        c.DispatchTransfer.model_validate(
+            {"from": "SRC", "to": "DST", "lines": [{"item": "PROPOFOL-20", "quantity": 10}]}
+        ),
+        CTX,
+    )
     ledger.cancel_transfer(second.transfer_id, c.CancelTransfer(reason="truck unavailable"), CTX)
     allocation, _ = ledger.decide_allocation(
-        c.DecideAllocation.model_validate({"from": "SRC", "item": "PROPOFOL-20", "quantity": 20, "recipients": ["DST"],
-                                           "policy": "proportional_to_population", "rationale": "all of it"}), CTX)
+        c.DecideAllocation.model_validate(
+            {
+                "from": "SRC",
+                "item": "PROPOFOL-20",
+                "quantity": 20,
+                "recipients": ["DST"],
+                "policy": "proportional_to_population",
+                "rationale": "all of it",
+            }
+        ),
+        CTX,
+    )
     ledger.dispatch_transfer(
-        c.DispatchTransfer.model_validate({"from": "SRC", "to": "DST", "allocation_id": allocation.allocation_id,
-                                           "lines": [{"item": "PROPOFOL-20", "quantity": 5}]}), CTX)
+        c.DispatchTransfer.model_validate(
+            {
+                "from": "SRC",
+                "to": "DST",
+                "allocation_id": allocation.allocation_id,
+                "lines": [{"item": "PROPOFOL-20", "quantity": 5}],
+            }
+        ),
+        CTX,
+    )
     ledger.revoke_allocation(allocation.allocation_id, c.RevokeAllocation(reason="ICU demand fell"), CTX)
 
 

@@ -34,7 +34,9 @@ def own_database(postgres_server_url: str) -> Iterator[str]:
 def connections(database_url: str) -> int:
     parts = urlparse(database_url)
     with psycopg.connect(urlunparse(parts._replace(path="/postgres", query="")), autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (parts.path.lstrip("/"),)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (parts.path.lstrip("/"),)
+        ).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -41,14 +41,21 @@ def test_the_sample_scenario_on_a_fork_of_the_demo(demo_api: Api) -> None:
     body = created(
         api.post(
             "/v1/exercises",
-            {"code": CODE, "name": "Spring 2020 PPE surge", "scenario_start": utc(START), "fork_known_at": utc(fork_at)},
+            {
+                "code": CODE,
+                "name": "Spring 2020 PPE surge",
+                "scenario_start": utc(START),
+                "fork_known_at": utc(fork_at),
+            },
             role="admin",
         )
     )
     assert len(body["fork"]["depots"]) == 16 and len(body["fork"]["items"]) == 6
 
     # the fork: every region and item as the live ledger showed it at the fork
-    live = {(r["region"], r["item"]): r for r in ok(api.get("/v1/stock", as_of=utc(fork_at), known_at=utc(fork_at)))["rows"]}
+    live = {
+        (r["region"], r["item"]): r for r in ok(api.get("/v1/stock", as_of=utc(fork_at), known_at=utc(fork_at)))["rows"]
+    }
     forked = {(r["region"], r["item"]): r for r in ok(api.get(f"/v1/exercises/{CODE}/stock"))["rows"]}
     assert set(forked) == set(live)
     for key, row in live.items():
@@ -64,8 +71,14 @@ def test_the_sample_scenario_on_a_fork_of_the_demo(demo_api: Api) -> None:
     decision = created(
         api.post(
             f"/v1/exercises/{CODE}/allocations",
-            {"from": "DK-NATIONAL", "item": "FFP2", "quantity": 20_000, "recipients": ["DK-84-CENTRAL", "DK-85-CENTRAL"],
-             "policy": "equal_days_of_supply", "dispatch": True},
+            {
+                "from": "DK-NATIONAL",
+                "item": "FFP2",
+                "quantity": 20_000,
+                "recipients": ["DK-84-CENTRAL", "DK-85-CENTRAL"],
+                "policy": "equal_days_of_supply",
+                "dispatch": True,
+            },
         )
     )
     ok(api.post(f"/v1/exercises/{CODE}/advance", {"until": utc(START + timedelta(days=8))}, role="admin"))

@@ -23,12 +23,18 @@ EX = "/v1/exercises/drill"
 
 def new_exercise(api: Any, code: str = "drill", **extra: Any) -> dict[str, Any]:
     """An empty exercise (no fork): cheap to create."""
-    return created(api.post("/v1/exercises", {"code": code, "name": f"Exercise {code}", "scenario_start": utc(S), **extra}, role="admin"))
+    return created(
+        api.post(
+            "/v1/exercises", {"code": code, "name": f"Exercise {code}", "scenario_start": utc(S), **extra}, role="admin"
+        )
+    )
 
 
 def events(api: Any, code: str) -> list[tuple[str, str, Any]]:
     """The exercise ledger's events, as (type, depot, data): the same for two identical forks."""
-    return [(e["type"], e["depot"], e["data"]) for e in ok(api.get(f"/v1/exercises/{code}/events", limit=1000))["events"]]
+    return [
+        (e["type"], e["depot"], e["data"]) for e in ok(api.get(f"/v1/exercises/{code}/events", limit=1000))["events"]
+    ]
 
 
 def messages(count: int, first: int = 0) -> list[dict[str, Any]]:
@@ -87,7 +93,9 @@ def test_an_exercise_holds_at_most_2000_injects_and_a_refusal_stores_nothing(api
     assert one_too_many["errors"][0]["loc"] == ["body", "injects"] and one_too_many["errors"][0]["type"] == "too_long"
     assert created(api.post(f"{EX}/injects", {"injects": messages(1999)}, role="admin"))["injects"] == 1999
     over = problem(api.post(f"{EX}/injects", {"injects": messages(2, 1999)}, role="admin"), 422)
-    assert over["errors"] == [{"loc": ["body", "injects"], "msg": "more than 2,000 injects in the exercise", "type": "too_many_injects"}]
+    assert over["errors"] == [
+        {"loc": ["body", "injects"], "msg": "more than 2,000 injects in the exercise", "type": "too_many_injects"}
+    ]
     assert over["detail"] == "an exercise holds at most 2,000 injects: it has 1,999, and these are 2 more"
     scenario = "injects:\n" + "".join(f"  - {{kind: message, day: 1, text: m{n}}}\n" for n in range(2))
     problem(api.post(f"{EX}/injects", {"scenario": scenario}, role="admin"), 422)
@@ -111,8 +119,15 @@ def test_the_list_is_a_paged_summary_in_code_order(api) -> None:  # type: ignore
     first = ok(api.get("/v1/exercises", limit=2))
     assert [e["code"] for e in first["exercises"]] == ["alpha", "bravo"] and first["next_after"] == "bravo"
     assert first["exercises"][0] == {
-        "code": "alpha", "name": "Exercise alpha", "status": "running", "scenario_start": utc(S),
-        "scenario_clock": utc(S), "speed": 0.0, "injects": 3, "observations": 1, "created_by": "test-admin",
+        "code": "alpha",
+        "name": "Exercise alpha",
+        "status": "running",
+        "scenario_start": utc(S),
+        "scenario_clock": utc(S),
+        "speed": 0.0,
+        "injects": 3,
+        "observations": 1,
+        "created_by": "test-admin",
         "ended_at": None,
     }
     assert first["exercises"][1]["status"] == "ended" and first["exercises"][1]["ended_at"] == utc(S)

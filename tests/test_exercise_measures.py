@@ -36,11 +36,25 @@ def sim(depot: str, item: str, n: int, demand: int, consumed: int, region: str =
 
 def request(rid: str, depot: str, quantity: int, at: datetime, item: str = "FFP2") -> RequestRecord:
     return RequestRecord(
-        request_id=rid, depot=depot, region="R1", item=item, quantity=quantity, priority="high", requested_at=at, source="api"
+        request_id=rid,
+        depot=depot,
+        region="R1",
+        item=item,
+        quantity=quantity,
+        priority="high",
+        requested_at=at,
+        source="api",
     )
 
 
-def decision(aid: str, at: datetime, lines: dict[str, int], recommended: dict[str, int], item: str = "FFP2", rationale: str | None = None) -> DecisionRecord:
+def decision(
+    aid: str,
+    at: datetime,
+    lines: dict[str, int],
+    recommended: dict[str, int],
+    item: str = "FFP2",
+    rationale: str | None = None,
+) -> DecisionRecord:
     return DecisionRecord(
         allocation_id=aid, source="N", item=item, quantity=sum(lines.values()), policy="equal_days_of_supply",
         decided_at=at, recipients=sorted(recommended), lines=lines, recommended_lines=recommended, rationale=rationale,
@@ -58,7 +72,9 @@ def transfer(
 
 
 def point(region: str, n: int, on_hand: int, avg: float) -> RegionPoint:
-    return RegionPoint(region=region, item="FFP2", at=day(n), on_hand=on_hand, consumed_14d=round(avg * 14), avg_daily_consumption=avg)
+    return RegionPoint(
+        region=region, item="FFP2", at=day(n), on_hand=on_hand, consumed_14d=round(avg * 14), avg_daily_consumption=avg
+    )
 
 
 DAYS = [
@@ -95,7 +111,9 @@ REGIONS = [
     point("R2", 2, 16, 8),
     point("R3", 1, 5, 0),
 ]
-RUN = Run(start=START, end=day(5), days=DAYS, requests=REQUESTS, decisions=DECISIONS, transfers=TRANSFERS, regions=REGIONS)
+RUN = Run(
+    start=START, end=day(5), days=DAYS, requests=REQUESTS, decisions=DECISIONS, transfers=TRANSFERS, regions=REGIONS
+)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +143,9 @@ def test_days_of_supply_curves_and_their_minimum(measures: Measures) -> None:
         region="R2", item="FFP2", minimum=0.5, minimum_at=day(3),
         points=[CurvePoint(at=day(1), days_of_supply=None), CurvePoint(at=day(2), days_of_supply=2.0), CurvePoint(at=day(3), days_of_supply=0.5)],
     )  # fmt: skip
-    r3 = RegionCurve(region="R3", item="FFP2", minimum=None, minimum_at=None, points=[CurvePoint(at=day(1), days_of_supply=None)])
+    r3 = RegionCurve(
+        region="R3", item="FFP2", minimum=None, minimum_at=None, points=[CurvePoint(at=day(1), days_of_supply=None)]
+    )
     assert measures.days_of_supply == [r1, r2, r3]
 
 
@@ -198,7 +218,9 @@ def test_a_stockout_through_the_last_day_is_ongoing_and_the_median_of_two_is_the
         transfers=[transfer("T", "A", 5, day(1), 5, day(1) + H), transfer("U", "A", 5, day(1), 5, day(1) + 2 * H + timedelta(minutes=1))],
     )  # fmt: skip
     m = measure(run)
-    assert m.stockouts == [Stockout(depot="A", region="R1", item="FFP2", start=day(1), end=day(3), days=2, unmet=9, ongoing=True)]
+    assert m.stockouts == [
+        Stockout(depot="A", region="R1", item="FFP2", start=day(1), end=day(3), days=2, unmet=9, ongoing=True)
+    ]
     # 1 h and 2 h 1 min: median 1.5083 -> 1.51, worst 2.0167 -> 2.02
     assert m.dispatch_to_receipt == Latency(count=2, median_hours=1.51, worst_hours=2.02, pending=0)
 
@@ -218,7 +240,11 @@ def test_a_request_is_never_filled_beyond_its_quantity() -> None:
 def _with(m: Measures, depot_days: int, lowest: float | None, rate: float | None) -> Measures:
     curves = [] if lowest is None else [RegionCurve(region="R", item="I", minimum=lowest, minimum_at=START, points=[])]
     return m.model_copy(
-        update={"stockout_depot_days": depot_days, "days_of_supply": curves, "fill_rate": FillRate(requested=10, filled=0, rate=rate)}
+        update={
+            "stockout_depot_days": depot_days,
+            "days_of_supply": curves,
+            "fill_rate": FillRate(requested=10, filled=0, rate=rate),
+        }
     )
 
 

@@ -27,12 +27,32 @@ def _when(hours: int) -> str:
 @st.composite
 def injects(draw: st.DrawFn) -> dict:
     at = _when(draw(st.integers(1, 6 * 24)))
-    kind = draw(st.sampled_from(["consumption_surge", "delivery", "delivery_failure", "depot_loss", "request", "message"]))
+    kind = draw(
+        st.sampled_from(["consumption_surge", "delivery", "delivery_failure", "depot_loss", "request", "message"])
+    )
     if kind == "consumption_surge":
-        place = draw(st.one_of(st.builds(lambda d: {"depot": d}, DEPOTS), st.builds(lambda r: {"region": r}, st.sampled_from(["north", "south"]))))
-        return {"at": at, "kind": kind, **place, "factor": draw(st.sampled_from([0.5, 1, 2, 3.5])), "days": draw(st.integers(1, 4))}
+        place = draw(
+            st.one_of(
+                st.builds(lambda d: {"depot": d}, DEPOTS),
+                st.builds(lambda r: {"region": r}, st.sampled_from(["north", "south"])),
+            )
+        )
+        return {
+            "at": at,
+            "kind": kind,
+            **place,
+            "factor": draw(st.sampled_from([0.5, 1, 2, 3.5])),
+            "days": draw(st.integers(1, 4)),
+        }
     if kind == "delivery":
-        return {"at": at, "kind": kind, "depot": draw(DEPOTS), "item": FFP2, "quantity": draw(st.integers(1, 500)), "supplier": draw(SUPPLIERS)}
+        return {
+            "at": at,
+            "kind": kind,
+            "depot": draw(DEPOTS),
+            "item": FFP2,
+            "quantity": draw(st.integers(1, 500)),
+            "supplier": draw(SUPPLIERS),
+        }
     if kind == "delivery_failure":
         return {"at": at, "kind": kind, "supplier": draw(SUPPLIERS), "days": draw(st.integers(1, 3))}
     if kind == "depot_loss":
@@ -51,7 +71,9 @@ def test_the_ledger_and_the_simulation_agree_on_random_scenarios(api) -> None:  
     @given(scenario=st.lists(injects(), min_size=1, max_size=8), days=st.integers(1, 7))
     def check(scenario: list[dict], days: int) -> None:
         code = f"p{next(codes)}"
-        exercise = exercises.create(CreateExercise(code=code, name="property", scenario_start=S, fork_known_at=fork_at), "test")
+        exercise = exercises.create(
+            CreateExercise(code=code, name="property", scenario_start=S, fork_known_at=fork_at), "test"
+        )
         exercises.control.save(exercise)
         exercise, _ = exercises.schedule(code, ScheduleInjects.model_validate({"injects": scenario}), "test")
         exercises.control.save(exercise)

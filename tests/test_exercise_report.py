@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.exercise_review_sample import DAYS, HOSTILE, NORTH_MASKS_POINTS, POLICY, START, curve, sample_review
 from replay.charts import (
     COUNTERFACTUAL_COLOUR,
     PLAYED_COLOUR,
@@ -29,6 +28,7 @@ from replay.charts import (
 )
 from replay.exercise_report import exercise_review_html
 from replay.review_model import CurvePoint, ExerciseReview, FillRate, Latency, Measures, RegionCurve
+from tests.exercise_review_sample import DAYS, HOSTILE, NORTH_MASKS_POINTS, POLICY, START, curve, sample_review
 
 LINK_OUT = re.compile(r"\b(src|href|xlink:href)\s*=\s*(?![\"']?#)")  # any reference but an in-page anchor
 
@@ -100,11 +100,17 @@ def empty_review() -> ExerciseReview:
     """The sample with nothing measured: no curves, no stockouts, no latencies, no counterfactual."""
     review = sample_review(with_counterfactual=False)
     nothing = Measures(
-        stockout_depot_days=0, stockouts=[], days_of_supply=[],
+        stockout_depot_days=0,
+        stockouts=[],
+        days_of_supply=[],
         request_to_allocation=Latency(count=0, median_hours=None, worst_hours=None, pending=0),
         dispatch_to_receipt=Latency(count=0, median_hours=None, worst_hours=None, pending=0),
-        fill_rate=FillRate(requested=0, filled=0, rate=None), losses_in_transit=0, losses=[], departures=[],
-        decisions=0, transfers=0,
+        fill_rate=FillRate(requested=0, filled=0, rate=None),
+        losses_in_transit=0,
+        losses=[],
+        departures=[],
+        decisions=0,
+        transfers=0,
     )
     return review.model_copy(update={"measures": nothing, "timeline": [], "observations": [], "improvement_plan": []})
 
@@ -123,7 +129,11 @@ def test_key_measures_table_shows_the_exact_figures_as_played_and_had_the_policy
     assert tables(page)["measures"] == [
         ["Measure", "As played", "Had equal days of supply decided"],
         ["Stockout depot-days", "5", "1"],
-        ["Lowest regional days of supply", "0.5 days (South, masks, 2020-03-06 00:00Z)", "4.0 days (South, masks, 2020-03-06 00:00Z)"],
+        [
+            "Lowest regional days of supply",
+            "0.5 days (South, masks, 2020-03-06 00:00Z)",
+            "4.0 days (South, masks, 2020-03-06 00:00Z)",
+        ],
         ["Request to allocation, median", "6.5 h", "2.0 h"],
         ["Request to allocation, worst", "30.0 h", "4.0 h"],
         ["Requests allocated", "3 allocated, 1 pending", "4 allocated, 0 pending"],
@@ -136,7 +146,7 @@ def test_key_measures_table_shows_the_exact_figures_as_played_and_had_the_policy
         ["Departures from the recommendation", "2", "0"],
     ]
     summary = "Had the coordinators followed equal days of supply, stockout depot-days would have been 1 instead of 5."
-    measures = page[page.index('<h2 id="measures">'):page.index('<h2 id="stockouts">')]
+    measures = page[page.index('<h2 id="measures">') : page.index('<h2 id="stockouts">')]
     assert summary in measures
     assert "<li>Each request was allocated by equal days of supply at the time it was made.</li>" in measures
     assert "<li>Transfers took as long as the median transfer as played (20 h).</li>" in measures
@@ -154,9 +164,19 @@ def test_without_a_counterfactual_there_is_no_counterfactual_column_or_curve() -
 
 def test_capabilities_are_rated_and_colour_coded(page: str) -> None:
     rows = tables(page)["capabilities"]
-    assert rows[1] == ["Keep every region above 3 days of masks", "Logistics and supply chain management", "M Performed with major challenges", "2"]
+    assert rows[1] == [
+        "Keep every region above 3 days of masks",
+        "Logistics and supply chain management",
+        "M Performed with major challenges",
+        "2",
+    ]
     assert rows[2] == ["", "Situational assessment", "S Performed with some challenges", "1"]
-    assert rows[3] == ["Tell the public what is available", "Operational communications", "P Performed without challenges", "1"]
+    assert rows[3] == [
+        "Tell the public what is available",
+        "Operational communications",
+        "P Performed without challenges",
+        "1",
+    ]
     assert rows[4] == ["not under an objective", "Public information", "– not rated", "0"]
     for code in "PSMU":
         assert f'<span class="rating r-{code}">{code}</span>' in page  # the key
@@ -168,7 +188,14 @@ def test_timeline_is_in_time_order(page: str) -> None:
     times = [row[0] for row in rows]
     assert times == sorted(times)
     assert [row[1] for row in rows] == [
-        "consumption surge", "request", "delivery failure", "allocation", "transfer", "receipt", "observation", "message",
+        "consumption surge",
+        "request",
+        "delivery failure",
+        "allocation",
+        "transfer",
+        "receipt",
+        "observation",
+        "message",
     ]
 
 
@@ -178,7 +205,7 @@ def test_stockouts_departures_observations_and_improvement_plan(page: str) -> No
         ["S-CLINIC", "South", "masks", "2020-03-03 00:00Z", "2020-03-06 00:00Z", "3", "140", "still short"],
         ["N-HOSP", "North", "gloves", "2020-03-03 00:00Z", "2020-03-05 00:00Z", "2", "60", "ended"],
     ]
-    departures = page[page.index('<h2 id="departures">'):page.index('<h2 id="observations">')]
+    departures = page[page.index('<h2 id="departures">') : page.index('<h2 id="observations">')]
     assert "Allocation A-1" in departures and "Allocation A-2" in departures
     assert re.search(r"<td class=\"text\">N-HOSP</td><td>300</td><td>100</td><td>-200</td>", departures)
     assert re.search(r"<td class=\"text\">S-CLINIC</td><td>0</td><td>30</td><td>\+30</td>", departures)
@@ -191,16 +218,26 @@ def test_user_text_is_escaped(page: str) -> None:
     assert HOSTILE not in page
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     review = sample_review()
-    hostile = review.model_copy(update={"overview": review.overview.model_copy(update={"name": '<img src=x onerror="alert(1)">'})})
+    hostile = review.model_copy(
+        update={"overview": review.overview.model_copy(update={"name": '<img src=x onerror="alert(1)">'})}
+    )
     assert "<img" not in exercise_review_html(hostile)
 
 
 def test_the_link_check_catches_references_out_of_the_page() -> None:
-    assert LINK_OUT.search('<a href="https://x">') and LINK_OUT.search("<img src=x>") and LINK_OUT.search("<use xlink:href='f.svg#a'>")
+    assert (
+        LINK_OUT.search('<a href="https://x">')
+        and LINK_OUT.search("<img src=x>")
+        and LINK_OUT.search("<use xlink:href='f.svg#a'>")
+    )
     assert not LINK_OUT.search('<a href="#measures">')
 
 
-@pytest.mark.parametrize("review", [sample_review(), sample_review(with_counterfactual=False), empty_review()], ids=["full", "played", "empty"])
+@pytest.mark.parametrize(
+    "review",
+    [sample_review(), sample_review(with_counterfactual=False), empty_review()],
+    ids=["full", "played", "empty"],
+)
 def test_the_page_is_self_contained(review: ExerciseReview) -> None:
     page = exercise_review_html(review)
     assert "<script" not in page.lower()
@@ -233,7 +270,10 @@ def test_the_masks_chart_draws_each_region_at_the_exact_pixels(page: str) -> Non
 
 def test_counterfactual_curves_are_dashed_in_the_same_chart(page: str) -> None:
     svg = svg_of(page, "Days of supply of masks per region")
-    dashed = re.findall(r'<polyline points="([^"]+)" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="2"[^>]*stroke-dasharray="6 4"', svg)
+    dashed = re.findall(
+        r'<polyline points="([^"]+)" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="2"[^>]*stroke-dasharray="6 4"',
+        svg,
+    )
     north, south = REGION_COLOURS[:2]
     # North had the policy decided: 8, 7, 6, 5, 5.5; South: 6, 5.5, 5, 4.5, 4
     assert dashed == [
@@ -242,7 +282,9 @@ def test_counterfactual_curves_are_dashed_in_the_same_chart(page: str) -> None:
     ]
     assert len(re.findall(r"<polyline ", svg)) == 5  # 3 played (South in two pieces) + 2 counterfactual
     assert "had equal days of supply decided" in svg  # the legend says which is which
-    assert len(re.findall(r'<svg role="img" aria-label="Days of supply of [a-z]+ per region"', page)) == 2  # one per item
+    assert (
+        len(re.findall(r'<svg role="img" aria-label="Days of supply of [a-z]+ per region"', page)) == 2
+    )  # one per item
 
 
 def test_bar_charts_on_the_page(page: str) -> None:
@@ -273,7 +315,9 @@ def test_scales_map_data_to_pixels() -> None:
 
 def test_the_chart_uses_those_scales() -> None:
     review = sample_review()
-    chart = days_of_supply_chart("masks", review.measures.days_of_supply, review.counterfactual.measures.days_of_supply, POLICY)  # type: ignore[union-attr]
+    chart = days_of_supply_chart(
+        "masks", review.measures.days_of_supply, review.counterfactual.measures.days_of_supply, POLICY
+    )  # type: ignore[union-attr]
     assert (chart.plot.left, chart.plot.top, chart.plot.right, chart.plot.bottom) == (48, 24, 492, 184)
     assert chart.x == TimeScale(DAYS[0], DAYS[-1], 48, 492) and chart.y == LinearScale(0, 8, 184, 24)
     north = next(s for s in chart.series if s.region == "North" and not s.dashed)
@@ -311,7 +355,13 @@ def test_no_points_and_all_unknown_are_no_data() -> None:
 
 
 def test_a_single_point_is_drawn_as_a_dot_in_the_middle() -> None:
-    one = RegionCurve(region="North", item="masks", minimum=3.0, minimum_at=DAYS[0], points=[CurvePoint(at=DAYS[0], days_of_supply=3.0)])
+    one = RegionCurve(
+        region="North",
+        item="masks",
+        minimum=3.0,
+        minimum_at=DAYS[0],
+        points=[CurvePoint(at=DAYS[0], days_of_supply=3.0)],
+    )
     chart = days_of_supply_chart("masks", [one])
     assert not chart.no_data
     (series,) = chart.series
@@ -334,7 +384,10 @@ def test_empty_review_page_says_no_data() -> None:
     page = exercise_review_html(empty_review())
     assert page.count(">no data</text>") == 3  # days of supply, latencies, stockouts
     assert "<polyline" not in page
-    assert tables(page)["measures"][1:3] == [["Stockout depot-days", "0"], ["Lowest regional days of supply", "no consumption"]]
+    assert tables(page)["measures"][1:3] == [
+        ["Stockout depot-days", "0"],
+        ["Lowest regional days of supply", "no consumption"],
+    ]
     assert ["Fill rate of requests", "no requests"] in tables(page)["measures"]
     for _, title in SECTIONS:
         assert f">{title}</h2>" in page
@@ -342,8 +395,15 @@ def test_empty_review_page_says_no_data() -> None:
 
 def test_days_of_supply_timestamps_may_be_unordered() -> None:
     shuffled = RegionCurve(
-        region="North", item="masks", minimum=1.0, minimum_at=DAYS[2],
-        points=[CurvePoint(at=DAYS[2], days_of_supply=1.0), CurvePoint(at=DAYS[0], days_of_supply=2.0), CurvePoint(at=DAYS[4], days_of_supply=3.0)],
+        region="North",
+        item="masks",
+        minimum=1.0,
+        minimum_at=DAYS[2],
+        points=[
+            CurvePoint(at=DAYS[2], days_of_supply=1.0),
+            CurvePoint(at=DAYS[0], days_of_supply=2.0),
+            CurvePoint(at=DAYS[4], days_of_supply=3.0),
+        ],
     )
     chart = days_of_supply_chart("masks", [shuffled])
     xs = [float(p.split(",")[0]) for p in chart.series[0].lines[0].split()]

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_helpers import production_logging  # noqa: F401 - autouse fixture
-from tests.exercise_review_sample import NORTH_MASKS_POINTS, sample_review
 from replay.charts import COUNTERFACTUAL_COLOUR, PLAYED_COLOUR, region_colours
 from replay.exercise_report import exercise_review_html
+from tests.api_helpers import production_logging  # noqa: F401 - autouse fixture
+from tests.exercise_review_sample import NORTH_MASKS_POINTS, sample_review
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TIMEOUT = 60
@@ -48,9 +48,19 @@ def chromium() -> str:
 
 def run_chromium(chromium: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-        f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", *arguments,
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        *arguments,
     ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
@@ -101,7 +111,7 @@ class Image:
                     start = row.find(wanted, start + 1)
             else:
                 for x in range(self.width):
-                    if row[4 * x:4 * x + 3] == wanted and row[4 * x + 3] == 255:
+                    if row[4 * x : 4 * x + 3] == wanted and row[4 * x + 3] == 255:
                         found.append((x, y))
         return found
 
@@ -111,8 +121,8 @@ def read_png(path: Path) -> Image:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     position, compressed, header = 8, [], None
     while position < len(data):
-        (length,) = struct.unpack(">I", data[position:position + 4])
-        kind, body = data[position + 4:position + 8], data[position + 8:position + 8 + length]
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + length]
         position += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -132,7 +142,7 @@ def read_png(path: Path) -> Image:
     previous = bytes(stride)
     for y in range(height):
         offset = y * (stride + 1)
-        method, line = raw[offset], raw[offset + 1:offset + 1 + stride]
+        method, line = raw[offset], raw[offset + 1 : offset + 1 + stride]
         if method == 0:
             row = bytes(line)
         elif method == 1:  # Sub: a running sum per channel
@@ -172,7 +182,13 @@ def test_png_reader_round_trip(tmp_path: Path) -> None:
             left = row[i - 3] if i >= 3 else 0
             up, corner = previous[i], previous[i - 3] if i >= 3 else 0
             p = left + up - corner
-            paeth = left if abs(p - left) <= abs(p - up) and abs(p - left) <= abs(p - corner) else up if abs(p - up) <= abs(p - corner) else corner
+            paeth = (
+                left
+                if abs(p - left) <= abs(p - up) and abs(p - left) <= abs(p - corner)
+                else up
+                if abs(p - up) <= abs(p - corner)
+                else corner
+            )
             predictor = [0, left, up, (left + up) >> 1, paeth][method]
             raw.append((value - predictor) % 256)
         previous = row
@@ -181,8 +197,12 @@ def test_png_reader_round_trip(tmp_path: Path) -> None:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     path = tmp_path / "t.png"
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 5, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 5, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + chunk(b"IEND", b"")
+    )
     image = read_png(path)
     assert (image.width, image.height, image.channels) == (4, 5, 3)
     assert image.rows == pixels
@@ -246,4 +266,3 @@ def test_the_report_of_a_played_exercise_draws_its_charts(chromium: str, api, tm
     assert dom.count("<svg") == 3  # FFP2's days of supply, latencies, stockouts
     assert dom.count("<polyline") == 4  # north and south, as played and had equal days of supply decided
     assert "B-SOUTH" in dom and ">no data<" not in dom and "<script" not in dom
-

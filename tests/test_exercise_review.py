@@ -28,7 +28,16 @@ def test_the_review_measures_the_exercise_exactly(api) -> None:  # type: ignore[
     m = review["measures"]
     assert m["stockout_depot_days"] == 2
     assert m["stockouts"] == [
-        {"depot": B_SOUTH, "region": "south", "item": FFP2, "start": at(1), "end": at(3), "days": 2, "unmet": 40, "ongoing": False}
+        {
+            "depot": B_SOUTH,
+            "region": "south",
+            "item": FFP2,
+            "start": at(1),
+            "end": at(3),
+            "days": 2,
+            "unmet": 40,
+            "ongoing": False,
+        }
     ]
     assert m["request_to_allocation"] == {"count": 1, "median_hours": 28.0, "worst_hours": 28.0, "pending": 0}
     assert m["dispatch_to_receipt"] == {"count": 2, "median_hours": 18.0, "worst_hours": 18.0, "pending": 0}
@@ -38,7 +47,10 @@ def test_the_review_measures_the_exercise_exactly(api) -> None:  # type: ignore[
     assert (loss["destination"], loss["dispatched"], loss["received"], loss["lost"]) == (B_SOUTH, 80, 75, 5)
     [departure] = m["departures"]
     assert departure["allocation_id"] == decision["allocation_id"]
-    assert departure["recommended"] == {A_CLINIC: 10, B_SOUTH: 90} and departure["chosen"] == {A_CLINIC: 20, B_SOUTH: 80}
+    assert departure["recommended"] == {A_CLINIC: 10, B_SOUTH: 90} and departure["chosen"] == {
+        A_CLINIC: 20,
+        B_SOUTH: 80,
+    }
     assert departure["rationale"] == "B-SOUTH asked first; the clinic serves the outbreak"
     assert (m["decisions"], m["transfers"]) == (1, 2)
 
@@ -73,7 +85,15 @@ def test_the_review_measures_the_exercise_exactly(api) -> None:  # type: ignore[
     assert review["overview"]["injects"] == 7 and review["overview"]["injects_applied"] == 7
     kinds = [entry["kind"] for entry in review["timeline"]]
     assert kinds.count("allocation") == 1 and kinds.count("transfer") == 2 and kinds.count("receipt") == 2
-    assert {"consumption_surge", "delivery", "delivery_failure", "depot_loss", "request", "message", "observation"} <= set(kinds)
+    assert {
+        "consumption_surge",
+        "delivery",
+        "delivery_failure",
+        "depot_loss",
+        "request",
+        "message",
+        "observation",
+    } <= set(kinds)
     assert [e["at"] for e in review["timeline"]] == sorted(e["at"] for e in review["timeline"])
     assert review["capabilities"] == [{"capability": "Resource allocation", "rating": "S", "observations": 1}]
     [improvement] = review["improvement_plan"]
@@ -115,7 +135,9 @@ def test_the_review_while_running_and_the_cli_report(api, database_url: str, tmp
     assert "Key measures" in result.output and "stockout depot-days" in result.output
     html = report.read_text()
     assert "North outbreak drill" in html and "<svg" in html
-    as_json = CliRunner().invoke(cli, ["exercise", "review", CODE, "--json", "--policy", "none", "--database", database_url])
+    as_json = CliRunner().invoke(
+        cli, ["exercise", "review", CODE, "--json", "--policy", "none", "--database", database_url]
+    )
     assert as_json.exit_code == 0 and '"counterfactual": null' in as_json.output
     unknown = CliRunner().invoke(cli, ["exercise", "review", "nope", "--database", database_url])
     assert unknown.exit_code == 2 and "no exercise nope" in unknown.output

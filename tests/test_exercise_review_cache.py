@@ -67,17 +67,31 @@ def test_every_change_to_the_exercise_gives_a_new_review(api, second_worker, com
         return here
 
     start = reviewed()
-    assert (start["measures"]["transfers"], start["overview"]["injects"], start["overview"]["simulated_days"]) == (0, 7, 2)
+    assert (start["measures"]["transfers"], start["overview"]["injects"], start["overview"]["simulated_days"]) == (
+        0,
+        7,
+        2,
+    )
     # an event in the exercise ledger alone: the exercise aggregate does not change
-    transfer = created(api.post(f"{EX}/transfers", {"from": A_NORTH, "to": A_CLINIC, "lines": [{"item": FFP2, "quantity": 10}]}))
+    transfer = created(
+        api.post(f"{EX}/transfers", {"from": A_NORTH, "to": A_CLINIC, "lines": [{"item": FFP2, "quantity": 10}]})
+    )
     assert reviewed()["measures"]["transfers"] == 1
-    created(api.post(f"{EX}/injects", {"injects": [{"at": at(3), "kind": "message", "text": "Roads closed"}]}, role="admin"))
+    created(
+        api.post(f"{EX}/injects", {"injects": [{"at": at(3), "kind": "message", "text": "Roads closed"}]}, role="admin")
+    )
     assert reviewed()["overview"]["injects"] == 8
-    created(api.post(f"{EX}/observations", {"text": "Slow dispatch", "capability": "Logistics", "rating": "M"}, role="auditor"))
+    created(
+        api.post(
+            f"{EX}/observations", {"text": "Slow dispatch", "capability": "Logistics", "rating": "M"}, role="auditor"
+        )
+    )
     assert [c["rating"] for c in reviewed()["capabilities"] if c["capability"] == "Logistics"] == ["M"]
     advance(api, at(3, 6))
     moved = reviewed()
-    assert moved["overview"]["simulated_days"] == 3 and moved["overview"]["injects_applied"] == 7  # the message at S+3d too
+    assert (
+        moved["overview"]["simulated_days"] == 3 and moved["overview"]["injects_applied"] == 7
+    )  # the message at S+3d too
     ok(api.post(f"{EX}/transfers/{transfer['transfer_id']}/receipt", {}))
     assert reviewed()["measures"]["dispatch_to_receipt"]["count"] == 1
     ok(api.post(f"{EX}/end", role="admin"))
@@ -104,9 +118,14 @@ def test_a_stored_review_that_no_longer_reads_is_computed_again(api, second_work
     [row] = store.query("SELECT exercise, policy, state FROM {t}exercise_reviews")
     assert (row["exercise"], row["policy"]) == (CODE, "equal_days_of_supply")
     store.write(
-        "UPDATE {t}exercise_reviews SET review = :review WHERE exercise = :exercise", [{"review": '{"old": 1}', "exercise": CODE}]
+        "UPDATE {t}exercise_reviews SET review = :review WHERE exercise = :exercise",
+        [{"review": '{"old": 1}', "exercise": CODE}],
     )
     again = second_worker.get(f"{EX}/review", headers=api.headers("auditor")).json()
-    assert len(computations) == 2 and again["measures"] == first["measures"] and again["generated_at"] != first["generated_at"]
+    assert (
+        len(computations) == 2
+        and again["measures"] == first["measures"]
+        and again["generated_at"] != first["generated_at"]
+    )
     [row] = store.query("SELECT state, review FROM {t}exercise_reviews")
     assert row["review"].startswith('{"overview"')

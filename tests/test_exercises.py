@@ -51,7 +51,11 @@ def test_a_forked_exercise_starts_with_the_live_figures_as_known_at_the_fork(api
     assert exercise_line(api, A_NORTH)["on_hand"] == 810 and exercise_line(api, A_NORTH)["days_of_supply"] == 81.0
     assert exercise_line(api, B_SOUTH)["days_of_supply"] == 1.0  # 20 on hand / (280 / 14)
     depots = ok(api.get(f"{EX}/depots"))
-    assert {d["code"] for d in (depots["depots"] if isinstance(depots, dict) else depots)} == {A_NORTH, A_CLINIC, B_SOUTH}
+    assert {d["code"] for d in (depots["depots"] if isinstance(depots, dict) else depots)} == {
+        A_NORTH,
+        A_CLINIC,
+        B_SOUTH,
+    }
     regions = {row["region"]: row for row in ok(api.get(f"{EX}/stock", item=FFP2))["rows"]}
     assert regions["north"]["on_hand"] == 840 and regions["south"]["on_hand"] == 20
     # requests on exercise ledgers are counted under their own route template
@@ -81,7 +85,11 @@ def test_the_scenario_clock_stands_still_until_advanced_and_dates_commands(api) 
     create(api, build_live(api))
     receipt = created(api.post(f"{EX}/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 7}))
     assert receipt["recorded_at"] == utc(S)  # recorded in scenario time
-    [entry] = [e for e in ok(api.get(f"{EX}/depots/{A_NORTH}/timeline", item=FFP2))["entries"] if e["type"] == "ReceiptRecorded"]
+    [entry] = [
+        e
+        for e in ok(api.get(f"{EX}/depots/{A_NORTH}/timeline", item=FFP2))["entries"]
+        if e["type"] == "ReceiptRecorded"
+    ]
     assert entry["occurred_at"] == utc(S) and entry["late"] is False
     # more than 5 minutes ahead of the scenario clock is the future, whatever the wall clock says
     future = api.post(f"{EX}/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 1, "occurred_at": at(0, 1)})
@@ -96,7 +104,8 @@ def test_the_scenario_clock_stands_still_until_advanced_and_dates_commands(api) 
     assert moved["simulated_days"] == 2
     # two simulated days of A-NORTH's 10 a day, recorded as injected consumption at each day's end
     consumption = [
-        e for e in ok(api.get(f"{EX}/depots/{A_NORTH}/timeline", item=FFP2))["entries"]
+        e
+        for e in ok(api.get(f"{EX}/depots/{A_NORTH}/timeline", item=FFP2))["entries"]
         if e["type"] == "ConsumptionReported" and e["source"] == "inject"
     ]
     assert [(e["occurred_at"], e["delta"], e["recorded_at"]) for e in consumption] == [
@@ -122,10 +131,29 @@ def test_each_inject_kind_does_what_it_says(api) -> None:  # type: ignore[no-unt
     assert applied["I-0007"]["effect"] == INJECTS[6]["text"]
     # in time order; at equal times injects (by id) before the day that ends then
     order = [step["ref"] for step in moved["applied"]]
-    assert order == ["I-0001", "I-0007", "day 1", "I-0006", "I-0005", "I-0003", "day 2", "I-0002", "day 3", "I-0004", "day 4"]
+    assert order == [
+        "I-0001",
+        "I-0007",
+        "day 1",
+        "I-0006",
+        "I-0005",
+        "I-0003",
+        "day 2",
+        "I-0002",
+        "day 3",
+        "I-0004",
+        "day 4",
+    ]
     statuses = {i["id"]: i["status"] for i in ok(api.get(EX))["injects"]}
-    assert statuses == {"I-0001": "applied", "I-0002": "failed", "I-0003": "applied", "I-0004": "applied",
-                        "I-0005": "applied", "I-0006": "applied", "I-0007": "applied"}
+    assert statuses == {
+        "I-0001": "applied",
+        "I-0002": "failed",
+        "I-0003": "applied",
+        "I-0004": "applied",
+        "I-0005": "applied",
+        "I-0006": "applied",
+        "I-0007": "applied",
+    }
     # delivery: a receipt with source inject; failed delivery: nothing at B-SOUTH
     north = ok(api.get(f"{EX}/depots/{A_CLINIC}/timeline", item=FFP2))["entries"]
     [delivery] = [e for e in north if e["type"] == "ReceiptRecorded"]
@@ -133,7 +161,11 @@ def test_each_inject_kind_does_what_it_says(api) -> None:  # type: ignore[no-unt
     south = ok(api.get(f"{EX}/depots/{B_SOUTH}/timeline", item=FFP2))["entries"]
     assert not [e for e in south if e["type"] == "ReceiptRecorded"]
     # depot loss: half of A-NORTH's 800 after day 1
-    [fire] = [e for e in ok(api.get(f"{EX}/depots/{A_NORTH}/timeline", item=FFP2))["entries"] if e["type"] == "StockAdjusted" and e["source"] == "inject"]
+    [fire] = [
+        e
+        for e in ok(api.get(f"{EX}/depots/{A_NORTH}/timeline", item=FFP2))["entries"]
+        if e["type"] == "StockAdjusted" and e["source"] == "inject"
+    ]
     assert (fire["occurred_at"], fire["delta"], fire["data"]["reason"]) == (at(1, 12), -400, "lost")
     # request: a supply request from B-SOUTH
     requests = [e for e in ok(api.get(f"{EX}/events", type="SupplyRequested"))["events"]]
@@ -142,7 +174,8 @@ def test_each_inject_kind_does_what_it_says(api) -> None:  # type: ignore[no-unt
     ]
     # surge: north consumed double on days 2 and 3 (A-NORTH 20, A-CLINIC 10), single on day 4
     injected = [
-        (e["occurred_at"], -e["delta"]) for e in ok(api.get(f"{EX}/depots/{A_CLINIC}/timeline", item=FFP2))["entries"]
+        (e["occurred_at"], -e["delta"])
+        for e in ok(api.get(f"{EX}/depots/{A_CLINIC}/timeline", item=FFP2))["entries"]
         if e["type"] == "ConsumptionReported" and e["source"] == "inject"
     ]
     assert injected == [(at(1), 5), (at(2), 10), (at(3), 10), (at(4), 5)]
@@ -165,7 +198,9 @@ def test_bad_exercises_and_injects_are_refused_and_store_nothing(api) -> None:  
     problem(api.post("/v1/exercises", body, role="admin"), 409)
     unknown = api.post(f"{EX}/injects", {"injects": [{**INJECTS[1], "depot": "NOWHERE"}]}, role="admin")
     assert problem(unknown, 422)["errors"][0]["loc"] == ["body", "injects", 0, "depot"]
-    wrong = api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "factor": "lots"}, {**INJECTS[1], "quantity": -5}]}, role="admin")
+    wrong = api.post(
+        f"{EX}/injects", {"injects": [{**INJECTS[0], "factor": "lots"}, {**INJECTS[1], "quantity": -5}]}, role="admin"
+    )
     assert len(problem(wrong, 422)["errors"]) >= 2
     before_start = api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0, -1)}]}, role="admin")
     assert problem(before_start, 422)["errors"][0]["type"] == "inject_in_the_past"
@@ -186,7 +221,13 @@ def test_observations_are_for_evaluators(api, role: str) -> None:  # type: ignor
     create(api, build_live(api))
     problem(api.post(f"{EX}/observations", {"text": "x"}, role=role), 403)
     problem(api.post(f"{EX}/observations", {"text": "x", "rating": "great"}, role="auditor"), 422)
-    noted = created(api.post(f"{EX}/observations", {"text": "Good call", "capability": "Resource allocation", "rating": "P"}, role="auditor"))
+    noted = created(
+        api.post(
+            f"{EX}/observations",
+            {"text": "Good call", "capability": "Resource allocation", "rating": "P"},
+            role="auditor",
+        )
+    )
     assert noted["at"] == utc(S) and noted["observer"] == "test-auditor"
 
 
@@ -232,7 +273,9 @@ def test_an_interrupted_advance_resumes_without_applying_anything_twice(api) -> 
     assert ledger.position() == position
     assert [a.ref for a in again.applied] == [a.ref for a in first.applied]
     assert all(a.events == 0 for a in again.applied)
-    assert [a.effect for a in again.applied if a.ref in ("day 1", "I-0004", "I-0005", "I-0006")] == ["already applied"] * 4
+    assert [a.effect for a in again.applied if a.ref in ("day 1", "I-0004", "I-0005", "I-0006")] == [
+        "already applied"
+    ] * 4
     # and the controller's advance after it moves the clock, writes nothing and gives the same stock
     advance(api, at(4))
     assert ledger.position() == position
@@ -251,7 +294,9 @@ def test_bad_requests_to_an_exercise_store_nothing(api) -> None:  # type: ignore
     position += 1
     huge = api.post(f"{EX}/injects", {"injects": [{**INJECTS[1], "quantity": 10**12}]}, role="admin")
     assert problem(huge, 422)["errors"][0]["loc"][-1] == "quantity"
-    problem(api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "depot": A_NORTH}]}, role="admin"), 422)  # depot and region
+    problem(
+        api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "depot": A_NORTH}]}, role="admin"), 422
+    )  # depot and region
     problem(api.post(f"{EX}/injects", {"injects": [], "scenario": "injects: []"}, role="admin"), 422)
     problem(api.post(f"{EX}/injects", {"scenario": "injects: [{kind: delivery, day: 1}]"}, role="admin"), 422)
     problem(api.post(f"{EX}/advance", {"until": utc(S + 400 * DAY)}, role="admin"), 422)

@@ -12,7 +12,6 @@ import resource
 import time
 
 import httpx
-
 from fault_helpers import DEPOT, ITEM, Service, on_hand, retry_until_stored, seed, stored_keys
 
 FULL = 4096  # bytes: smaller than one WAL frame, so no commit fits
@@ -20,8 +19,9 @@ FULL = 4096  # bytes: smaller than one WAL frame, so no commit fits
 
 def _receipt(service: Service, key: str) -> httpx.Response:
     with service.client() as client:
-        return client.post(f"/v1/depots/{DEPOT}/receipts", json={"item": ITEM, "quantity": 1},
-                           headers={"Idempotency-Key": key})
+        return client.post(
+            f"/v1/depots/{DEPOT}/receipts", json={"item": ITEM, "quantity": 1}, headers={"Idempotency-Key": key}
+        )
 
 
 def test_a_full_disk_is_503_stores_nothing_and_recovers(tmp_path) -> None:  # type: ignore[no-untyped-def]

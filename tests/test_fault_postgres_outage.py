@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import httpx
 import psycopg
 import pytest
-
 from conftest import fresh_database
 from fault_helpers import PrivatePostgres, Service, Writers, on_hand, retry_until_stored, seed, stored_keys
 
@@ -82,14 +81,19 @@ def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(po
         assert outage_answers and all(a.status == 503 for a in outage_answers)
 
         assert all(status == 503 for status, _, _ in during[1:]), during
-        assert all(body == {"status": "degraded", "database": "unavailable", "detail": body["detail"]}
-                   for status, _, body in during if status == 503)
+        assert all(
+            body == {"status": "degraded", "database": "unavailable", "detail": body["detail"]}
+            for status, _, body in during
+            if status == 503
+        )
         assert max(seconds for _, seconds, _ in during) <= HEALTH_WITHIN, during
         first_stored = min(a.at for a in writers.answers if a.status == 201 and a.at > restarted)
         assert first_stored - restarted <= RECOVER_WITHIN, f"writes came back {first_stored - restarted:.2f} s late"
         assert after[0] == 200 and after[2]["status"] == "ok"
-        print(f"answers {len(writers.answers)}, slowest {slowest:.2f} s, /healthz slowest "
-              f"{max(seconds for _, seconds, _ in during):.2f} s, writes back {first_stored - restarted:.2f} s after restart")
+        print(
+            f"answers {len(writers.answers)}, slowest {slowest:.2f} s, /healthz slowest "
+            f"{max(seconds for _, seconds, _ in during):.2f} s, writes back {first_stored - restarted:.2f} s after restart"
+        )
 
         acknowledged = writers.acknowledged()
         retry_until_stored(service, writers.unacknowledged())
@@ -103,9 +107,9 @@ def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(po
         assert on_hand(service) == len(sent)
     finally:
         service.stop()
-    assert "Traceback" not in "\n".join(
-        line for line in service.log().splitlines() if not line.startswith("{")
-    ), "a plain-text traceback reached the log"
+    assert "Traceback" not in "\n".join(line for line in service.log().splitlines() if not line.startswith("{")), (
+        "a plain-text traceback reached the log"
+    )
 
 
 def test_a_read_only_database_is_503_for_writes_and_health_then_recovers(postgres, database, tmp_path) -> None:
@@ -126,9 +130,13 @@ def test_a_read_only_database_is_503_for_writes_and_health_then_recovers(postgre
     try:
         seed(service)
         with service.client() as client:
+
             def receipt(key: str) -> httpx.Response:
-                return client.post("/v1/depots/A-NORTH/receipts", json={"item": "FFP2", "quantity": 1},
-                                   headers={"Idempotency-Key": key})
+                return client.post(
+                    "/v1/depots/A-NORTH/receipts",
+                    json={"item": "FFP2", "quantity": 1},
+                    headers={"Idempotency-Key": key},
+                )
 
             assert receipt("before").status_code == 201
             read_only(True)

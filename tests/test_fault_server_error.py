@@ -14,9 +14,9 @@ import pytest
 import structlog
 import uvicorn
 from fastapi.responses import StreamingResponse
+from fault_helpers import free_port
 
 from api.app import Stores, create_app
-from fault_helpers import free_port
 from ledger.settings import Database
 
 

@@ -46,7 +46,7 @@ def _tamper(api: Any, database_url: str, position: int, sql: str = "update") -> 
     """Edits (or deletes) the stored event at `position` directly in the database."""
     recorder = api.stores.ledger.recorder
     if database_url.startswith("sqlite"):
-        with sqlite3.connect(database_url[len("sqlite:///"):]) as conn:
+        with sqlite3.connect(database_url[len("sqlite:///") :]) as conn:
             table = recorder.events_table_name
             if sql == "delete":
                 changed = conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (position,)).rowcount
@@ -78,10 +78,13 @@ def _documented_chain(api: Any, upto: int) -> str:
         topic = n.topic.encode()
         canonical = (
             struct.pack(">Q", n.id)
-            + struct.pack(">I", 16) + n.originator_id.bytes
+            + struct.pack(">I", 16)
+            + n.originator_id.bytes
             + struct.pack(">q", n.originator_version)
-            + struct.pack(">I", len(topic)) + topic
-            + struct.pack(">I", len(n.state)) + n.state
+            + struct.pack(">I", len(topic))
+            + topic
+            + struct.pack(">I", len(n.state))
+            + n.state
         )
         current = hashlib.sha256(current + canonical).digest()
     return current.hex()
@@ -205,7 +208,11 @@ def test_the_cli_prints_the_digest_and_verifies_it(api: Any, database_url: str) 
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["verify", "--digest", "0" * 63 + "1", "--position", "1", "--database", database_url])
     assert result.exit_code == 1, result.output
-    for bad in (["--digest", "xyz", "--position", "1"], ["--position", "1"], ["--digest", GENESIS, "--position", "999"]):
+    for bad in (
+        ["--digest", "xyz", "--position", "1"],
+        ["--position", "1"],
+        ["--digest", GENESIS, "--position", "999"],
+    ):
         result = runner.invoke(cli, ["verify", *bad, "--database", database_url])
         assert result.exit_code == 2, (bad, result.output)
     result = runner.invoke(cli, ["digest", "--position", "999", "--database", database_url])

@@ -28,7 +28,9 @@ def r(code: str, on_hand: int = 0, consumed_14d: int = 0, population: int | None
 
 def test_consumption_shares_with_a_remainder_go_to_the_largest_fraction() -> None:
     # d = 1, 2, 3 per day; 100 * (1, 2, 3) / 6 = 16.67, 33.33, 50 -> 16, 33, 50 (+1 to A: .67)
-    lines = recommend("proportional_to_consumption", 100, [r("A", consumed_14d=14), r("B", consumed_14d=28), r("C", consumed_14d=42)])
+    lines = recommend(
+        "proportional_to_consumption", 100, [r("A", consumed_14d=14), r("B", consumed_14d=28), r("C", consumed_14d=42)]
+    )
     assert lines == {"A": 17, "B": 33, "C": 50}
 
 
@@ -133,7 +135,9 @@ def test_rounding_in_units_can_leave_a_better_minimum() -> None:
         ("equal_days_of_supply", 10, [r("A"), r("A")], "named once"),
     ],
 )
-def test_policies_refuse_what_has_no_answer(policy: str, quantity: int, recipients: list[Recipient], message: str) -> None:
+def test_policies_refuse_what_has_no_answer(
+    policy: str, quantity: int, recipients: list[Recipient], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         recommend(policy, quantity, recipients)
 

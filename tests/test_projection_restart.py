@@ -36,20 +36,12 @@ from unittest import mock
 
 import psycopg
 import pytest
+from conftest import fresh_postgres_schema
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
-
-from api.app import Stores
-from conftest import fresh_postgres_schema
-from domain import commands as cmd
-from ledger.settings import Database
-from projections import current as current_module
-from projections.history import History
-from projections.runner import Projector, open_view
-from projections.stock_view import StockView
 from test_views_properties import (
-    CTX,
     CONSUMPTION,
+    CTX,
     POSTGRES,
     SQLITE,
     TRANSFERS_AND_LATE_REPORTS,
@@ -61,6 +53,14 @@ from test_views_properties import (
     scenarios,
     start,
 )
+
+from api.app import Stores
+from domain import commands as cmd
+from ledger.settings import Database
+from projections import current as current_module
+from projections.history import History
+from projections.runner import Projector, open_view
+from projections.stock_view import StockView
 
 TABLES = {"stock": "depot, item", "transfers": "transfer_id", "consumption": "position, line", "depots": "id"}
 
@@ -116,11 +116,20 @@ def agrees_with_the_fold(stores: Stores, rows: dict[str, list[dict[str, Any]]]) 
             state.reserved,
         ), f"view row {row} differs from the fold"
     consumed = sorted(
-        (r["position"], r["line"], r["depot"], r["item"], -r["delta"]) for r in journal if r["event_type"] == CONSUMPTION
+        (r["position"], r["line"], r["depot"], r["item"], -r["delta"])
+        for r in journal
+        if r["event_type"] == CONSUMPTION
     )
-    assert sorted((r["position"], r["line"], r["depot"], r["item"], r["quantity"]) for r in rows["consumption"]) == consumed
-    transfers = sorted((t["transfer_id"], t["source"], t["destination"], t["status"]) for t in ledger.journal.transfers())
-    assert sorted((r["transfer_id"], r["source"], r["destination"], r["status"]) for r in rows["transfers"]) == transfers
+    assert (
+        sorted((r["position"], r["line"], r["depot"], r["item"], r["quantity"]) for r in rows["consumption"])
+        == consumed
+    )
+    transfers = sorted(
+        (t["transfer_id"], t["source"], t["destination"], t["status"]) for t in ledger.journal.transfers()
+    )
+    assert (
+        sorted((r["transfer_id"], r["source"], r["destination"], r["status"]) for r in rows["transfers"]) == transfers
+    )
 
 
 def rebuilt(projector: Projector) -> dict[str, list[dict[str, Any]]]:

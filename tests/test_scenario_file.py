@@ -55,8 +55,12 @@ def test_the_sample_loads_and_has_every_part_of_a_ppe_surge(sample: Scenario) ->
     assert set(kinds) == {"consumption_surge", "delivery", "delivery_failure", "depot_loss", "request", "message"}
     assert kinds["consumption_surge"] >= 2 and kinds["delivery"] >= 3 and kinds["message"] >= 3
     assert sample.name and sample.description and sample.objectives
-    capabilities = {"Supply chain coordination", "Resource allocation", "Situational awareness",
-                    "Logistics and distribution"}
+    capabilities = {
+        "Supply chain coordination",
+        "Resource allocation",
+        "Situational awareness",
+        "Logistics and distribution",
+    }
     assert set(sample.capabilities) == capabilities
     assert {c for objective in sample.objectives for c in objective.capabilities} == capabilities
 
@@ -125,7 +129,8 @@ def test_the_sample_resolves_against_any_start() -> None:
     utc_morning = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
     c = scenario_from_path(SAMPLE, utc_morning)
     assert [(i.at.astimezone(CET).date() - START.date()).days for i in a.injects] == [
-        (i.at.date() - utc_morning.date()).days for i in c.injects]
+        (i.at.date() - utc_morning.date()).days for i in c.injects
+    ]
 
 
 def test_the_sample_as_json_is_the_same_scenario(sample: Scenario) -> None:
@@ -145,12 +150,15 @@ def test_relative_times_resolve_in_the_start_time_zone() -> None:
     assert one("injects: [{kind: message, text: x, day: 0}]").at == START
     assert one("injects: [{kind: message, text: x, day: 2}]").at == datetime(2020, 3, 18, 8, 0, tzinfo=CET)
     assert one('injects: [{kind: message, text: x, day: 2, time: "09:30"}]').at == datetime(
-        2020, 3, 18, 8, 30, tzinfo=UTC)
+        2020, 3, 18, 8, 30, tzinfo=UTC
+    )
     assert one('injects: [{kind: message, text: x, day: 1, time: "00:00"}]').at == datetime(
-        2020, 3, 16, 23, 0, tzinfo=UTC)
+        2020, 3, 16, 23, 0, tzinfo=UTC
+    )
     # unquoted 14:30 is a time here, not YAML 1.1's base-60 integer 870
     assert one("injects: [{kind: message, text: x, day: 1, time: 14:30}]").at == datetime(
-        2020, 3, 17, 14, 30, tzinfo=CET)
+        2020, 3, 17, 14, 30, tzinfo=CET
+    )
     # seconds of the start are kept when no time is given
     start = datetime(2020, 3, 16, 8, 0, 30, tzinfo=UTC)
     assert one("injects: [{kind: message, text: x, day: 3}]", start).at == datetime(2020, 3, 19, 8, 0, 30, tzinfo=UTC)
@@ -303,7 +311,8 @@ def test_top_level_errors() -> None:
     assert locs(errors_of("injects: []")) == [["injects"]]
     assert locs(errors_of("injects: [{kind: message, day: 0, text: x}]\nowner: me")) == [["owner"]]
     assert locs(errors_of("injects: [{kind: message, day: 0, text: x}]\nobjectives: [{capabilities: []}]")) == [
-        ["objectives", 0, "title"]]
+        ["objectives", 0, "title"]
+    ]
 
 
 def test_bad_yaml_syntax_says_where() -> None:
@@ -321,12 +330,15 @@ def test_a_key_given_twice_is_an_error_not_a_silent_overwrite() -> None:
 
 
 def test_yaml_merge_keys_may_be_overridden() -> None:
-    scenario = load_scenario("""
+    scenario = load_scenario(
+        """
 injects:
   - &nordic {kind: delivery, depot: DK-NATIONAL, item: FFP2, supplier: Nordic Respiratory Protection A/S,
              quantity: 400, day: 1}
   - {<<: *nordic, item: FFP3, quantity: 200, day: 2}
-""", START)
+""",
+        START,
+    )
     first, second = scenario.injects
     assert (second.item, second.quantity, second.supplier) == ("FFP3", 200, first.supplier)
 
@@ -351,11 +363,25 @@ DEEP = 5000  # far past Python's recursion limit (1000): parsing it recursively 
         ('{"a": ' * DEEP + "1" + "}" * DEEP, None, None),  # looks like JSON: read as JSON
         ('{"injects": ' + "[" * 40 + "]" * 40 + "}", "s.json", None),  # deeper than the bound, parses fine
         # aliases of aliases: each line is short and one level deep, the value 3,000 levels
-        ("chain:\n" + "\n".join(f"- &a{n} [{f'*a{n - 1}' if n else 'x'}]" for n in range(3000)) + "\ninjects: []\n", None, None),
+        (
+            "chain:\n" + "\n".join(f"- &a{n} [{f'*a{n - 1}' if n else 'x'}]" for n in range(3000)) + "\ninjects: []\n",
+            None,
+            None,
+        ),
     ],
-    ids=["yaml-block-lists", "yaml-flow-lists", "yaml-mappings", "json-lists", "json-objects", "json-41", "yaml-aliases"],
+    ids=[
+        "yaml-block-lists",
+        "yaml-flow-lists",
+        "yaml-mappings",
+        "json-lists",
+        "json-objects",
+        "json-41",
+        "yaml-aliases",
+    ],
 )
-def test_a_file_nested_too_deep_is_refused_with_where(text: str, filename: str | None, where: tuple[int, int] | None) -> None:
+def test_a_file_nested_too_deep_is_refused_with_where(
+    text: str, filename: str | None, where: tuple[int, int] | None
+) -> None:
     [error] = errors_of(text, filename)
     assert error["type"] == "too_deep" and error["loc"] == []
     assert "nested deeper than 32 levels of mappings and lists" in error["msg"]
@@ -366,7 +392,11 @@ def test_nesting_up_to_the_bound_is_read() -> None:
     """32 levels: the scenario mapping and 31 lists in `injects` (then refused as not an inject);
     one more is too deep."""
     assert errors_of("injects: " + "[" * 31 + "]" * 31) == [
-        {"loc": ["injects", 0], "msg": "an inject is a mapping of fields (kind, at or day, ...)", "type": "model_attributes_type"}
+        {
+            "loc": ["injects", 0],
+            "msg": "an inject is a mapping of fields (kind, at or day, ...)",
+            "type": "model_attributes_type",
+        }
     ]
     assert [e["type"] for e in errors_of("injects: " + "[" * 32 + "]" * 32)] == ["too_deep"]
 
@@ -375,13 +405,22 @@ def test_nesting_up_to_the_bound_is_read() -> None:
 
 
 def test_json_works_too() -> None:
-    text = json.dumps({
-        "name": "json",
-        "injects": [
-            {"kind": "delivery", "depot": "DK-NATIONAL", "item": "FFP2", "quantity": 400, "day": 1, "time": "07:30"},
-            {"kind": "message", "at": "2020-03-18T09:00:00+01:00", "text": "x"},
-        ],
-    })
+    text = json.dumps(
+        {
+            "name": "json",
+            "injects": [
+                {
+                    "kind": "delivery",
+                    "depot": "DK-NATIONAL",
+                    "item": "FFP2",
+                    "quantity": 400,
+                    "day": 1,
+                    "time": "07:30",
+                },
+                {"kind": "message", "at": "2020-03-18T09:00:00+01:00", "text": "x"},
+            ],
+        }
+    )
     for name in ("s.json", None, "s.yaml"):
         delivery, message = load_scenario(text, START, name).injects
         assert delivery.at == datetime(2020, 3, 17, 6, 30, tzinfo=UTC)
@@ -389,8 +428,14 @@ def test_json_works_too() -> None:
 
 
 def test_json_errors_are_located_like_yaml_errors() -> None:
-    text = json.dumps({"injects": [{"kind": "consumption_surge", "region": "DK-84", "day": 0, "days": 3},
-                                   {"kind": "delivery", "depot": "D", "item": "I", "quantity": 0, "day": 0}]})
+    text = json.dumps(
+        {
+            "injects": [
+                {"kind": "consumption_surge", "region": "DK-84", "day": 0, "days": 3},
+                {"kind": "delivery", "depot": "D", "item": "I", "quantity": 0, "day": 0},
+            ]
+        }
+    )
     assert locs(errors_of(text, "s.json")) == [["injects", 0, "factor"], ["injects", 1, "quantity"]]
 
 

@@ -70,7 +70,13 @@ def build_world(api: Any) -> dict[str, list[str]]:
     allocation = created(
         api.post(
             "/v1/allocations",
-            {"from": A_NORTH, "item": FFP2, "quantity": 40, "recipients": [A_CLINIC, B_SOUTH], "policy": "equal_days_of_supply"},
+            {
+                "from": A_NORTH,
+                "item": FFP2,
+                "quantity": 40,
+                "recipients": [A_CLINIC, B_SOUTH],
+                "policy": "equal_days_of_supply",
+            },
         )
     )["allocation_id"]
     return {

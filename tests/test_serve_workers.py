@@ -24,8 +24,20 @@ GONE_SECONDS = 10  # PR_SET_PDEATHSIG acts at once; the watchdog within ORPHAN_G
 @contextmanager
 def _serving(database_url: str, cwd: Path, port: int, workers: int = 2) -> Iterator[subprocess.Popen[str]]:
     small_pools = f"{database_url}?pool_size=1&max_overflow=4"  # the test server's connections are shared
-    command = [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers),
-               "--database", small_pools, "--log-level", "WARNING"]
+    command = [
+        sys.executable,
+        "-m",
+        "api",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--database",
+        small_pools,
+        "--log-level",
+        "WARNING",
+    ]
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         yield process

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from conftest import fresh_postgres_schema
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_postgres_schema
 from domain import commands as cmd
 from domain.exceptions import InsufficientStock
 from ledger import clock

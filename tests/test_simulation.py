@@ -129,9 +129,20 @@ def test_day_ends_are_those_after_the_last_step_up_to_the_new_clock() -> None:
 def test_failures_stop_deliveries_in_their_window_only() -> None:
     injects = [
         ("I-0001", inject(kind="delivery_failure", at=day(2), days=3, supplier="Acme")),
-        ("I-0002", inject(kind="delivery", at=day(2), depot="A", item="FFP2", quantity=100, supplier="Acme")),  # window starts
-        ("I-0003", inject(kind="delivery", at=day(5) - timedelta(seconds=1), depot="B", item="FFP2", quantity=1, supplier="Acme")),
-        ("I-0004", inject(kind="delivery", at=day(5), depot="A", item="FFP2", quantity=100, supplier="Acme")),  # window over
+        (
+            "I-0002",
+            inject(kind="delivery", at=day(2), depot="A", item="FFP2", quantity=100, supplier="Acme"),
+        ),  # window starts
+        (
+            "I-0003",
+            inject(
+                kind="delivery", at=day(5) - timedelta(seconds=1), depot="B", item="FFP2", quantity=1, supplier="Acme"
+            ),
+        ),
+        (
+            "I-0004",
+            inject(kind="delivery", at=day(5), depot="A", item="FFP2", quantity=100, supplier="Acme"),
+        ),  # window over
         ("I-0005", inject(kind="delivery", at=day(1), depot="A", item="FFP2", quantity=100, supplier="Acme")),  # before
         ("I-0006", inject(kind="delivery", at=day(3), depot="A", item="FFP2", quantity=100, supplier="Other")),
         ("I-0007", inject(kind="delivery_failure", at=day(3), days=1, depot="C", item="GOWN")),
@@ -145,7 +156,12 @@ def test_steps_put_injects_before_the_day_end_at_the_same_time_in_id_order() -> 
     fire = inject(kind="depot_loss", at=day(2), depot="A", fraction=0.5)
     note = inject(kind="message", at=day(2), text="smoke")
     early = inject(kind="message", at=day(1.5), text="noon")
-    injects = [("I-0003", fire), ("I-0002", note), ("I-0001", early), ("I-0004", inject(kind="message", at=day(9), text="later"))]
+    injects = [
+        ("I-0003", fire),
+        ("I-0002", note),
+        ("I-0001", early),
+        ("I-0004", inject(kind="message", at=day(9), text="later")),
+    ]
     got = steps(injects, START, day(1), day(3))
     assert [(s.at, s.inject_id, s.day) for s in got] == [
         (day(1.5), "I-0001", None),
@@ -166,7 +182,9 @@ def test_steps_leave_out_what_was_due_at_the_previous_clock() -> None:
 
 surges_strategy = st.lists(
     st.builds(
-        lambda start, days, factor, here: surge(day(start), days, factor, **({"depot": "D"} if here else {"region": "R"})),
+        lambda start, days, factor, here: surge(
+            day(start), days, factor, **({"depot": "D"} if here else {"region": "R"})
+        ),
         st.integers(-3, 20),
         st.integers(1, 10),
         st.one_of(st.integers(1, 5), st.sampled_from([0.1, 0.25, 0.5, 1.5, 2.5, 3.3])),

@@ -158,8 +158,12 @@ def test_a_corrupt_page_in_the_middle_is_refused_at_start_and_verify_names_the_p
         answer = client.post("/v1/ledger/verify", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200, answer.text
     assert answer.json() == {
-        "valid": False, "position": sound_ledger[1][-1][0], "digest": "", "first_mismatch": None,
-        "first_unreadable": first_unreadable, "detail": detail,
+        "valid": False,
+        "position": sound_ledger[1][-1][0],
+        "digest": "",
+        "first_mismatch": None,
+        "first_unreadable": first_unreadable,
+        "detail": detail,
     }
 
     # A digest not yet recorded must be computed through the damaged page: one line, exit 2.

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-
 from api_helpers import legacy_token, race
+
 from domain.ids import token_id
 from ledger import access as access_module
 from ledger.access import Access, TokenRefused, UnknownToken, hash_token
@@ -106,10 +106,24 @@ def test_the_list_shows_every_token_without_its_secret(workers):
 
     assert [t.name for t in listed] == ["kari", "desk"]
     first = listed[0].as_json()
-    assert set(first) == {"id", "name", "role", "organisations", "issued_at", "issued_by", "expires_at",
-                          "revoked", "revoked_at", "revoked_by"}
+    assert set(first) == {
+        "id",
+        "name",
+        "role",
+        "organisations",
+        "issued_at",
+        "issued_by",
+        "expires_at",
+        "revoked",
+        "revoked_at",
+        "revoked_by",
+    }
     assert (first["role"], first["organisations"], first["issued_by"], first["revoked"]) == (
-        "operator", ["DK-10", "DK-84"], "admin", False)
+        "operator",
+        ["DK-10", "DK-84"],
+        "admin",
+        False,
+    )
     assert first["id"] == access.check(kari).id == str(token_id(hash_token(kari)))
     assert listed[0].expires_at - listed[0].issued_at == pytest.approx(timedelta(days=30), abs=timedelta(seconds=5))
     assert listed[1].expires_at is None and first["issued_at"].endswith("Z")

@@ -44,12 +44,12 @@ from typing import Any, Literal
 from unittest import mock
 
 import pytest
+from conftest import fresh_postgres_schema
 from hypothesis import HealthCheck, Phase, event, example, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from api.app import Stores
-from conftest import fresh_postgres_schema
 from domain import commands as cmd
 from domain.exceptions import AllocationExceeded, InsufficientStock
 from domain.policies import POLICIES
@@ -70,7 +70,16 @@ WINDOW = timedelta(days=14)
 CONSUMPTION = "ConsumptionReported"
 
 Kind = Literal[
-    "receipt", "consumption", "count", "adjustment", "obligation", "dispatch", "receive", "cancel", "allocate", "draw",
+    "receipt",
+    "consumption",
+    "count",
+    "adjustment",
+    "obligation",
+    "dispatch",
+    "receive",
+    "cancel",
+    "allocate",
+    "draw",
     "revoke",
 ]
 
@@ -109,29 +118,79 @@ def ops(n: int) -> st.SearchStrategy[Op]:
     item = st.sampled_from((0, 0, 1))
     lot = st.one_of(st.none(), st.integers(0, len(LOTS) - 1))
     line = st.tuples(item, st.integers(1, 40), lot)
-    receipt = st.builds(Op, kind=st.just("receipt"), instant=_instant(n), depot=depot, item=item,
-                        quantity=st.integers(1, 150), lot=lot)
-    consumption = st.builds(Op, kind=st.just("consumption"), instant=_instant(n), depot=depot, item=item,
-                            quantity=st.integers(1, 60))
-    count = st.builds(Op, kind=st.just("count"), instant=_instant(n), depot=depot, item=item,
-                      quantity=st.integers(0, 150))
-    adjustment = st.builds(Op, kind=st.just("adjustment"), instant=_instant(n), depot=depot, item=item,
-                           quantity=st.one_of(st.integers(-25, -1), st.integers(1, 25)))
-    obligation = st.builds(Op, kind=st.just("obligation"), instant=_instant(n), depot=depot, item=item,
-                           quantity=st.integers(1, 180))
-    dispatch = st.builds(Op, kind=st.just("dispatch"), instant=_instant(n), depot=depot, to=st.integers(1, 2),
-                         lines=st.lists(line, min_size=1, max_size=2).map(tuple))
-    receive = st.builds(Op, kind=st.just("receive"), instant=_instant(n), pick=st.integers(0, 7),
-                        shortfalls=st.one_of(st.none(), st.tuples(st.integers(0, 30), st.integers(0, 30))))
+    receipt = st.builds(
+        Op, kind=st.just("receipt"), instant=_instant(n), depot=depot, item=item, quantity=st.integers(1, 150), lot=lot
+    )
+    consumption = st.builds(
+        Op, kind=st.just("consumption"), instant=_instant(n), depot=depot, item=item, quantity=st.integers(1, 60)
+    )
+    count = st.builds(
+        Op, kind=st.just("count"), instant=_instant(n), depot=depot, item=item, quantity=st.integers(0, 150)
+    )
+    adjustment = st.builds(
+        Op,
+        kind=st.just("adjustment"),
+        instant=_instant(n),
+        depot=depot,
+        item=item,
+        quantity=st.one_of(st.integers(-25, -1), st.integers(1, 25)),
+    )
+    obligation = st.builds(
+        Op, kind=st.just("obligation"), instant=_instant(n), depot=depot, item=item, quantity=st.integers(1, 180)
+    )
+    dispatch = st.builds(
+        Op,
+        kind=st.just("dispatch"),
+        instant=_instant(n),
+        depot=depot,
+        to=st.integers(1, 2),
+        lines=st.lists(line, min_size=1, max_size=2).map(tuple),
+    )
+    receive = st.builds(
+        Op,
+        kind=st.just("receive"),
+        instant=_instant(n),
+        pick=st.integers(0, 7),
+        shortfalls=st.one_of(st.none(), st.tuples(st.integers(0, 30), st.integers(0, 30))),
+    )
     cancel = st.builds(Op, kind=st.just("cancel"), instant=_instant(n), pick=st.integers(0, 7))
-    allocate = st.builds(Op, kind=st.just("allocate"), instant=_instant(n), depot=depot, item=item,
-                         quantity=st.integers(1, 120), pick=st.integers(0, len(POLICIES) - 1))
-    draw = st.builds(Op, kind=st.just("draw"), instant=_instant(n), pick=st.integers(0, 7), to=st.integers(1, 2),
-                     quantity=st.integers(1, 60))
+    allocate = st.builds(
+        Op,
+        kind=st.just("allocate"),
+        instant=_instant(n),
+        depot=depot,
+        item=item,
+        quantity=st.integers(1, 120),
+        pick=st.integers(0, len(POLICIES) - 1),
+    )
+    draw = st.builds(
+        Op,
+        kind=st.just("draw"),
+        instant=_instant(n),
+        pick=st.integers(0, 7),
+        to=st.integers(1, 2),
+        quantity=st.integers(1, 60),
+    )
     revoke = st.builds(Op, kind=st.just("revoke"), instant=_instant(n), pick=st.integers(0, 7))
     # weighted towards transfers, so that many are received (some short) or cancelled
-    kinds = [receipt, consumption, count, adjustment, obligation, dispatch, dispatch, receive, receive, cancel,
-             allocate, allocate, draw, draw, draw, revoke]
+    kinds = [
+        receipt,
+        consumption,
+        count,
+        adjustment,
+        obligation,
+        dispatch,
+        dispatch,
+        receive,
+        receive,
+        cancel,
+        allocate,
+        allocate,
+        draw,
+        draw,
+        draw,
+        revoke,
+    ]
     return st.sampled_from(kinds).flatmap(lambda kind: kind)
 
 
@@ -144,7 +203,9 @@ def scenarios(draw: st.DrawFn, min_ops: int = 6, max_ops: int = 40) -> Scenario:
     body = draw(st.lists(ops(len(minutes_ago)), min_size=min_ops, max_size=max_ops))
     # Receipts first often enough that dispatches have something to take.
     earliest = minutes_ago.index(max(minutes_ago))
-    opening = [Op("receipt", earliest, depot=d, item=i, quantity=100) for d in range(len(DEPOTS)) for i in range(len(ITEMS))]
+    opening = [
+        Op("receipt", earliest, depot=d, item=i, quantity=100) for d in range(len(DEPOTS)) for i in range(len(ITEMS))
+    ]
     keep_opening = draw(st.sampled_from((True, True, True, False)))
     return Scenario(tuple(minutes_ago), expiries, tuple(opening if keep_opening else []) + tuple(body))
 
@@ -348,7 +409,9 @@ def dispatch(run: Run, op: Op, at: datetime, allocation: OpenAllocation | None =
             assert allocation is not None and lines[0][1] > allocation.remaining(destination)
         run.refused += 1
         return
-    run.open.append(OpenTransfer(outcome.transfer_id, source, destination, [(i, q) for i, q, _ in lines], at, allocation))
+    run.open.append(
+        OpenTransfer(outcome.transfer_id, source, destination, [(i, q) for i, q, _ in lines], at, allocation)
+    )
     drawn = 0
     if allocation is not None:
         drawn = lines[0][1]
@@ -382,7 +445,9 @@ def allocate(run: Run, op: Op, at: datetime) -> None:
 
 
 def revoke(run: Run, allocation: OpenAllocation, at: datetime) -> None:
-    outcome, _ = run.ledger.revoke_allocation(allocation.allocation_id, cmd.RevokeAllocation(reason="re-planned", occurred_at=at), CTX)
+    outcome, _ = run.ledger.revoke_allocation(
+        allocation.allocation_id, cmd.RevokeAllocation(reason="re-planned", occurred_at=at), CTX
+    )
     assert outcome.released == allocation.reserved
     run.move(allocation.source, allocation.item, at=at, reserved=-allocation.reserved)
     allocation.revoked = True
@@ -397,7 +462,9 @@ def receive(run: Run, transfer: OpenTransfer, shortfalls: tuple[int, ...] | None
     else:
         received = {i: max(0, q - shortfalls[ITEMS.index(i)]) for i, q in dispatched.items()}
         lines = [cmd.ReceivedQuantity(item=i, quantity_received=q) for i, q in sorted(received.items())]
-    outcome, _ = run.ledger.receive_transfer(transfer.transfer_id, cmd.ReceiveTransfer(lines=lines, occurred_at=at), CTX)
+    outcome, _ = run.ledger.receive_transfer(
+        transfer.transfer_id, cmd.ReceiveTransfer(lines=lines, occurred_at=at), CTX
+    )
     assert [(s.item, s.shortfall) for s in outcome.shortfall] == [
         (i, dispatched[i] - received[i]) for i in sorted(dispatched) if received[i] < dispatched[i]
     ]
@@ -494,7 +561,11 @@ def aggregate_figures(ledger: Ledger, keys: set[tuple[str, str]]) -> dict[tuple[
 
 
 def differences(expected: dict[Any, Any], actual: dict[Any, Any]) -> dict[Any, tuple[Any, Any]]:
-    return {k: (expected.get(k), actual.get(k)) for k in sorted(expected.keys() | actual.keys()) if expected.get(k) != actual.get(k)}
+    return {
+        k: (expected.get(k), actual.get(k))
+        for k in sorted(expected.keys() | actual.keys())
+        if expected.get(k) != actual.get(k)
+    }
 
 
 # --- property 1: at now, fold = projection = aggregate = model ------------------------------
@@ -602,7 +673,9 @@ def answers_at_now(
     }
 
 
-def disagreements(answers: dict[str, dict[tuple[str, str], Figures]], project: Callable[[Figures], Any]) -> dict[str, Any]:
+def disagreements(
+    answers: dict[str, dict[tuple[str, str], Figures]], project: Callable[[Figures], Any]
+) -> dict[str, Any]:
     """Per answer, the (depot, item) where it differs from the model: (model, answer)."""
     expected = {key: project(f) for key, f in answers["model"].items()}
     wrong = {}
@@ -765,7 +838,9 @@ def reference_fold(
         if r["min_days"] is not None:
             ref.min_days = r["min_days"]
     ref.consumed_14d = sum(
-        -r["delta"] for r in mine if r["event_type"] == CONSUMPTION and business_time - WINDOW < r["occurred_at"] <= business_time
+        -r["delta"]
+        for r in mine
+        if r["event_type"] == CONSUMPTION and business_time - WINDOW < r["occurred_at"] <= business_time
     )
     return ref
 
@@ -796,8 +871,10 @@ def fold_summary(history: History, depot: str, item: str, cut: Cut) -> dict[str,
         "discrepancy": state.discrepancy,
         "consumed_14d": fold.consumed_14d,
         "lots": sorted(
-            ((lot["lot"], date.fromisoformat(lot["expires_on"]) if lot["expires_on"] else None, lot["quantity"])
-             for lot in state.lots.listing()),
+            (
+                (lot["lot"], date.fromisoformat(lot["expires_on"]) if lot["expires_on"] else None, lot["quantity"])
+                for lot in state.lots.listing()
+            ),
             key=repr,
         ),
         "expired": state.lots.expired(cut.business_time.date()),
@@ -897,7 +974,9 @@ def check_cuts(ledger: Ledger, history: History, run: Run, cuts: list[tuple[AsOf
         assert (cut.as_of, cut.known_position) == (as_of, position), f"cut for as_of {as_of}, known_at {known_at}"
         for depot in DEPOTS:
             for item in ITEMS:
-                expected = summary(reference_fold(rows, depot, item, as_of, known, cut.business_time), cut.business_time)
+                expected = summary(
+                    reference_fold(rows, depot, item, as_of, known, cut.business_time), cut.business_time
+                )
                 actual = fold_summary(history, depot, item, cut)
                 for flag in ("discrepancy", "expired", "consumed_14d", "transit_in", "min_days"):
                     if expected[flag]:

@@ -9,10 +9,18 @@ from tests.conftest import Api
 
 
 def _setup(api: Api) -> None:
-    assert api.post("/v1/items", {"code": "FFP2", "name": "FFP2", "unit": "piece", "category": "ppe"}).status_code == 201
+    assert (
+        api.post("/v1/items", {"code": "FFP2", "name": "FFP2", "unit": "piece", "category": "ppe"}).status_code == 201
+    )
     for code, region in (("N-1", "NORTH"), ("N-2", "NORTH"), ("S-1", "SOUTH")):
-        body = {"code": code, "name": code, "region": region, "organisation": "org-a", "kind": "hospital",
-                "occurred_at": "2020-01-01T00:00:00Z"}
+        body = {
+            "code": code,
+            "name": code,
+            "region": region,
+            "organisation": "org-a",
+            "kind": "hospital",
+            "occurred_at": "2020-01-01T00:00:00Z",
+        }
         assert api.post("/v1/depots", body).status_code == 201
         receipt = {"item": "FFP2", "quantity": 1_000_000, "occurred_at": "2020-01-02T00:00:00Z"}
         assert api.post(f"/v1/depots/{code}/receipts", receipt).status_code == 201

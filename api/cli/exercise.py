@@ -21,7 +21,9 @@ app = typer.Typer(help="Crisis exercises: after-action review.", no_args_is_help
 @app.command("review")
 def review_command(
     code: Annotated[str, typer.Argument(help="The exercise code")],
-    html: Annotated[Path | None, typer.Option("--html", help="Write the report with its charts as a self-contained HTML page")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the report with its charts as a self-contained HTML page")
+    ] = None,
     policy: Annotated[
         str, typer.Option("--policy", help=f"Counterfactual policy: {', '.join(POLICIES)}, or none")
     ] = "equal_days_of_supply",
@@ -30,7 +32,9 @@ def review_command(
 ) -> None:
     """Stockouts, days of supply, latencies, fill rate, losses and departures, as played and had POLICY decided."""
     if policy != "none" and policy not in POLICIES:
-        raise typer.BadParameter(f"unknown policy {policy!r}: one of {', '.join(POLICIES)} or none", param_hint="--policy")
+        raise typer.BadParameter(
+            f"unknown policy {policy!r}: one of {', '.join(POLICIES)} or none", param_hint="--policy"
+        )
     with opened(database) as stores:
         result = review(stores.exercises, code, None if policy == "none" else policy)
     if html is not None:
@@ -60,11 +64,22 @@ def _print(result: ExerciseReview) -> None:
         table(
             "Stockouts",
             ["depot", "item", "start", "end", "days", "unmet"],
-            [[s.depot, s.item, f"{s.start:%Y-%m-%d}", f"{s.end:%Y-%m-%d}" + (" (ongoing)" if s.ongoing else ""), s.days, s.unmet]
-             for s in result.measures.stockouts],
+            [
+                [
+                    s.depot,
+                    s.item,
+                    f"{s.start:%Y-%m-%d}",
+                    f"{s.end:%Y-%m-%d}" + (" (ongoing)" if s.ongoing else ""),
+                    s.days,
+                    s.unmet,
+                ]
+                for s in result.measures.stockouts
+            ],
         )
     for d in result.measures.departures:
-        typer.echo(f"Departure {d.allocation_id} ({d.item} from {d.source}): recommended {d.recommended}, chose {d.chosen}: {d.rationale}")
+        typer.echo(
+            f"Departure {d.allocation_id} ({d.item} from {d.source}): recommended {d.recommended}, chose {d.chosen}: {d.rationale}"
+        )
     for item in result.improvement_plan:
         typer.echo(f"Improve [{item.rating}] {item.capability}: {item.observation} -> {item.recommendation}")
 

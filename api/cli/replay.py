@@ -18,7 +18,9 @@ app = typer.Typer(help="Replay decisions: what was known then, what is known now
 @app.command("allocation")
 def replay_allocation_command(
     allocation_id: Annotated[str, typer.Argument(help="The allocation, e.g. A-1f2e3d4c5b6a")],
-    html: Annotated[Path | None, typer.Option("--html", help="Also write the report as a self-contained HTML page")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the report as a self-contained HTML page")
+    ] = None,
     json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
@@ -59,13 +61,30 @@ def _print(replay: AllocationReplay) -> None:
     hindsight = {line.to: line.quantity for line in now.recommendation}
     table(
         "Inputs and lines: known then | known now (position " + str(now.position) + ")",
-        ["depot", "on_hand then", "per day then", "days then", "on_hand now", "per day now", "days now",
-         "recommended", "chosen", "hindsight"],
+        [
+            "depot",
+            "on_hand then",
+            "per day then",
+            "days then",
+            "on_hand now",
+            "per day now",
+            "days now",
+            "recommended",
+            "chosen",
+            "hindsight",
+        ],
         [
             [
-                i.depot, i.on_hand, f"{i.avg_daily_consumption:g}", _days(i.days_of_supply),
-                hind[i.depot].on_hand, f"{hind[i.depot].avg_daily_consumption:g}", _days(hind[i.depot].days_of_supply),
-                recommended.get(i.depot, 0), chosen.get(i.depot, 0), hindsight.get(i.depot, 0),
+                i.depot,
+                i.on_hand,
+                f"{i.avg_daily_consumption:g}",
+                _days(i.days_of_supply),
+                hind[i.depot].on_hand,
+                f"{hind[i.depot].avg_daily_consumption:g}",
+                _days(hind[i.depot].days_of_supply),
+                recommended.get(i.depot, 0),
+                chosen.get(i.depot, 0),
+                hindsight.get(i.depot, 0),
             ]
             for i in then.inputs
         ],
@@ -75,8 +94,17 @@ def _print(replay: AllocationReplay) -> None:
             "Late information: reports about the decision's moment recorded after its basis",
             ["position", "depot", "item", "type", "occurred_at", "recorded_at", "delay h", "delta", "after decision"],
             [
-                [e.position, e.depot, e.item, e.type, f"{e.occurred_at:%Y-%m-%d %H:%M}", f"{e.recorded_at:%Y-%m-%d %H:%M}",
-                 f"{e.delay_hours:.1f}", e.delta, "yes" if e.recorded_after_decision else "no"]
+                [
+                    e.position,
+                    e.depot,
+                    e.item,
+                    e.type,
+                    f"{e.occurred_at:%Y-%m-%d %H:%M}",
+                    f"{e.recorded_at:%Y-%m-%d %H:%M}",
+                    f"{e.delay_hours:.1f}",
+                    e.delta,
+                    "yes" if e.recorded_after_decision else "no",
+                ]
                 for e in replay.late_information
             ],
         )

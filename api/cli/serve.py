@@ -25,7 +25,8 @@ def ensure_admin_token(stores, database: Database) -> None:  # type: ignore[no-u
 
 
 def load_demo(stores) -> bool:  # type: ignore[no-untyped-def]
-    from ledger.demo import DemoAlreadyLoaded, load_demo as load
+    from ledger.demo import DemoAlreadyLoaded
+    from ledger.demo import load_demo as load
 
     try:
         summary = load(stores.ledger)

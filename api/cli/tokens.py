@@ -72,11 +72,23 @@ def token_list(json: JsonOption = False, database: DatabaseOption = None) -> Non
         typer.echo(json_module.dumps(rows, indent=2))
         return
     columns = ("id", "name", "role", "organisations", "issued_at", "issued_by", "expires_at", "status")
-    table(f"{len(listed)} token{'' if len(listed) == 1 else 's'}", columns, [
-        (t.id, t.name, t.role, ", ".join(t.organisations), clock.utc_text(t.issued_at), t.issued_by,
-         clock.utc_text(t.expires_at) if t.expires_at else "never", _status(t, now))
-        for t in listed
-    ])
+    table(
+        f"{len(listed)} token{'' if len(listed) == 1 else 's'}",
+        columns,
+        [
+            (
+                t.id,
+                t.name,
+                t.role,
+                ", ".join(t.organisations),
+                clock.utc_text(t.issued_at),
+                t.issued_by,
+                clock.utc_text(t.expires_at) if t.expires_at else "never",
+                _status(t, now),
+            )
+            for t in listed
+        ],
+    )
 
 
 def _status(listing, now) -> str:  # type: ignore[no-untyped-def]

@@ -31,13 +31,39 @@ def stock(
                 return
             table(
                 f"{view.depot} as of {view.as_of}, as known at {view.known_at} (position {view.position})",
-                ["item", "on_hand", "in_transit_in", "in_transit_out", "reserved", "available", "avg/day", "days", "min_days", "meets", "expired", "discrepancy", "lots"],
+                [
+                    "item",
+                    "on_hand",
+                    "in_transit_in",
+                    "in_transit_out",
+                    "reserved",
+                    "available",
+                    "avg/day",
+                    "days",
+                    "min_days",
+                    "meets",
+                    "expired",
+                    "discrepancy",
+                    "lots",
+                ],
                 [
                     [
-                        line.item, line.on_hand, line.in_transit_in, line.in_transit_out, line.reserved, line.available,
-                        line.avg_daily_consumption, line.days_of_supply, line.min_days, line.meets_obligation, line.expired,
+                        line.item,
+                        line.on_hand,
+                        line.in_transit_in,
+                        line.in_transit_out,
+                        line.reserved,
+                        line.available,
+                        line.avg_daily_consumption,
+                        line.days_of_supply,
+                        line.min_days,
+                        line.meets_obligation,
+                        line.expired,
                         "yes" if line.discrepancy else "",
-                        ", ".join(f"{lot.lot or '-'}:{lot.quantity}" + (f" (exp {lot.expires_on})" if lot.expires_on else "") for lot in line.lots),
+                        ", ".join(
+                            f"{lot.lot or '-'}:{lot.quantity}" + (f" (exp {lot.expires_on})" if lot.expires_on else "")
+                            for lot in line.lots
+                        ),
                     ]
                     for line in view.items
                 ],
@@ -53,8 +79,15 @@ def stock(
             [key, "item", "on_hand", "in_transit_in", "in_transit_out", "reserved", "available", "avg/day", "days"],
             [
                 [
-                    row.depot if group_by == "depot" else row.region, row.item, row.on_hand, row.in_transit_in,
-                    row.in_transit_out, row.reserved, row.available, row.avg_daily_consumption, row.days_of_supply,
+                    row.depot if group_by == "depot" else row.region,
+                    row.item,
+                    row.on_hand,
+                    row.in_transit_in,
+                    row.in_transit_out,
+                    row.reserved,
+                    row.available,
+                    row.avg_daily_consumption,
+                    row.days_of_supply,
                 ]
                 for row in national.rows
             ],
@@ -85,11 +118,30 @@ def timeline(
         table(
             f"{view.depot} timeline in {order} order, as known at {view.known_at} (position {view.position})"
             + (" — truncated" if view.truncated else ""),
-            ["position", "occurred_at", "recorded_at", "type", "item", "delta", "balance", "late", "actor", "correction"],
+            [
+                "position",
+                "occurred_at",
+                "recorded_at",
+                "type",
+                "item",
+                "delta",
+                "balance",
+                "late",
+                "actor",
+                "correction",
+            ],
             [
                 [
-                    e.position, e.occurred_at, e.recorded_at, e.type, e.item, e.delta, e.balance,
-                    "LATE" if e.late else "", e.actor, _correction_marker(e),
+                    e.position,
+                    e.occurred_at,
+                    e.recorded_at,
+                    e.type,
+                    e.item,
+                    e.delta,
+                    e.balance,
+                    "LATE" if e.late else "",
+                    e.actor,
+                    _correction_marker(e),
                 ]
                 for e in view.entries
             ],

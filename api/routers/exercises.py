@@ -169,7 +169,9 @@ def create(body: CreateExercise, request: Request, response: Response, principal
 def list_exercises(
     request: Request,
     _: Reader,
-    after: Annotated[str | None, Query(max_length=24, description="List the codes after this (`next_after` of a page)")] = None,
+    after: Annotated[
+        str | None, Query(max_length=24, description="List the codes after this (`next_after` of a page)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExercisePage:
     """Exercises in code order, a page at a time, each summed up; `GET /v1/exercises/{code}` has the rest."""
@@ -197,9 +199,13 @@ def schedule(
 
 
 @router.post("/{exercise}/advance", response_model=Advance)
-def advance(exercise: str, body: AdvanceClock, request: Request, response: Response, principal: Admin, once: OnceDep) -> Advance:
+def advance(
+    exercise: str, body: AdvanceClock, request: Request, response: Response, principal: Admin, once: OnceDep
+) -> Advance:
     """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand is consumed."""
-    return _control(request, response, once, Advance, lambda exercises: exercises.advance(exercise, body.until, principal.name))
+    return _control(
+        request, response, once, Advance, lambda exercises: exercises.advance(exercise, body.until, principal.name)
+    )
 
 
 @router.post("/{exercise}/observations", status_code=201, response_model=Observation)
@@ -247,6 +253,8 @@ def get_review(exercise: str, request: Request, _: Reader, policy: Policy = "equ
 
 
 @router.get("/{exercise}/review.html", response_class=HTMLResponse)
-def get_review_page(exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply") -> HTMLResponse:
+def get_review_page(
+    exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply"
+) -> HTMLResponse:
     """The review as a self-contained report with charts drawn server-side: no scripts, nothing fetched."""
     return HTMLResponse(exercise_review_html(review(_exercises(request), exercise, _policy(policy))))

@@ -13,8 +13,12 @@ router = APIRouter(tags=["operations"])
 
 @router.get(
     "/healthz",
-    responses={503: {"description": "The database cannot be reached or written: "
-                     '`{"status": "degraded", "database": "unavailable", "detail": ...}`'}},
+    responses={
+        503: {
+            "description": "The database cannot be reached or written: "
+            '`{"status": "degraded", "database": "unavailable", "detail": ...}`'
+        }
+    },
 )
 async def healthz(request: Request) -> JSONResponse:
     """Answered within a second (`ledger.health`): 200 with the ledger's position, or 503."""

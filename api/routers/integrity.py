@@ -57,7 +57,9 @@ class VerifyAnswer(BaseModel):
 def ledger_digest(
     ledger: LedgerDep,
     _: Reader,
-    position: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="Default: the ledger's last position")] = None,
+    position: Annotated[
+        int | None, Query(ge=0, le=MAX_POSITION, description="Default: the ledger's last position")
+    ] = None,
 ) -> DigestAnswer:
     result = chain.digest(ledger.recorder, position)
     return DigestAnswer(position=result.position, digest=result.digest)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
 
 from api.deps import CommandContext, LedgerDep, Reader, requires
 from api.responses import ERRORS, answer
 from domain.commands import DefineItem
 from ledger.outcomes import ItemOutcome
-from pydantic import BaseModel
 
 router = APIRouter(prefix="/items", tags=["items"], responses=ERRORS)
 

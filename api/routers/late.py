@@ -14,6 +14,7 @@ from replay.late import LateReports, late_reports
 
 router = APIRouter(prefix="/late", tags=["audit"], responses=ERRORS)
 
+
 @router.get("", response_model=LateReports)
 def late(
     ledger: LedgerDep,
