@@ -8,10 +8,10 @@ from fastapi import Response
 
 from ledger.outcomes import Outcome
 
-O = TypeVar("O", bound=Outcome)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
 
-def answer(result: tuple[O, bool], response: Response) -> O:
+def answer(result: tuple[OutcomeT, bool], response: Response) -> OutcomeT:
     """The outcome of a command; a replayed one says so in `Idempotent-Replayed: true`."""
     outcome, replayed = result
     if replayed:

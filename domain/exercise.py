@@ -255,7 +255,8 @@ class Exercise(Aggregate):
         errors = [
             {
                 "loc": ["body", "injects", n, "at"],
-                "msg": f"at {inject.at.isoformat()} is before the scenario start or at or before {self.applied_until.isoformat()}, already applied",
+                "msg": f"at {inject.at.isoformat()} is before the scenario start or at or before "
+                f"{self.applied_until.isoformat()}, already applied",
                 "type": "inject_in_the_past",
             }
             for n, inject in enumerate(injects)

@@ -15,7 +15,9 @@ ExerciseCode = Annotated[
         min_length=1,
         max_length=24,
         pattern=r"^[a-z0-9][a-z0-9-]*$",
-        description="Lower-case letters, digits and '-'; names the exercise's ledger (a file, or table prefix ex_<code>_)",
+        description=(
+            "Lower-case letters, digits and '-'; names the exercise's ledger (a file, or table prefix ex_<code>_)"
+        ),
         examples=["spring-2020"],
     ),
 ]

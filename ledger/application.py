@@ -62,7 +62,7 @@ from ledger.races import Attempts, turn_of
 from ledger.repository import LedgerRepository
 from ledger.transfers import TransferCommands
 
-O = TypeVar("O", bound=Outcome)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 log = structlog.get_logger("supply_ledger.ledger")
 
 project_depot = projector(Depot)
@@ -150,8 +150,8 @@ class Ledger(TransferCommands, AllocationCommands, Application):
     # --- the command loop -------------------------------------------------------------------
 
     def _execute(
-        self, ctx: Context, outcome_type: type[O], decide: Callable[[], tuple[list[Any], O]]
-    ) -> tuple[O, bool]:
+        self, ctx: Context, outcome_type: type[OutcomeT], decide: Callable[[], tuple[list[Any], OutcomeT]]
+    ) -> tuple[OutcomeT, bool]:
         """Decide and save; a save that lost a race is decided again on fresh state until it
         is stored (see `ledger.races`), so a race never refuses a command: only the domain
         does (e.g. insufficient stock, judged on the state it is saved against).
@@ -186,7 +186,7 @@ class Ledger(TransferCommands, AllocationCommands, Application):
                 raise ConcurrentUpdate("the depots kept changing for too long; retry")
             attempts.pause()
 
-    def _decide(self, decide: Callable[[], tuple[list[Any], O]], trusting: bool) -> tuple[list[Any], O]:
+    def _decide(self, decide: Callable[[], tuple[list[Any], OutcomeT]], trusting: bool) -> tuple[list[Any], OutcomeT]:
         """`trusting`: first on the cached depots as they are (see `ledger.repository`); if
         that refuses, or read a depot the command does not write (nothing would catch it
         being stale), decide again on the depots as stored."""
@@ -211,14 +211,14 @@ class Ledger(TransferCommands, AllocationCommands, Application):
             "outcome": outcome.model_dump(mode="json"),
         }
 
-    def _decide_in_time(self, decide: Callable[[], tuple[list[Any], O]]) -> tuple[list[Any], O]:
+    def _decide_in_time(self, decide: Callable[[], tuple[list[Any], OutcomeT]]) -> tuple[list[Any], OutcomeT]:
         if not self.in_scenario_time:
             return decide()
         recorded = self.clock()
         with ev.recorded_by(lambda: recorded):
             return decide()
 
-    def _replay(self, ctx: Context, outcome_type: type[O]) -> O | None:
+    def _replay(self, ctx: Context, outcome_type: type[OutcomeT]) -> OutcomeT | None:
         if ctx.idempotency_key is None:
             return None
         stored = self.journal.stored_answer(ctx.idempotency_scope, ctx.idempotency_key, ctx.fingerprint or "")

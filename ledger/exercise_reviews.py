@@ -29,7 +29,8 @@ R = TypeVar("R")
 log = structlog.get_logger("supply_ledger.exercises")
 
 _READ = "SELECT state, review FROM {t}exercise_reviews WHERE exercise = :exercise AND policy = :policy"
-_WRITE = """INSERT INTO {t}exercise_reviews (exercise, policy, state, review) VALUES (:exercise, :policy, :state, :review)
+_WRITE = """INSERT INTO {t}exercise_reviews (exercise, policy, state, review)
+    VALUES (:exercise, :policy, :state, :review)
     ON CONFLICT (exercise, policy) DO UPDATE SET state = excluded.state, review = excluded.review"""
 
 

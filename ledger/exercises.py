@@ -45,7 +45,7 @@ from projections.views import Views
 project_exercise = projector(Exercise)
 MAX_ADVANCE = timedelta(days=366)
 """One advance simulates at most a year: a typo in `until` must not write centuries of days."""
-O = TypeVar("O", bound=BaseModel)
+OutcomeT = TypeVar("OutcomeT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,14 @@ class ExerciseControl(Application):
         processing_event.saved_kwargs["index"] = index
         return super()._record(processing_event)
 
-    def replayed(self, once: Once | None, outcome_type: type[O]) -> O | None:
+    def replayed(self, once: Once | None, outcome_type: type[OutcomeT]) -> OutcomeT | None:
         """The stored answer to this key, if it was used before (409 if with another request)."""
         if once is None:
             return None
         stored = Journal(cast(IndexStore, self.recorder)).stored_answer(once.scope, once.key, once.fingerprint)
         return None if stored is None else outcome_type.model_validate(stored[0])
 
-    def awaited(self, once: Once, outcome_type: type[O], within: float = 10.0) -> O | None:
+    def awaited(self, once: Once, outcome_type: type[OutcomeT], within: float = 10.0) -> OutcomeT | None:
         """The answer stored with this key by a request that is still finishing (another
         worker, which won a race to create the same exercise), waiting for it up to `within` seconds."""
         deadline = time.monotonic() + within

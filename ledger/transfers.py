@@ -48,12 +48,12 @@ class TransferCommands:
             stamp = self._stamp(ctx, command.occurred_at, command.note)
             lines = tuple(
                 ev.TransferLine(
-                    item=l.item,
-                    quantity=l.quantity,
-                    lot=l.lot,
-                    expires_on=self.journal.lot_expiry(source.code, l.item, l.lot) if l.lot else None,
+                    item=asked.item,
+                    quantity=asked.quantity,
+                    lot=asked.lot,
+                    expires_on=self.journal.lot_expiry(source.code, asked.item, asked.lot) if asked.lot else None,
                 )
-                for l in command.lines
+                for asked in command.lines
             )
             wanted: dict[str, int] = {}
             for line in lines:

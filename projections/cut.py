@@ -97,7 +97,8 @@ def check_range(start: datetime | None, end: datetime | None, names: tuple[str, 
 def time_range(
     start: str | None, end: str | None, now: datetime, names: tuple[str, str] = ("from", "to")
 ) -> tuple[datetime | None, datetime | None]:
-    """A range of times; a bare date starts at its midnight when it opens the range, ends at its last instant when it closes it."""
+    """A range of times; a bare date starts at its midnight when it opens the range, ends at its last instant
+    when it closes it."""
     first = parse_instant(start, names[0], now) if start else None
     if first is not None and start is not None and len(start.strip()) == 10:
         first -= timedelta(days=1) - timedelta(microseconds=1)

@@ -37,7 +37,10 @@ CANDIDATES = 8
 
 log = structlog.get_logger("supply_ledger.history")
 
-ROW_COLUMNS = "occurred_at, position, line, event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days"
+ROW_COLUMNS = (
+    "occurred_at, position, line, event_type, delta, counted, lot, expires_on,"
+    " transit_in, transit_out, reserved, min_days"
+)
 
 
 @dataclass
@@ -145,7 +148,8 @@ class History:
         if not items:
             return []
         first = self._union(
-            "SELECT CAST(:item AS TEXT) AS item, (SELECT MIN(position) FROM {t}movements WHERE depot = :depot AND item = :item) AS first",
+            "SELECT CAST(:item AS TEXT) AS item,"
+            " (SELECT MIN(position) FROM {t}movements WHERE depot = :depot AND item = :item) AS first",
             items,
             depot=depot,
         )
@@ -228,7 +232,8 @@ class History:
             params[f"after_{n}"] = probes[item]["known_position"]
             params[f"at_{n}"] = probes[item]["occurred_at"]
         rows = self._union(
-            "SELECT CAST(:item AS TEXT) AS item WHERE EXISTS (SELECT 1 FROM {t}movements WHERE depot = :depot AND item = :item"
+            "SELECT CAST(:item AS TEXT) AS item WHERE EXISTS"
+            " (SELECT 1 FROM {t}movements WHERE depot = :depot AND item = :item"
             " AND backdated = 1 AND position > :after_# AND position <= :known AND occurred_at < :at_#)",
             asked,
             depot=depot,
@@ -264,7 +269,8 @@ class History:
         """Consumption dated in (T - 14 days, T], as known at the cut."""
         end = cut.business_time
         rows = self._union(
-            "SELECT CAST(:item AS TEXT) AS item, COALESCE(SUM(delta), 0) AS total FROM {t}movements WHERE depot = :depot"
+            "SELECT CAST(:item AS TEXT) AS item, COALESCE(SUM(delta), 0) AS total"
+            " FROM {t}movements WHERE depot = :depot"
             " AND item = :item AND occurred_at > :start AND occurred_at <= :end AND event_type = :consumption"
             " AND position <= :known",
             items,

@@ -60,7 +60,8 @@ UPSERT_STOCK = """INSERT INTO {t}stock (depot, item, region, on_hand, transit_in
 UPSERT_TRANSFER = """INSERT INTO {t}transfers (transfer_id, source, destination, lines, status, allocation_id)
     VALUES (:transfer_id, :source, :destination, :lines, :status, :allocation_id)
     ON CONFLICT (transfer_id) DO UPDATE SET status = excluded.status"""
-UPSERT_ALLOCATION = """INSERT INTO {t}allocations (allocation_id, source, revoked) VALUES (:allocation_id, :source, :revoked)
+UPSERT_ALLOCATION = """INSERT INTO {t}allocations (allocation_id, source, revoked)
+    VALUES (:allocation_id, :source, :revoked)
     ON CONFLICT (allocation_id) DO UPDATE SET revoked = excluded.revoked"""
 VIEW_TABLES = ("stock", "transfers", "allocations", "consumption", "region_consumption", "depots")
 INSERT_CONSUMPTION = """INSERT INTO {t}consumption (position, line, depot, region, item, occurred_at, quantity)

@@ -77,7 +77,8 @@ def depot_timeline(
     lines: dict[int, list[dict[str, Any]]] = {}
     for row in store.query(
         """SELECT position, line, item, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days,
-           occurred_at, event_type FROM {t}movements WHERE depot = :depot AND position <= :known ORDER BY position, line""",
+           occurred_at, event_type FROM {t}movements WHERE depot = :depot AND position <= :known
+           ORDER BY position, line""",
         depot=depot.code,
         known=cut.known_position,
     ):

@@ -551,7 +551,10 @@ def latency_chart(
                 row.append(getattr(counterfactual[n], f"{stat}_hours"))
             rows.append((f"{name}, {stat}", row))
     title = "Latencies in hours"
-    caption = "Hours from a request to the allocation that served it, and from dispatch to receipt of a transfer; median and worst case."
+    caption = (
+        "Hours from a request to the allocation that served it, and from dispatch to receipt of a transfer; "
+        "median and worst case."
+    )
     chart = bar_chart(
         title,
         rows,

@@ -172,8 +172,8 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
                 "policy": event.policy,
                 "decided_at": event.occurred_at,
                 "recipients": list(event.recipients),
-                "lines": {l.to: l.quantity for l in event.lines},
-                "recommended_lines": {l.to: l.quantity for l in event.recommended_lines},
+                "lines": {line.to: line.quantity for line in event.lines},
+                "recommended_lines": {line.to: line.quantity for line in event.recommended_lines},
                 "rationale": event.rationale,
             }
         elif isinstance(event, ev.AllocationRevoked) and event.allocation_id in decisions:
@@ -185,12 +185,12 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
                 "destination": event.counterpart,
                 "allocation_id": event.allocation_id,
                 "dispatched_at": event.occurred_at,
-                "lines": [{"item": l.item, "dispatched": l.quantity} for l in event.lines],
+                "lines": [{"item": line.item, "dispatched": line.quantity} for line in event.lines],
             }
         elif isinstance(event, ev.TransferReceived) and event.transfer_id in transfers:
             transfer = transfers[event.transfer_id]
             transfer["received_at"] = event.occurred_at
-            received = {l.item: l.quantity_received for l in event.lines}
+            received = {line.item: line.quantity_received for line in event.lines}
             transfer["lines"] = [{**line, "received": received.get(line["item"], 0)} for line in transfer["lines"]]
         elif isinstance(event, ev.TransferCancelled) and event.transfer_id in transfers:
             transfers[event.transfer_id]["cancelled_at"] = event.occurred_at
@@ -400,7 +400,7 @@ def _timeline(
                 )
             )
     for transfer in played.transfers:
-        what = ", ".join(f"{l.dispatched} {l.item}" for l in transfer.lines)
+        what = ", ".join(f"{line.dispatched} {line.item}" for line in transfer.lines)
         entries.append(
             TimelineEntry(
                 at=transfer.dispatched_at,
@@ -410,7 +410,7 @@ def _timeline(
             )
         )
         if transfer.received_at is not None:
-            got = ", ".join(f"{l.received} {l.item}" for l in transfer.lines)
+            got = ", ".join(f"{line.received} {line.item}" for line in transfer.lines)
             entries.append(
                 TimelineEntry(
                     at=transfer.received_at,
@@ -436,7 +436,8 @@ def _describe(inject: Any) -> str:
             f" from {inject.supplier}" if inject.supplier else ""
         )
     if kind == "delivery_failure":
-        return f"Deliveries {'from ' + inject.supplier if inject.supplier else 'to ' + str(inject.depot)} fail for {inject.days} days"
+        where = f"from {inject.supplier}" if inject.supplier else f"to {inject.depot}"
+        return f"Deliveries {where} fail for {inject.days} days"
     if kind == "depot_loss":
         return f"{inject.depot} loses {float(inject.fraction):.0%} of its stock"
     if kind == "request":

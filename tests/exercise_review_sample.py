@@ -255,7 +255,10 @@ def sample_review(*, with_counterfactual: bool = True) -> ExerciseReview:
                 "Each request was allocated by equal days of supply at the time it was made.",
                 "Transfers took as long as the median transfer as played (20 h).",
             ],
-            summary="Had the coordinators followed equal days of supply, stockout depot-days would have been 1 instead of 5.",
+            summary=(
+                "Had the coordinators followed equal days of supply, "
+                "stockout depot-days would have been 1 instead of 5."
+            ),
         )
         if with_counterfactual
         else None,

@@ -98,7 +98,8 @@ def test_every_transfer_answer_carries_the_position_and_recorded_at_of_its_last_
     for what, answer in answers.items():
         last = by_position[answer["position"]]
         assert answer["recorded_at"] == last["recorded_at"], (
-            f"{what}: answered {answer['recorded_at']}, its last event ({last['type']}) was recorded at {last['recorded_at']}"
+            f"{what}: answered {answer['recorded_at']}, "
+            f"its last event ({last['type']}) was recorded at {last['recorded_at']}"
         )
 
 

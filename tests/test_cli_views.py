@@ -208,7 +208,8 @@ def test_timeline_prints_balances_and_late_entries_and_json_equal_to_the_api(dat
         )
     )
     assert as_json == recorded
-    # Recorded order: +100, obligation (no movement), -20, count (-5 to 75), -10, dispatch -15, late -30 (book stays 50).
+    # Recorded order: +100, obligation (no movement), -20, count (-5 to 75), -10, dispatch -15,
+    # late -30 (book stays 50).
     assert [(e["type"], e["balance"]) for e in as_json["entries"]] == [
         ("ReceiptRecorded", 100),
         ("ObligationSet", 100),

@@ -414,7 +414,8 @@ def worlds(draw: st.DrawFn) -> tuple[Opening, list[tuple[str, Inject]], Run]:
         revoked = rng.choice([None, None, decided + rng.randint(0, 30) * H])
         decisions.append(
             DecisionRecord(
-                allocation_id=f"X{n}", source=source, item=rng.choice(ITEMS), quantity=quantity, policy="equal_days_of_supply",
+                allocation_id=f"X{n}", source=source, item=rng.choice(ITEMS), quantity=quantity,
+                policy="equal_days_of_supply",
                 decided_at=decided, recipients=recipients, lines=lines, recommended_lines=lines, revoked_at=revoked,
             )
         )  # fmt: skip
@@ -436,7 +437,9 @@ def worlds(draw: st.DrawFn) -> tuple[Opening, list[tuple[str, Inject]], Run]:
                 allocation_id=decision.allocation_id if decision else None, dispatched_at=sent,
                 received_at=later if outcome == "received" else None,
                 cancelled_at=later if outcome == "cancelled" else None,
-                lines=[TransferLineRecord(item=item, dispatched=units, received=rng.randint(0, units) if outcome == "received" else None)],
+                lines=[TransferLineRecord(
+                    item=item, dispatched=units, received=rng.randint(0, units) if outcome == "received" else None,
+                )],
             )
         )  # fmt: skip
     movements = [

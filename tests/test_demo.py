@@ -110,11 +110,17 @@ def check_balances(ledger: Ledger) -> None:
 def check_transfers(ledger: Ledger) -> None:
     received = ledger.journal.transfers(status="received")
     assert len(received) > 20
-    short = [t for t in received if any(l["quantity_received"] < l["quantity_dispatched"] for l in t["received_lines"])]
+    short = [
+        t
+        for t in received
+        if any(line["quantity_received"] < line["quantity_dispatched"] for line in t["received_lines"])
+    ]
     assert len(short) == 1
     (lost,) = short
     assert (lost["source"], lost["destination"]) == ("DK-82-CENTRAL", "DK-84-CENTRAL")
-    shortfall = {l["item"]: l["quantity_dispatched"] - l["quantity_received"] for l in lost["received_lines"]}
+    shortfall = {
+        line["item"]: line["quantity_dispatched"] - line["quantity_received"] for line in lost["received_lines"]
+    }
     assert shortfall == {"FFP2": 800, "GOWN-ISO": 0}
 
     (cancelled,) = ledger.journal.transfers(status="cancelled")

@@ -137,11 +137,17 @@ def test_days_of_supply_curves_and_their_minimum(measures: Measures) -> None:
     # R2: no consumption on day 1; 16/8 = 2, 4/8 = 0.5.  R3 never consumes: no minimum.
     r1 = RegionCurve(
         region="R1", item="FFP2", minimum=2.0, minimum_at=day(3),
-        points=[CurvePoint(at=day(n), days_of_supply=d) for n, d in [(1, 10.0), (2, 4.0), (3, 2.0), (4, 3.0), (5, 2.0)]],
+        points=[
+            CurvePoint(at=day(n), days_of_supply=d) for n, d in [(1, 10.0), (2, 4.0), (3, 2.0), (4, 3.0), (5, 2.0)]
+        ],
     )  # fmt: skip
     r2 = RegionCurve(
         region="R2", item="FFP2", minimum=0.5, minimum_at=day(3),
-        points=[CurvePoint(at=day(1), days_of_supply=None), CurvePoint(at=day(2), days_of_supply=2.0), CurvePoint(at=day(3), days_of_supply=0.5)],
+        points=[
+            CurvePoint(at=day(1), days_of_supply=None),
+            CurvePoint(at=day(2), days_of_supply=2.0),
+            CurvePoint(at=day(3), days_of_supply=0.5),
+        ],
     )  # fmt: skip
     r3 = RegionCurve(
         region="R3", item="FFP2", minimum=None, minimum_at=None, points=[CurvePoint(at=day(1), days_of_supply=None)]
@@ -214,8 +220,13 @@ def test_everything_in_transit_is_pending() -> None:
 def test_a_stockout_through_the_last_day_is_ongoing_and_the_median_of_two_is_their_mean() -> None:
     run = Run(
         start=START, end=day(3),
-        days=[sim("A", "FFP2", 1, 5, 5), sim("A", "FFP2", 2, 5, 1), sim("A", "FFP2", 3, 5, 0), sim("B", "FFP2", 3, 1, 1)],
-        transfers=[transfer("T", "A", 5, day(1), 5, day(1) + H), transfer("U", "A", 5, day(1), 5, day(1) + 2 * H + timedelta(minutes=1))],
+        days=[
+            sim("A", "FFP2", 1, 5, 5), sim("A", "FFP2", 2, 5, 1), sim("A", "FFP2", 3, 5, 0), sim("B", "FFP2", 3, 1, 1),
+        ],
+        transfers=[
+            transfer("T", "A", 5, day(1), 5, day(1) + H),
+            transfer("U", "A", 5, day(1), 5, day(1) + 2 * H + timedelta(minutes=1)),
+        ],
     )  # fmt: skip
     m = measure(run)
     assert m.stockouts == [

@@ -92,7 +92,8 @@ def test_a_database_restart_under_load_is_503_then_recovers_and_loses_nothing(po
         assert after[0] == 200 and after[2]["status"] == "ok"
         print(
             f"answers {len(writers.answers)}, slowest {slowest:.2f} s, /healthz slowest "
-            f"{max(seconds for _, seconds, _ in during):.2f} s, writes back {first_stored - restarted:.2f} s after restart"
+            f"{max(seconds for _, seconds, _ in during):.2f} s, "
+            f"writes back {first_stored - restarted:.2f} s after restart"
         )
 
         acknowledged = writers.acknowledged()

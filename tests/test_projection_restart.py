@@ -404,7 +404,8 @@ def wait_until_blocked(database_url: str) -> None:
     with psycopg.connect(server, autocommit=True) as conn:
         for _ in range(250):
             waiting = conn.execute(
-                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                "SELECT COUNT(*) AS n FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
             ).fetchone()
             if waiting and waiting[0]:
                 return

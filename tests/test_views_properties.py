@@ -377,7 +377,7 @@ def execute(run: Run, op: Op) -> None:
                 allocation.in_transit -= 1
                 allocation.last = max(allocation.last, at)
                 if not allocation.revoked:
-                    for line_item, quantity in transfer.lines:
+                    for _, quantity in transfer.lines:
                         allocation.drawn[transfer.destination] -= quantity
     else:
         raise AssertionError(op.kind)

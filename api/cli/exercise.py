@@ -78,7 +78,8 @@ def _print(result: ExerciseReview) -> None:
         )
     for d in result.measures.departures:
         typer.echo(
-            f"Departure {d.allocation_id} ({d.item} from {d.source}): recommended {d.recommended}, chose {d.chosen}: {d.rationale}"
+            f"Departure {d.allocation_id} ({d.item} from {d.source}): "
+            f"recommended {d.recommended}, chose {d.chosen}: {d.rationale}"
         )
     for item in result.improvement_plan:
         typer.echo(f"Improve [{item.rating}] {item.capability}: {item.observation} -> {item.recommendation}")

@@ -60,7 +60,8 @@ def revoke(
 
 @router.get("/{allocation_id}/replay", response_model=AllocationReplay)
 def replay(allocation_id: str, ledger: LedgerDep, _: Reader) -> AllocationReplay:
-    """What was known at the decision (recomputed from the ledger up to its basis), what is known now, and why they differ."""
+    """What was known at the decision (recomputed from the ledger up to its basis), what is known now,
+    and why they differ."""
     return replay_allocation(ledger, allocation_id)
 
 

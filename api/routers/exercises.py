@@ -121,17 +121,17 @@ def summary(exercise: Exercise) -> ExerciseSummary:
     )
 
 
-O = TypeVar("O", bound=BaseModel)
+OutcomeT = TypeVar("OutcomeT", bound=BaseModel)
 
 
 def _control(
     request: Request,
     response: Response,
     once: Once | None,
-    outcome_type: type[O],
-    act: Callable[[Exercises], tuple[Exercise, O]],
+    outcome_type: type[OutcomeT],
+    act: Callable[[Exercises], tuple[Exercise, OutcomeT]],
     lost_race: Exception | None = None,
-) -> O:
+) -> OutcomeT:
     """Run a control request once: a repeat with its Idempotency-Key gets the stored answer;
     otherwise the exercise's new events and the answer are stored together. A request that
     loses a race to one with the same key (another worker) gets that one's answer too."""
@@ -202,7 +202,8 @@ def schedule(
 def advance(
     exercise: str, body: AdvanceClock, request: Request, response: Response, principal: Admin, once: OnceDep
 ) -> Advance:
-    """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand is consumed."""
+    """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand
+    is consumed."""
     return _control(
         request, response, once, Advance, lambda exercises: exercises.advance(exercise, body.until, principal.name)
     )
