@@ -77,7 +77,7 @@ def run(url: str, runs: int) -> None:
                 ms(lambda: stores.views.stock(as_of=utc_text(fork_at), known_at=utc_text(fork_at)))[0]
             )
 
-            def create() -> None:
+            def create(code: str = code) -> None:
                 exercise = exercises.create(
                     CreateExercise(code=code, name="bench", scenario_start=START, fork_known_at=fork_at), "bench"
                 )
@@ -85,7 +85,7 @@ def run(url: str, runs: int) -> None:
 
             figures["fork"].append(ms(create)[0])
 
-            def play() -> None:
+            def play(code: str = code) -> None:
                 exercise, _ = exercises.schedule(code, ScheduleInjects(scenario=SCENARIO), "bench")
                 exercises.control.save(exercise)
                 exercise, _ = exercises.advance(code, START + timedelta(days=21), "bench")
@@ -93,10 +93,10 @@ def run(url: str, runs: int) -> None:
 
             figures["advance"].append(ms(play)[0])
             events = exercises.ledger(code).position()
-            figures["review"].append(ms(lambda: review(exercises, code))[0])
-            figures["review again"].append(ms(lambda: review(exercises, code))[0])
-            figures["review, other worker"].append(ms(lambda: review(other.exercises, code))[0])
-            figures["review.html"].append(ms(lambda: exercise_review_html(review(exercises, code)))[0])
+            figures["review"].append(ms(lambda code=code: review(exercises, code))[0])
+            figures["review again"].append(ms(lambda code=code: review(exercises, code))[0])
+            figures["review, other worker"].append(ms(lambda code=code: review(other.exercises, code))[0])
+            figures["review.html"].append(ms(lambda code=code: exercise_review_html(review(exercises, code)))[0])
         base = statistics.median(figures["baseline"])
         print(f"exercise ledger: {events} events after the fork and 21 simulated days")
         print(f"{'':<22} {'median ms':>10} {'x baseline':>11}")

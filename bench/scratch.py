@@ -37,8 +37,9 @@ def scratch_database(
     try:
         yield url
     finally:
+        # no `return` in here: it would swallow the failure the database was kept to look at
         if keep:
             print(f"kept the database: {url}", flush=True)
-            return
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        else:
+            with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')

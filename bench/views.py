@@ -1211,7 +1211,8 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
             compare(report, "whole-history depot stock vs stream replay", whole, view_figures(whole_stock), figures)
             say(
                 f"[{clock}]   whole history (as_of {long.end:%Y-%m-%d}, latest position), empty checkpoint cache: "
-                f"{ms(whole_cold):.0f} ms; again: {ms(whole_warm):.0f} ms; naive: journal fold {ms(whole_journal):.0f} ms, "
+                f"{ms(whole_cold):.0f} ms; again: {ms(whole_warm):.0f} ms; "
+                f"naive: journal fold {ms(whole_journal):.0f} ms, "
                 f"stream replay {ms(whole_stream):.0f} ms"
             )
             ledger.index_store.write("DELETE FROM {t}fold_checkpoints", [{}])
@@ -1250,7 +1251,8 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
                 assert response.status_code == 200, response.text
                 http_depot_stock.append(seconds)
             say(
-                f"[{clock}]   HTTP GET /v1/depots/{LONG}/stock, {len(http_cuts)} new cuts: {stats_text(http_depot_stock)}"
+                f"[{clock}]   HTTP GET /v1/depots/{LONG}/stock, {len(http_cuts)} new cuts: "
+                f"{stats_text(http_depot_stock)}"
             )
             say(f"[{clock}]   naive: every journal row of the depot folded from the start, {args.naive_queries} cuts")
             naive_journal = []
@@ -1322,7 +1324,8 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
                 f"Depot stock over HTTP `GET /v1/depots/{LONG}/stock`, warm, new cuts",
                 stats_text(http_depot_stock),
                 baseline,
-                f"{times(journal_p50 / percentile(http_depot_stock, 50))} / {times(stream_p50 / percentile(http_depot_stock, 50))} (p50)",
+                f"{times(journal_p50 / percentile(http_depot_stock, 50))} / "
+                f"{times(stream_p50 / percentile(http_depot_stock, 50))} (p50)",
                 f"p95 < {TARGET_DEPOT_P95_MS:.0f} ms",
                 met(ms(percentile(http_depot_stock, 95)) < TARGET_DEPOT_P95_MS),
             )

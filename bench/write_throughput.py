@@ -284,7 +284,10 @@ def postgres_version(server_url: str) -> str:
                 "SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'shared_buffers')"
             ).fetchall()
         )
-    return f"{row[0] if row else '?'} (fsync={settings.get('fsync')}, synchronous_commit={settings.get('synchronous_commit')})"
+    return (
+        f"{row[0] if row else '?'} "
+        f"(fsync={settings.get('fsync')}, synchronous_commit={settings.get('synchronous_commit')})"
+    )
 
 
 @dataclass
@@ -1036,7 +1039,8 @@ def report_table(phases: list[Phase], baseline: Baseline, library: Baseline) -> 
         "else (other databases' work, PostgreSQL's WAL writer and checkpointer, other users' jobs); "
         "'unattributed' is interrupt time and processes that exited during the window:",
         "",
-        "| load | server process | PostgreSQL (bench) | clients + driver | other processes | unattributed | machine busy |",
+        "| load | server process | PostgreSQL (bench) | clients + driver | other processes | unattributed "
+        "| machine busy |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows = [(f"{p.clients} client{'s' if p.clients != 1 else ''}", p.cpu) for p in phases]
