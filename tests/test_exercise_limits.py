@@ -16,7 +16,7 @@ from tests.api_helpers import (
     race,
     utc,
 )
-from tests.exercise_world import S, at, build_live, second_worker  # noqa: F401 - fixture
+from tests.exercise_world import S, at, build_live
 
 EX = "/v1/exercises/drill"
 

@@ -13,7 +13,7 @@ import pytest
 
 from replay import exercise_review
 from tests.api_helpers import A_CLINIC, A_NORTH, FFP2, created, ok, production_logging  # noqa: F401 - autouse fixture
-from tests.exercise_world import CODE, INJECTS, advance, at, build_live, create, play, second_worker  # noqa: F401 - fixture
+from tests.exercise_world import CODE, INJECTS, advance, at, build_live, create, play
 
 EX = f"/v1/exercises/{CODE}"
 
