@@ -15,7 +15,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from domain.events import LedgerEvent, Snapshot, StoredEvent
+from domain.events import Snapshot, StoredEvent
+
+E = TypeVar("E", bound=StoredEvent)
+"""An event of any aggregate: depots and items trigger ledger events, exercises and tokens their own."""
 
 
 class Aggregate(BaseModel):
@@ -54,13 +57,13 @@ class Aggregate(BaseModel):
         return self._effects.get(event.originator_version, [])
 
     @classmethod
-    def start(cls, event_class: type[LedgerEvent], aggregate_id: UUID, **fields: Any) -> Self:
+    def start(cls, event_class: type[StoredEvent], aggregate_id: UUID, **fields: Any) -> Self:
         event = event_class(originator_id=aggregate_id, originator_version=1, **fields)
         aggregate = cls.created(event)
         aggregate._pending.append(event)
         return aggregate
 
-    def trigger(self, event_class: type[LedgerEvent], **fields: Any) -> Any:
+    def trigger(self, event_class: type[E], **fields: Any) -> E:
         event = event_class(originator_id=self.id, originator_version=self.version + 1, **fields)
         self._effects[event.originator_version] = self.effects(event)
         self.apply(event)

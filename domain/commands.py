@@ -7,7 +7,7 @@ accepts. Quantities are strict integers (no "12", no 12.0, no true) within a san
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -24,11 +24,13 @@ from pydantic import (
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
 from domain.policies import Policy
 
+D = TypeVar("D", bound=date)  # a date, or a datetime (which is a date)
+
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 """Times outside these years are typos, and would overflow date arithmetic."""
 
 
-def _plausible_date(value: date) -> date:
+def _plausible_date(value: D) -> D:
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise ValueError(f"year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
     return value

@@ -9,7 +9,7 @@ themselves: they change what the simulation does on the days they cover.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -48,7 +48,7 @@ class ConsumptionSurge(InjectBase):
     def exact_factor(self) -> Fraction:
         return Fraction(str(self.factor))
 
-    def covers(self, day_end, depot: str, region: str, item: str) -> bool:  # type: ignore[no-untyped-def]
+    def covers(self, day_end: datetime, depot: str, region: str, item: str) -> bool:
         """Whether the simulated day ending at `day_end` at this depot and item is surging."""
         if self.item is not None and self.item != item:
             return False

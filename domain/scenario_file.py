@@ -99,15 +99,18 @@ class _Loader(yaml.SafeLoader):
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         """The composer recurses once per level: count the levels and stop at `MAX_DEPTH`."""
         self._depth = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]  # types-PyYAML leaves it unannotated
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -257,6 +260,7 @@ def _when(raw: dict[str, Any], loc: list[str | int], start: datetime) -> tuple[d
             of_day = time(int(match[1]), int(match[2]))
     if errors:
         return None, errors
+    assert isinstance(day, int)  # anything else is an error above
     return datetime.combine(start.date() + timedelta(days=day), of_day, tzinfo=start.tzinfo), []
 
 
@@ -349,16 +353,16 @@ def _pydantic_errors(
     for found in error.errors():
         loc = list(found["loc"])
         kind, msg = found["type"], found["msg"]
-        at_inject = len(loc) >= 2 and loc[0] == "injects" and isinstance(loc[1], int)
-        if at_inject:
-            index = loc[1]
+        index = loc[1] if len(loc) >= 2 and loc[0] == "injects" else None
+        if isinstance(index, int):
             raw = injects[index] if index < len(injects) else None
-            if len(loc) >= 3 and isinstance(raw, dict) and loc[2] == raw.get("kind"):
+            tag = raw.get("kind") if isinstance(raw, dict) else None
+            if len(loc) >= 3 and loc[2] == tag:
                 del loc[2]  # the union's tag: ["injects", 3, "delivery", "quantity"] -> ["injects", 3, "quantity"]
             if len(loc) >= 3 and loc[2] in placeholders.get(index, ()):
                 continue  # already reported, as a time we could not resolve
             if kind == "union_tag_invalid":
-                loc, msg = [*loc, "kind"], f"unknown kind {raw.get('kind')!r}: one of {', '.join(KINDS)}"
+                loc, msg = [*loc, "kind"], f"unknown kind {tag!r}: one of {', '.join(KINDS)}"
             elif kind == "union_tag_not_found":
                 loc, msg = [*loc, "kind"], f"missing kind: one of {', '.join(KINDS)}"
             elif kind == "model_attributes_type":
