@@ -175,7 +175,7 @@ def fold_item(rows: Iterable[Mapping[str, Any]], as_of: datetime | None, now: da
         if as_of is not None and at > as_of:
             continue
         result.state.apply(row)
-        if row["event_type"] == CONSUMPTION and start is not None and start < at <= end:  # type: ignore[operator]
+        if row["event_type"] == CONSUMPTION and start is not None and start < at <= end:
             result.consumed_14d += -row["delta"]
     return result
 

@@ -210,7 +210,7 @@ class Turn:
             return True
         try:
             if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = side_connection(self.view.datastore.pool, 5)  # type: ignore[attr-defined]
+                self._conn = side_connection(self.view.datastore.pool, 5)
             row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.view.follower_lock,)).fetchone()
             self._held = bool(row[0])
         except psycopg.Error:

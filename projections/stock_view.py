@@ -20,7 +20,7 @@ import orjson
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from domain import events as ev
 from ledger.persistence import pyformat, sqlite_time
@@ -334,7 +334,7 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
         self.prefix = f'"{self.datastore.schema}".{base}_'
         self._tracking_table = f'"{self.datastore.schema}"."{tracking_table_name}"'
         self.follower_lock = f"follower {self._tracking_table}"  # see projections.runner.Turn
-        self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.view_ddl())  # type: ignore[arg-type]
+        self.sql_create_statements.extend(Composed([SQL(s.replace("%", "%%"))]) for s in self.view_ddl())
 
     def _sql(self, template: str) -> str:
         return pyformat(template.format(t=self.prefix))
@@ -353,7 +353,7 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
 
     def _tracking_position(self, cursor: Any, application_name: str) -> int | None:
         cursor.execute(
-            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = %s",  # type: ignore[arg-type]
+            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = %s",
             (application_name,),
         )
         row = cursor.fetchone()
@@ -363,7 +363,7 @@ class PostgresStockView(PostgresTrackingRecorder, StockView):
         self._insert_tracking(cursor, tracking)
 
     def _forget_tracking(self, cursor: Any, application_name: str) -> None:
-        cursor.execute(f"DELETE FROM {self._tracking_table} WHERE application_name = %s", (application_name,))  # type: ignore[arg-type]
+        cursor.execute(f"DELETE FROM {self._tracking_table} WHERE application_name = %s", (application_name,))
 
 
 __all__ = ["IntegrityError", "PostgresStockView", "SQLiteStockView", "StaleBatch", "StockView"]

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, StoredEvent
 from pydantic import BaseModel
 
 from domain.depot import Depot, ItemBook
 from domain.effects import Effect
+from domain.events import LedgerEvent
 from domain.ids import event_id
 from ledger import clock
 from ledger.outcomes import EventLink
@@ -62,7 +64,7 @@ class Timeline(BaseModel):
 
 def depot_timeline(
     store: IndexStore,
-    mapper: Mapper,
+    mapper: Mapper[UUID],
     depot: Depot,
     cut: Cut,
     order: Order = "occurred",
@@ -72,7 +74,7 @@ def depot_timeline(
     limit: int = 1000,
 ) -> Timeline:
     events = [
-        (position, mapper.to_domain_event(stored)) for position, stored in store.stream(depot.id, cut.known_position)
+        (position, _ledger_event(mapper, stored)) for position, stored in store.stream(depot.id, cut.known_position)
     ]
     lines: dict[int, list[dict[str, Any]]] = {}
     for row in store.query(
@@ -131,6 +133,14 @@ def depot_timeline(
             )
         )
     return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)  # type: ignore[arg-type]
+
+
+def _ledger_event(mapper: Mapper[UUID], stored: StoredEvent) -> LedgerEvent:
+    """An event of a depot's stream, read back: always a ledger event (the mapper is typed for any)."""
+    event = mapper.to_domain_event(stored)
+    if not isinstance(event, LedgerEvent):
+        raise TypeError(f"{stored.topic} in a depot's stream is not a ledger event")
+    return event
 
 
 def _corrections(events: list[tuple[int, Any]], cut: Cut) -> tuple[dict[int, EventLink], dict[int, list[EventLink]]]:
