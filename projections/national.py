@@ -68,7 +68,7 @@ class Figures:
             region=self.region,
             depot=self.depot,
             item=self.item,
-            **StockFigures.of(self.on_hand, self.transit_in, self.transit_out, self.reserved, self.consumed),  # type: ignore[arg-type]
+            **StockFigures.of(self.on_hand, self.transit_in, self.transit_out, self.reserved, self.consumed),
         )
 
 

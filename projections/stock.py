@@ -71,7 +71,7 @@ def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
     figures = StockFigures.of(state.on_hand, state.transit_in, state.transit_out, state.reserved, fold.consumed_14d)
     days = figures["days_of_supply"]
     return StockLine(
-        **figures,  # type: ignore[arg-type]
+        **figures,
         item=item,
         min_days=state.min_days,
         meets_obligation=meets_obligation(days, state.min_days),  # type: ignore[arg-type]
@@ -85,4 +85,4 @@ def depot_stock(history: History, depot: Depot, cut: Cut, item: str | None = Non
     """Every item the depot has had anything to do with as known at the cut (or just `item`)."""
     folds = history.depot_folds(depot.code, [item] if item else depot.stocked_items(), cut)
     lines = [stock_line(code, fold, cut) for code, fold in folds.items()]
-    return DepotStock(depot=depot.code, **cut.describe(), items=lines)  # type: ignore[arg-type]
+    return DepotStock(depot=depot.code, **cut.describe(), items=lines)

@@ -132,7 +132,7 @@ def depot_timeline(
                 data=entry["data"],
             )
         )
-    return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)  # type: ignore[arg-type]
+    return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)
 
 
 def _ledger_event(mapper: Mapper[UUID], stored: StoredEvent) -> LedgerEvent:

@@ -62,11 +62,11 @@ class Views:
         current = as_of is None and known_at is None
         if current and self.projector is not None and self.projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
             figures = current_figures(self.projector.view, cut, group_by, region, item)
-            return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=grouped(figures, group_by))  # type: ignore[arg-type]
+            return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=grouped(figures, group_by))
         if current:
             log.warning("stock_view_behind", position=cut.known_position)
         figures = historical_figures(self.ledger.index_store, cut, region, item)
-        return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=grouped(figures, group_by))  # type: ignore[arg-type]
+        return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=grouped(figures, group_by))
 
     def timeline(
         self,
