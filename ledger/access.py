@@ -195,7 +195,7 @@ class Access(Application):
                 f"{len(found)} tokens are named {wanted!r}; revoke one by its id: {', '.join(t.id for t in found)}"
             )
         [listing] = found
-        if listing.revoked:
+        if listing.revoked_at is not None:
             raise ValueError(
                 f"token {listing.name} ({listing.id}) was already revoked at {utc_text(listing.revoked_at)}"
             )

@@ -29,7 +29,10 @@ from projections.fold import avg_daily_consumption, days_of_supply
 from projections.history import History
 
 if TYPE_CHECKING:
-    from ledger.application import Context, Ledger
+    from ledger.application import Context
+    from ledger.host import LedgerHost
+else:
+    LedgerHost = object
 
 
 class RecipientInput(BaseModel):
@@ -86,14 +89,12 @@ def lines_view(lines: dict[str, int]) -> list[AllocationLineView]:
     return [AllocationLineView(to=to, quantity=quantity) for to, quantity in sorted(lines.items())]
 
 
-class AllocationCommands:
+class AllocationCommands(LedgerHost):
     """The allocation part of the `Ledger` application (mixed into it)."""
 
     # --- reading the inputs --------------------------------------------------------------
 
-    def recipients_at(
-        self: Ledger, item: str, codes: Sequence[str], at: datetime, basis_position: int
-    ) -> list[Recipient]:
+    def recipients_at(self, item: str, codes: Sequence[str], at: datetime, basis_position: int) -> list[Recipient]:
         """Each recipient's on_hand and 14-day consumption of `item` as of `at`, as known at `basis_position`."""
         history = History(self.index_store)
         cut = Cut(as_of=at, known_position=basis_position, known_at=None, asked_at=at)
@@ -104,7 +105,7 @@ class AllocationCommands:
             recipients.append(Recipient(code, fold.state.on_hand, fold.consumed_14d, depot.population_served))
         return recipients
 
-    def _basis(self: Ledger, asked: int | None, recipients: Sequence[str]) -> int:
+    def _basis(self, asked: int | None, recipients: Sequence[str]) -> int:
         latest = self.position()
         basis = latest if asked is None else asked
         if basis > latest:
@@ -124,7 +125,7 @@ class AllocationCommands:
         return basis
 
     def recommendation_at(
-        self: Ledger,
+        self,
         source: str,
         item: str,
         quantity: int,
@@ -155,7 +156,7 @@ class AllocationCommands:
 
     # --- commands --------------------------------------------------------------------------
 
-    def recommend(self: Ledger, command: cmd.RecommendAllocation, ctx: Context) -> Recommendation:
+    def recommend(self, command: cmd.RecommendAllocation, ctx: Context) -> Recommendation:
         """A recommendation now; stores nothing."""
         source = self.depot(command.source)
         self.require_item(command.item)
@@ -175,7 +176,7 @@ class AllocationCommands:
             )
         return recommendation.model_copy(update={"available": available, "warnings": warnings})
 
-    def decide_allocation(self: Ledger, command: cmd.DecideAllocation, ctx: Context) -> tuple[AllocationOutcome, bool]:
+    def decide_allocation(self, command: cmd.DecideAllocation, ctx: Context) -> tuple[AllocationOutcome, bool]:
         allocation_id = f"A-{uuid.uuid4().hex[:12]}"
         transfer_ids = {code: f"T-{uuid.uuid4().hex[:12]}" for code in command.recipients}
 
@@ -260,7 +261,7 @@ class AllocationCommands:
         return self._execute(ctx, AllocationOutcome, decide)
 
     def revoke_allocation(
-        self: Ledger, allocation_id: str, command: cmd.RevokeAllocation, ctx: Context
+        self, allocation_id: str, command: cmd.RevokeAllocation, ctx: Context
     ) -> tuple[RevocationOutcome, bool]:
         def decide() -> tuple[list[Any], RevocationOutcome]:
             source = self._allocation_source(allocation_id, ctx)
@@ -273,7 +274,7 @@ class AllocationCommands:
 
         return self._execute(ctx, RevocationOutcome, decide)
 
-    def _allocation_source(self: Ledger, allocation_id: str, ctx: Context, source: str | None = None) -> Depot:
+    def _allocation_source(self, allocation_id: str, ctx: Context, source: str | None = None) -> Depot:
         """The depot an allocation reserves stock at, if it still binds any (else 404 or 409)."""
         row = self.journal.allocation(allocation_id)
         if row is None:

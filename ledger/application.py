@@ -23,7 +23,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
 )
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Recording, StoredEvent
 
 from domain import commands as cmd
 from domain import events as ev
@@ -102,6 +102,12 @@ class Ledger(TransferCommands, AllocationCommands, Application):
         )
 
     @property
+    def repository(self) -> LedgerRepository:
+        """The library's repository, as `construct_repository` built it."""
+        assert isinstance(self._repository, LedgerRepository)
+        return self._repository
+
+    @property
     def index_store(self) -> IndexStore:
         assert isinstance(self.recorder, IndexStore), "the ledger needs its own recorder (see ledger.settings)"
         return self.recorder
@@ -172,7 +178,7 @@ class Ledger(TransferCommands, AllocationCommands, Application):
                 except IntegrityError:
                     recordings = None
             if recordings is not None:
-                self.repository.offer(aggregates)  # type: ignore[attr-defined]  # saved: the newest state
+                self.repository.offer(aggregates)  # saved: the newest state
                 for listener in self.listeners:
                     listener()
                 return outcome.model_copy(update={"position": recordings[-1].notification.id}), False
@@ -192,7 +198,7 @@ class Ledger(TransferCommands, AllocationCommands, Application):
         being stale), decide again on the depots as stored."""
         if trusting:
             try:
-                with self.repository.trusting() as read:  # type: ignore[attr-defined]
+                with self.repository.trusting() as read:
                     aggregates, outcome = self._decide_in_time(decide)
                 if set(read) <= {aggregate.id for aggregate in aggregates}:
                     return aggregates, outcome
@@ -367,7 +373,7 @@ class Ledger(TransferCommands, AllocationCommands, Application):
             found = self.recorder.select_notifications(position, 1, stop=position) if position >= 1 else []
             if not found or found[0].id != position:
                 raise UnknownEvent(f"no event at ledger position {position}", corrects=reference)
-            stored = found[0]
+            stored: StoredEvent = found[0]
         else:
             parsed = parse_event_id(reference)
             if parsed is None:
@@ -378,15 +384,18 @@ class Ledger(TransferCommands, AllocationCommands, Application):
                     ],
                 )
             originator_id, version = parsed
-            position = self.index_store.event_position(originator_id, version)
+            at = self.index_store.event_position(originator_id, version)
             stored_events = (
-                self.recorder.select_events(originator_id, gt=version - 1, lte=version) if position is not None else []
+                self.recorder.select_events(originator_id, gt=version - 1, lte=version) if at is not None else []
             )
-            if not stored_events:
+            if at is None or not stored_events:
                 raise UnknownEvent(f"no event {reference}", corrects=reference)
-            stored = stored_events[0]
+            position, stored = at, stored_events[0]
         event = self.mapper.to_domain_event(stored)
-        items = (event.item,) if isinstance(getattr(event, "item", None), str) else ()
+        if not isinstance(event, ev.LedgerEvent):  # every event of the ledger's own store is one
+            raise UnknownEvent(f"no ledger event {reference}", corrects=reference)
+        item = getattr(event, "item", None)
+        items = (item,) if isinstance(item, str) else ()
         if not items and hasattr(event, "lines"):
             items = tuple(sorted({line.item for line in event.lines if hasattr(line, "item")}))
         return Corrected(

@@ -255,6 +255,10 @@ class _Scenario:
     receipts: dict[tuple[str, str], cmd.RecordReceipt] = field(default_factory=dict)
     """The last receipt recorded per depot and item (so one can be entered twice by mistake)."""
     duplicate: int | None = None
+    entered: datetime = field(init=False)
+    """When the day being played is entered (see `recording_clock`); set by `run`."""
+    recorded: datetime = field(init=False)
+    """When the last event was recorded; set by `run`."""
 
     def __post_init__(self) -> None:
         self.depots = {depot.code: depot for depot in _all_depots()}
@@ -748,7 +752,9 @@ class _Scenario:
             ),
             self.ctx(),
         )
-        self.requests[label] = (code, outcome.request_id)
+        request_id = outcome.request_id
+        assert request_id is not None, "a supply request's outcome names the request"
+        self.requests[label] = (code, request_id)
         if label == "rh-ffp3":  # Region Hovedstaden answers at once from its warehouse
             spare = _round_down(self.stock["DK-84-CENTRAL", item] * 0.4, PACK[item])
             self.dispatch(
@@ -757,7 +763,7 @@ class _Scenario:
                 {item: min(quantity, spare)},
                 day,
                 day,
-                reference=outcome.request_id,
+                reference=request_id,
                 note="Answer to the critical FFP3 request",
             )
 

@@ -59,7 +59,7 @@ class StoredReviews:
         with computing:
             kept = self._kept(key, state)
             if kept is not None:
-                return kept  # type: ignore[no-any-return]
+                return kept
             rows = self.store.query(_READ, exercise=exercise, policy=policy)
             result = load(rows[0]["review"]) if rows and rows[0]["state"] == state else None
             if result is None:

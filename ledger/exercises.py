@@ -124,7 +124,9 @@ class ExerciseControl(Application):
             while True:
                 batch = self.recorder.select_notifications(self._codes_read + 1, 500, topics=(topic,))
                 for notification in batch:
-                    bisect.insort(self._codes, self.mapper.to_domain_event(notification).code)
+                    created = self.mapper.to_domain_event(notification)
+                    assert isinstance(created, ExerciseCreated)  # the only topic selected
+                    bisect.insort(self._codes, created.code)
                     self._codes_read = notification.id
                 if len(batch) < 500:
                     return list(self._codes)

@@ -88,7 +88,7 @@ class StoreHealth:
         if isinstance(pool, ResilientPool):  # PostgreSQL: a shorter wait than a request's
             pool.open(wait=False)
             with pool.connection(timeout=PROBE_POOL_WAIT) as conn:
-                rows = [conn.execute(store._sql(read)).fetchone()]
+                rows = [conn.execute(store._sql(read)).fetchone() or {"position": None}]  # max() of no rows: NULL
         else:
             rows = store.query(read)
         position = int(rows[0]["position"] or 0)

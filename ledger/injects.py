@@ -88,6 +88,8 @@ def advance(exercise: Exercise, ledger: Ledger, after: datetime, until: datetime
         (b.depot, b.item): (b, demands(b, scenario, exercise.scenario_start, last_day)) for b in baselines(exercise)
     }
     applied: list[Applied] = []
+    kind: str  # an inject's kind, or "simulated_day"
+    depots: list[Depot]
     for step in todo:
         if step.inject is not None:
             key, ref, kind = f"inject:{step.inject_id}", str(step.inject_id), step.inject.kind
@@ -98,7 +100,8 @@ def advance(exercise: Exercise, ledger: Ledger, after: datetime, until: datetime
         elif step.inject is not None:
             depots, effect = _inject(ledger, ref, step.inject, failed, step.at, actor, key)
         else:
-            depots, effect = _day(ledger, demand, step.day, step.at, actor, key)  # type: ignore[arg-type]
+            assert step.day is not None  # a step is an inject or the end of a day
+            depots, effect = _day(ledger, demand, step.day, step.at, actor, key)
         events = sum(len(depot.pending_events) for depot in depots)
         if events:
             _save(ledger, depots, key, step.at)

@@ -30,6 +30,9 @@ import psycopg
 import psycopg_pool
 from eventsourcing.persistence import ConnectionUnavailableError
 from eventsourcing.postgres import ConnectionPool
+from eventsourcing.utils import Environment, EnvType
+from psycopg import Connection
+from psycopg.rows import DictRow
 
 from ledger.schema_lock import SchemaLockedPostgresFactory
 
@@ -110,7 +113,7 @@ def _first_line(error: BaseException) -> str:
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-class ResilientPool(ConnectionPool):  # type: ignore[type-arg]
+class ResilientPool(ConnectionPool[Connection[DictRow]]):
     """The library's pool, failing fast and noticing an outage (see the module docstring).
 
     Instances are the library's own pool with this class swapped in by `harden`, so that
@@ -156,12 +159,13 @@ class ResilientPool(ConnectionPool):  # type: ignore[type-arg]
         threading.Thread(target=check, name="pool-check", daemon=True).start()
 
 
-def harden(pool: ConnectionPool) -> None:  # type: ignore[type-arg]
+def harden(pool: ConnectionPool[Connection[DictRow]]) -> None:
     """Make the library's (not yet opened) pool a `ResilientPool` with our timeouts."""
     pool.__class__ = ResilientPool
-    pool._outage_lock = threading.Lock()  # type: ignore[attr-defined]
-    pool._checking = False  # type: ignore[attr-defined]
-    pool._down = False  # type: ignore[attr-defined]
+    assert isinstance(pool, ResilientPool)  # it is one now (and the type checker knows)
+    pool._outage_lock = threading.Lock()
+    pool._checking = False
+    pool._down = False
     pool.reconnect_timeout = RECONNECT_SECONDS
     if isinstance(pool.kwargs, dict):
         pool.kwargs["connect_timeout"] = CONNECT_TIMEOUT
@@ -171,6 +175,6 @@ class ResilientPostgresFactory(SchemaLockedPostgresFactory):
     """The library's PostgreSQL persistence, with `harden`ed connection pools (and its schema
     created under the database's schema lock)."""
 
-    def __init__(self, env):  # type: ignore[no-untyped-def]
+    def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         harden(self.datastore.pool)

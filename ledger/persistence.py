@@ -32,7 +32,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import ClientCursor
 from psycopg.pq import TransactionStatus
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.index_tables import SCHEMA, WRITES
 
@@ -265,7 +265,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         self.index_prefix = f"{base}_"
         self.table_prefix = f'"{self.datastore.schema}".{base}_'
         self._events_table = f'"{self.datastore.schema}"."{events_table_name}"'
-        self.sql_create_statements.extend(SQL(s.replace("%", "%%")) for s in self.index_ddl())  # type: ignore[arg-type]
+        self.sql_create_statements.extend(Composed([SQL(s.replace("%", "%%"))]) for s in self.index_ddl())
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """Store, retrying a lost connection; but a write whose COMMIT went out may have been
@@ -297,7 +297,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         index_batches = self._index_batches(stored_events, None, kwargs.get("index"))
         with self.datastore.get_connection() as conn:
             curs = ClientCursor(conn)
-            statements = ["BEGIN", *(s.as_string(conn) for s in self.lock_table_statements)]
+            # the library types its lock statements as any query; it builds them as composed SQL
+            statements = [
+                "BEGIN",
+                *(s.as_string(conn) for s in self.lock_table_statements if isinstance(s, Composable)),
+            ]
+            if len(statements) != 1 + len(self.lock_table_statements):
+                raise TypeError("the library's table lock statements are no longer composed SQL")
             statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn))
             rows = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
             values = [v for e in stored_events for v in (e.originator_id, e.originator_version, e.topic, e.state)]
@@ -311,7 +317,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
             statements += [curs.mogrify(sql, row) for sql, batch in index_batches for row in batch]
             statements.append("COMMIT")
             try:
-                curs.execute(";\n".join(statements))  # type: ignore[arg-type]
+                curs.execute(";\n".join(statements))
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
@@ -329,7 +335,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             for event in stored_events:
                 curs.execute(
-                    f"SELECT notification_id, topic, state FROM {self._events_table} "  # type: ignore[arg-type]
+                    f"SELECT notification_id, topic, state FROM {self._events_table} "
                     "WHERE originator_id = %s AND originator_version = %s",
                     (event.originator_id, event.originator_version),
                 )
@@ -346,7 +352,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         """One aggregate's stored events with their ledger positions, up to position `known`."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                f"SELECT notification_id, originator_version, topic, state FROM {self._events_table} "  # type: ignore[arg-type]
+                f"SELECT notification_id, originator_version, topic, state FROM {self._events_table} "
                 "WHERE originator_id = %s AND notification_id <= %s ORDER BY originator_version",
                 (originator_id, known),
             )
@@ -361,7 +367,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
     def event_position(self, originator_id: UUID, version: int) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                f"SELECT notification_id FROM {self._events_table} "  # type: ignore[arg-type]
+                f"SELECT notification_id FROM {self._events_table} "
                 "WHERE originator_id = %s AND originator_version = %s",
                 (originator_id, version),
             )
@@ -384,9 +390,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
 
     def query(self, template: str, **params: Any) -> list[dict[str, Any]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._sql(template), self._params(params))  # type: ignore[arg-type]
+            curs.execute(self._sql(template), self._params(params))
             return list(curs.fetchall())
 
     def write(self, template: str, rows: list[dict[str, Any]]) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.executemany(self._sql(template), [self._params(row) for row in rows])  # type: ignore[arg-type]
+            curs.executemany(self._sql(template), [self._params(row) for row in rows])

@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from copy import deepcopy
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
 
 
-class LedgerRepository(Repository):  # type: ignore[type-arg]
+class LedgerRepository(Repository[UUID]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._offering = threading.Lock()
@@ -41,7 +42,7 @@ class LedgerRepository(Repository):  # type: ignore[type-arg]
         finally:
             self._trusted.reset(token)
 
-    def get(  # type: ignore[override]
+    def get(
         self,
         aggregate_id: Any,
         *,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.persistence import OperationalError
-from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresRecorder
 
 SCHEMA_LOCK = 0x5350_4C53_4348_4D41  # "SPLSCHMA": one key per database, shared by every store
 R = TypeVar("R")
@@ -58,8 +58,10 @@ class SchemaLockedPostgresFactory(PostgresFactory):
 
     def _created(self, recorder: R) -> R:
         if super().env_create_table():  # the CREATE_TABLE setting, as the library reads it
+            if not isinstance(recorder, PostgresRecorder):
+                raise TypeError(f"{type(recorder).__name__} is not a PostgreSQL recorder: it cannot create its tables")
             with schema_lock(self.datastore):
-                recorder.create_table()  # type: ignore[attr-defined]
+                recorder.create_table()
         return recorder
 
     def aggregate_recorder(self, purpose: str = "events") -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.utils import Environment, EnvType
 
 from ledger.outage import ResilientPostgresFactory
 
@@ -24,10 +25,10 @@ _shared: dict[tuple[str, ...], tuple[PostgresDatastore, int]] = {}
 
 
 class SharedPoolPostgresFactory(ResilientPostgresFactory):
-    def __init__(self, env):  # type: ignore[no-untyped-def]
+    def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         own = self.datastore  # built, not yet opened: it holds no connection
-        settings = own.pool.kwargs or {}
+        settings = own.pool.kwargs if isinstance(own.pool.kwargs, dict) else {}  # the library passes a dict
         self._key = tuple(str(settings.get(name, "")) for name in ("host", "port", "dbname", "user")) + (own.schema,)
         with _lock:
             shared, users = _shared.get(self._key, (own, 0))

@@ -20,13 +20,16 @@ from domain.stock import dispatchable
 from ledger.outcomes import ShortfallLine, TransferOutcome
 
 if TYPE_CHECKING:
-    from ledger.application import Context, Ledger
+    from ledger.application import Context
+    from ledger.host import LedgerHost
+else:
+    LedgerHost = object
 
 
-class TransferCommands:
+class TransferCommands(LedgerHost):
     """Mixed into `Ledger`: dispatch, receive and cancel transfers."""
 
-    def _dispatchable(self: Ledger, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int:
+    def _dispatchable(self, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int:
         """What `depot` can commit of `item` at `at`; `drawn` is what an allocation reserved for this use."""
         available_now = depot.available(item) + drawn
         if not depot.book(item).is_backdated(at):
@@ -34,7 +37,7 @@ class TransferCommands:
         later, reaches_now = self.journal.movements_after(depot.code, item, at)
         return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, available_now)
 
-    def dispatch_transfer(self: Ledger, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
+    def dispatch_transfer(self, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
         transfer_id = f"T-{uuid.uuid4().hex[:12]}"
 
         def decide() -> tuple[list[Any], TransferOutcome]:
@@ -43,8 +46,8 @@ class TransferCommands:
             else:
                 source = self._writable_depot(command.source, ctx)
             destination = self.depot(command.destination)
-            for line in command.lines:
-                self.require_item(line.item)
+            for asked in command.lines:
+                self.require_item(asked.item)
             stamp = self._stamp(ctx, command.occurred_at, command.note)
             lines = tuple(
                 ev.TransferLine(
@@ -81,7 +84,7 @@ class TransferCommands:
 
         return self._execute(ctx, TransferOutcome, decide)
 
-    def _open_transfer(self: Ledger, transfer_id: str) -> dict[str, Any]:
+    def _open_transfer(self, transfer_id: str) -> dict[str, Any]:
         transfer = self.journal.transfer(transfer_id)
         if transfer is None:
             raise UnknownTransfer(f"no transfer {transfer_id}", transfer_id=transfer_id)
@@ -93,7 +96,7 @@ class TransferCommands:
             )
         return transfer
 
-    def _still_open(self: Ledger, transfer_id: str, *depots: Depot) -> None:
+    def _still_open(self, transfer_id: str, *depots: Depot) -> None:
         """The index said open, but a receipt or cancellation may have won the race since."""
         if any(transfer_id not in depot.open_transfers for depot in depots):
             status = (self.journal.transfer(transfer_id) or {}).get("status", "closed")
@@ -102,14 +105,14 @@ class TransferCommands:
             )
 
     def receive_transfer(
-        self: Ledger, transfer_id: str, command: cmd.ReceiveTransfer, ctx: Context
+        self, transfer_id: str, command: cmd.ReceiveTransfer, ctx: Context
     ) -> tuple[TransferOutcome, bool]:
         def decide() -> tuple[list[Any], TransferOutcome]:
             transfer = self._open_transfer(transfer_id)
             destination = self._writable_depot(transfer["destination"], ctx)
             source = self.depot(transfer["source"])
             self._still_open(transfer_id, destination, source)
-            received = None
+            received: dict[str, int] | None = None
             if command.lines is not None:
                 received = {}
                 for line in command.lines:
@@ -125,7 +128,7 @@ class TransferCommands:
         return self._execute(ctx, TransferOutcome, decide)
 
     def cancel_transfer(
-        self: Ledger, transfer_id: str, command: cmd.CancelTransfer, ctx: Context
+        self, transfer_id: str, command: cmd.CancelTransfer, ctx: Context
     ) -> tuple[TransferOutcome, bool]:
         def decide() -> tuple[list[Any], TransferOutcome]:
             transfer = self._open_transfer(transfer_id)

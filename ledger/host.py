@@ -1,0 +1,48 @@
+"""What the command mixins (`TransferCommands`, `AllocationCommands`) use of the `Ledger` they
+are mixed into, declared for the type checker only.
+
+The mixins are based on `LedgerHost` while type checking and on `object` at run time, so they
+read as parts of one class: `Ledger` defines every member here, and mypy checks that its
+definitions still match these declarations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from domain.depot import Depot, Stamp
+    from ledger.application import Context
+    from ledger.journal import Journal
+    from ledger.outcomes import Outcome
+    from ledger.persistence import IndexStore
+
+OutcomeT = TypeVar("OutcomeT", bound="Outcome")
+
+
+class LedgerHost(Protocol):
+    journal: Journal
+
+    @property
+    def index_store(self) -> IndexStore: ...
+
+    def depot(self, code: str) -> Depot: ...
+
+    def require_item(self, code: str) -> None: ...
+
+    def position(self) -> int: ...
+
+    def _execute(
+        self, ctx: Context, outcome_type: type[OutcomeT], decide: Callable[[], tuple[list[Any], OutcomeT]]
+    ) -> tuple[OutcomeT, bool]: ...
+
+    def _stamp(self, ctx: Context, occurred_at: datetime | None, note: str | None = None) -> Stamp: ...
+
+    def _writable_depot(self, code: str, ctx: Context) -> Depot: ...
+
+    # one mixin's, used by the other
+    def _dispatchable(self, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int: ...
+
+    def _allocation_source(self, allocation_id: str, ctx: Context, source: str | None = None) -> Depot: ...
