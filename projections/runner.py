@@ -66,9 +66,10 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
     factory = InfrastructureFactory.construct(env)
     view_class = SQLiteStockView if database.kind == "sqlite" else PostgresStockView
     view = factory.tracking_recorder(view_class)
-    if view.upgrade(ledger.name):  # type: ignore[attr-defined]
+    assert isinstance(view, StockView)  # the class given (the library types it as any tracking recorder)
+    if view.upgrade(ledger.name):
         log.warning("stock_view_recreated", reason="written by an earlier version; it is rebuilt from the ledger")
-    return view  # type: ignore[return-value]
+    return view
 
 
 class Projector:
