@@ -122,7 +122,7 @@ class Access(Application):
     def issue(
         self,
         name: str,
-        role: Role,
+        role: str,  # any text: refused below unless one of the roles
         organisations: tuple[str, ...] = (),
         issued_by: str = "cli",
         expires_in: timedelta | None = None,

@@ -202,7 +202,7 @@ def _read_batch(recorder: Any, after: int, upto: int, batch: int) -> list[Stored
         table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
         with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                "SELECT notification_id, originator_id, originator_version, topic, state "  # type: ignore[arg-type]
+                "SELECT notification_id, originator_id, originator_version, topic, state "
                 f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
                 "ORDER BY notification_id LIMIT %s",
                 (after, upto, batch),

@@ -10,6 +10,7 @@ and the regional days of supply are the ledger's own stock view at each day's en
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -319,7 +320,7 @@ def opening(exercise: Exercise, ledger: Any) -> Opening:
 # --- the rest of the report ---------------------------------------------------------------------
 
 
-def _overview(exercise: Exercise, opened: ExerciseLedger, statuses: list[tuple[str, Any, str]]) -> Overview:
+def _overview(exercise: Exercise, opened: ExerciseLedger, statuses: Sequence[tuple[str, Any, str]]) -> Overview:
     return Overview(
         code=exercise.code,
         name=exercise.name,
@@ -342,18 +343,18 @@ def _capabilities(exercise: Exercise, observations: list[Observation]) -> dict[s
     names = list(exercise.capabilities)
     for objective in exercise.objectives:
         names += [c for c in objective.capabilities if c not in names]
-    names += [o.capability for o in observations if o.capability and o.capability not in names]  # type: ignore[misc]
+    names += [o.capability for o in observations if o.capability and o.capability not in names]
     rated: dict[str, CapabilityRating] = {}
     for name in names:
         about = [o for o in observations if o.capability == name]
         ratings = [o.rating for o in about if o.rating is not None]
-        worst = max(ratings, key=SEVERITY.__getitem__) if ratings else None
+        worst = max(ratings, key=SEVERITY.__getitem__, default=None)
         rated[name] = CapabilityRating(capability=name, rating=worst, observations=len(about))
     return rated
 
 
 def _timeline(
-    statuses: list[tuple[str, Any, str]], played: Run, departures: set[str], observations: list[Observation]
+    statuses: Sequence[tuple[str, Any, str]], played: Run, departures: set[str], observations: list[Observation]
 ) -> list[TimelineEntry]:
     entries = []
     for inject_id, inject, status in statuses:
