@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Annotated
 
@@ -62,7 +63,7 @@ async def get_principal(
     return principal
 
 
-def requires(*roles: Role):  # type: ignore[no-untyped-def]
+def requires(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only these roles through (admin always may)."""
     allowed = {*roles, "admin"}
 

@@ -28,7 +28,7 @@ class _CurrentStderr:
 
 
 # Shared by our own log lines and the standard library's (uvicorn, asyncio, psycopg).
-_PROCESSORS = [
+_PROCESSORS: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -66,7 +66,8 @@ def configure_logging(level: str = "INFO") -> None:
     structlog.configure(
         processors=[*_PROCESSORS, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
+        # structlog types `file` as TextIO but only writes to it and flushes it
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
@@ -76,7 +77,7 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
     structlog.get_logger("supply_ledger").error(
         "thread_died",
         thread=getattr(args.thread, "name", None),
-        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
     )
 
 
@@ -184,7 +185,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def route_template(scope: dict[str, Any]) -> str:
+def route_template(scope: Scope) -> str:
     """The matched route's full path template (`/v1/exercises/{exercise}/depots/{code}/stock`).
 
     A router included under two prefixes (the live and the exercise ledgers) is one route

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Response
 
@@ -19,7 +19,7 @@ def answer(result: tuple[OutcomeT, bool], response: Response) -> OutcomeT:
     return outcome
 
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or bad token (problem+json)"},
     403: {"description": "Not allowed for this role or organisation (problem+json)"},
     404: {"description": "Unknown depot, item or transfer (problem+json)"},

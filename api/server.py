@@ -50,7 +50,7 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
-def _config(workers: int, app: object = "api.server:worker_app") -> uvicorn.Config:
+def _config(workers: int, app: FastAPI | str = "api.server:worker_app") -> uvicorn.Config:
     return uvicorn.Config(
         app, factory=isinstance(app, str), workers=workers, log_level="warning", log_config=None, access_log=False
     )

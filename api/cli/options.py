@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 
 from domain.exceptions import LedgerError
 from ledger.settings import Database
+
+if TYPE_CHECKING:
+    from api.app import Stores
 
 DatabaseOption = Annotated[
     str | None,
@@ -35,7 +38,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON i
 LEFT_ALIGNED = ("depot", "region", "item", "type", "lots", "occurred_at", "recorded_at", "correction", "name", "role")
 
 
-def open_stores(database: str | None):  # type: ignore[no-untyped-def]
+def open_stores(database: str | None) -> Stores:
     """The ledger, tokens, views and exercises of one database, opened as the server opens them."""
     from api.app import Stores
 

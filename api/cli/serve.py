@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,10 +11,13 @@ from api.cli.options import DatabaseOption, fail, opened, write_secret
 from api.cli.startup import StartRefused, bind, open_checked
 from ledger.settings import Database
 
+if TYPE_CHECKING:
+    from api.app import Stores
+
 DEMO_ROLES = ("coordinator", "operator", "auditor")
 
 
-def ensure_admin_token(stores, database: Database) -> None:  # type: ignore[no-untyped-def]
+def ensure_admin_token(stores: Stores, database: Database) -> None:
     """On the first start of an empty ledger: one admin token, printed once and kept 0600."""
     if stores.access.has_tokens():
         return
@@ -24,7 +27,7 @@ def ensure_admin_token(stores, database: Database) -> None:  # type: ignore[no-u
     typer.echo(f"Created the admin token (also written to {path}, mode 0600):\n{token}")
 
 
-def load_demo(stores) -> bool:  # type: ignore[no-untyped-def]
+def load_demo(stores: Stores) -> bool:
     from ledger.demo import DemoAlreadyLoaded
     from ledger.demo import load_demo as load
 

@@ -14,9 +14,13 @@ import os
 import socket
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ledger.settings import Database
+
+if TYPE_CHECKING:
+    from api.app import Stores
 
 STARTUP_STORES = ("ledger", "access", "view", "exercises")
 """The event stores a start opens (exercise ledgers open on first use)."""
@@ -110,7 +114,7 @@ def check_postgres(database: Database) -> None:
         raise StartRefused(f"cannot open the database {database.describe()}: {one_line(error)}") from None
 
 
-def open_checked(database: Database, thorough: bool = True):  # type: ignore[no-untyped-def]
+def open_checked(database: Database, thorough: bool = True) -> Stores:
     """The stores, after `check_database`; any failure to open them is one line."""
     from api.app import Stores
 

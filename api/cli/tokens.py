@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json as json_module
 import re
-from datetime import timedelta
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli.options import DatabaseOption, JsonOption, fail, open_stores, table
 from domain.access import has_expired
 from ledger import clock
+
+if TYPE_CHECKING:
+    from ledger.access import TokenListing
 
 app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 
@@ -48,7 +51,7 @@ def token_create(
         raise fail(str(error)) from None
     stores = open_stores(database)
     try:
-        token = stores.access.issue(name, role, tuple(org or ()), issued_by="cli", expires_in=lasts)  # type: ignore[arg-type]
+        token = stores.access.issue(name, role, tuple(org or ()), issued_by="cli", expires_in=lasts)
         expires_at = stores.access.check(token).expires_at
     except ValueError as error:
         raise fail(str(error)) from None
@@ -91,7 +94,7 @@ def token_list(json: JsonOption = False, database: DatabaseOption = None) -> Non
     )
 
 
-def _status(listing, now) -> str:  # type: ignore[no-untyped-def]
+def _status(listing: TokenListing, now: datetime) -> str:
     if listing.revoked:
         return f"revoked by {listing.revoked_by}"
     return "expired" if has_expired(listing.expires_at, now) else "active"

@@ -69,7 +69,7 @@ def stock(
                 ],
             )
             return
-        national = stores.views.stock(as_of, known_at, group_by, region, item)  # type: ignore[arg-type]
+        national = stores.views.stock(as_of, known_at, group_by, region, item)
         if json:
             typer.echo(national.model_dump_json(indent=2))
             return
@@ -111,7 +111,7 @@ def timeline(
         typer.echo("error: --order is occurred or recorded", err=True)
         raise typer.Exit(2)
     with opened(database) as stores:
-        view = stores.views.timeline(depot, as_of, known_at, order, start, end, item, limit)  # type: ignore[arg-type]
+        view = stores.views.timeline(depot, as_of, known_at, order, start, end, item, limit)
         if json:
             typer.echo(view.model_dump_json(indent=2))
             return
