@@ -35,7 +35,14 @@ KnownAt = Annotated[
 ]
 ItemParam = Annotated[str | None, Query(max_length=64, description="Only this item code")]
 RegionParam = Annotated[str | None, Query(max_length=64, description="Only depots of this region")]
-GroupByParam = Annotated[GroupBy, Query(description="One row per region and item, or per depot and item")]
+GroupByParam = Annotated[
+    GroupBy,
+    Query(
+        description="`region`: one row per region and item, then the national total of each item "
+        '(`"region": "national"`: every depot of every region, the national stockpile included; left out '
+        "with `region=`); `depot`: one row per depot and item; `national`: only the national totals"
+    ),
+]
 OrderParam = Annotated[Order, Query(description="Business order (`occurred_at`) or recorded order (position)")]
 
 
