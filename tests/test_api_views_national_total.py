@@ -9,8 +9,16 @@ plus a national stockpile NAT in region DK; every figure is worked out in the co
 
 from __future__ import annotations
 
-from api_helpers import FFP2, GLOVE, created, nothing_stored, ok, problem, seed
-from api_helpers import production_logging  # noqa: F401 - an autouse fixture
+from api_helpers import (
+    FFP2,
+    GLOVE,
+    created,
+    nothing_stored,
+    ok,
+    problem,
+    production_logging,  # noqa: F401 - an autouse fixture
+    seed,
+)
 from test_api_views_national import national, receipt, scenario, t, table
 
 NAT = "NAT"
