@@ -14,7 +14,7 @@ from api.deps import MAX_KEY_LENGTH
 from api.problems import PROBLEM_JSON, Problem
 
 PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-EVERY_CALL = {
+EVERY_CALL: dict[str, dict[str, Any]] = {
     "500": {"description": "A bug: it is logged with its traceback; the connection stays usable (problem+json)"},
     "503": {
         "description": "The database is unavailable (down, full or read-only): retry after `Retry-After` "
@@ -22,7 +22,9 @@ EVERY_CALL = {
         "headers": {"Retry-After": {"description": "Seconds to wait before a retry", "schema": {"type": "integer"}}},
     },
 }
-WITH_A_BODY = {"413": {"description": "The request body is larger than the service accepts (problem+json)"}}
+WITH_A_BODY: dict[str, dict[str, Any]] = {
+    "413": {"description": "The request body is larger than the service accepts (problem+json)"}
+}
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 """FastAPI's own 422 body, which `api.problems` never answers: it answers a Problem."""
 

@@ -64,16 +64,12 @@ class Views:
             raise BadCut("region", "the national total sums every region: ask group_by=region for one region")
         current = as_of is None and known_at is None
         if current and self.projector is not None and self.projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
-            figures = current_figures(self.projector.view, cut, group_by, region, item)
-            return NationalStock(
-                **cut.describe(), group_by=group_by, source="view", rows=grouped(figures, group_by, region)
-            )  # type: ignore[arg-type]
+            rows = grouped(current_figures(self.projector.view, cut, group_by, region, item), group_by, region)
+            return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=rows)  # type: ignore[arg-type]
         if current:
             log.warning("stock_view_behind", position=cut.known_position)
-        figures = historical_figures(self.ledger.index_store, cut, region, item)
-        return NationalStock(
-            **cut.describe(), group_by=group_by, source="fold", rows=grouped(figures, group_by, region)
-        )  # type: ignore[arg-type]
+        rows = grouped(historical_figures(self.ledger.index_store, cut, region, item), group_by, region)
+        return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=rows)  # type: ignore[arg-type]
 
     def timeline(
         self,
