@@ -113,10 +113,11 @@ async def command_context(
 
 
 async def _fingerprint(request: Request) -> str:
-    """The same request, whatever its JSON whitespace or key order, has the same fingerprint."""
+    """The same request, whatever its JSON whitespace or key order, has the same fingerprint;
+    no body at all is the same request as `{}` (where a body may be left out, it means that)."""
     body = await request.body()
     try:
-        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
+        canonical = orjson.dumps(orjson.loads(body or b"{}"), option=orjson.OPT_SORT_KEYS)
     except orjson.JSONDecodeError:
         canonical = body
     digest = hashlib.sha256()

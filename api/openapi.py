@@ -1,6 +1,8 @@
 """The OpenAPI document as a contract clients can check answers against: every error
-response is `application/problem+json` with its schema, and every operation that can
-answer 400 declares it, with the reasons that operation can have."""
+response is `application/problem+json` with the `Problem` schema (`api.problems.Problem`,
+so a generated client reads errors as a typed model), every operation that can answer 400
+declares it, with the reasons that operation can have, and every `/v1` operation declares
+the 500 and 503 any of them may give."""
 
 from __future__ import annotations
 
@@ -9,34 +11,22 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.deps import MAX_KEY_LENGTH
-from api.problems import PROBLEM_JSON
+from api.problems import PROBLEM_JSON, Problem
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "Problem",
-    "description": "RFC 9457 problem details; some problems add members (e.g. `available`, `requested`).",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "description": "Every field error (422)",
-            "items": {
-                "type": "object",
-                "required": ["loc", "msg", "type"],
-                "properties": {
-                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-                    "msg": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
+PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+EVERY_CALL: dict[str, dict[str, Any]] = {
+    "500": {"description": "A bug: it is logged with its traceback; the connection stays usable (problem+json)"},
+    "503": {
+        "description": "The database is unavailable (down, full or read-only): retry after `Retry-After` "
+        "seconds, a write with the same Idempotency-Key (problem+json)",
+        "headers": {"Retry-After": {"description": "Seconds to wait before a retry", "schema": {"type": "integer"}}},
     },
 }
-PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+WITH_A_BODY: dict[str, dict[str, Any]] = {
+    "413": {"description": "The request body is larger than the service accepts (problem+json)"}
+}
+FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+"""FastAPI's own 422 body, which `api.problems` never answers: it answers a Problem."""
 
 
 def install(app: FastAPI) -> None:
@@ -51,13 +41,21 @@ def install(app: FastAPI) -> None:
 
 
 def declare_errors(document: dict[str, Any]) -> None:
-    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-    for operations in document["paths"].values():
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    for name in FASTAPI_VALIDATION:
+        schemas.pop(name, None)
+    for path, operations in document["paths"].items():
         for operation in operations.values():
             responses = operation["responses"]
             reasons = _malformed(operation)
             if reasons:
                 responses["400"] = {"description": f"Malformed request: {'; '.join(reasons)} (problem+json)"}
+            if path.startswith("/v1/"):
+                for status, response in {**(WITH_A_BODY if "requestBody" in operation else {}), **EVERY_CALL}.items():
+                    responses.setdefault(status, dict(response))
             for status, response in responses.items():
                 # 422 replaces FastAPI's own HTTPValidationError: `api.problems` answers it as a
                 # problem. Any other error a route documents with its own content keeps it.

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import exceptions as ex
@@ -16,6 +17,59 @@ from ledger.outage import RETRY_AFTER_SECONDS
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://supply-ledger.example/problems/"
+
+
+class FieldError(BaseModel):
+    """One reason a request is not valid: where (`loc`, e.g. `["body", "quantity"]`), why, and its kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error's body (RFC 9457 problem details, `application/problem+json`).
+
+    Besides the standard members a problem carries what a client needs to act on it;
+    which members appear depends on the problem (e.g. `available` and `requested` on
+    insufficient stock, `errors` on every 422). Clients should ignore members they do not
+    know: new ones may be added."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem", examples=[TYPE_BASE + "insufficient-stock"])
+    title: str = Field(description="The kind of problem, in words", examples=["Insufficient stock"])
+    status: int = Field(description="The HTTP status code", examples=[409])
+    detail: str = Field(description="What went wrong with this request")
+    instance: str | None = Field(None, description="This occurrence of the problem, when it has a name")
+    errors: list[FieldError] | None = Field(None, description="422: every field error, not just the first")
+    available: int | None = Field(None, description="Insufficient stock: what the depot has available")
+    requested: int | None = Field(None, description="Insufficient stock, allocation exceeded: what was asked for")
+    remaining: int | None = Field(None, description="Allocation exceeded: what the allocation still holds")
+    depot: str | None = Field(None, description="The depot concerned")
+    item: str | None = Field(None, description="The item concerned")
+    lot: str | None = Field(None, description="The lot concerned")
+    destination: str | None = Field(None, description="Allocation exceeded: the recipient depot")
+    items: list[str] | None = Field(None, description="Receipts: the items the transfer does not carry or exceeds")
+    transfer_id: str | None = None
+    transfer_status: str | None = Field(None, description="Transfer already closed: received or cancelled")
+    allocation_id: str | None = None
+    allocation_status: str | None = Field(None, description="Allocation closed: its status")
+    recommended_lines: list[dict[str, Any]] | None = Field(
+        None, description="Lines that differ without a rationale: the recommendation's lines"
+    )
+    request_id: str | None = None
+    code: str | None = Field(None, description="Duplicate code: the code already registered")
+    exercise: str | None = None
+    corrects: str | None = Field(None, description="Corrections: the event_id of the corrected event")
+    key: str | None = Field(None, description="Idempotency key reused with another request")
+    expected: int | None = Field(None, description="Version mismatch: the version If-Match named")
+    actual: int | None = Field(None, description="Version mismatch: the depot's version")
+    position: int | None = None
+    last: int | None = Field(None, description="Position beyond the ledger: its last position")
+
 
 STATUS = {
     ex.NotFound: 404,

@@ -6,13 +6,15 @@ accepts. Quantities are strict integers (no "12", no 12.0, no true) within a san
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -42,7 +44,42 @@ def _plausible_time(value: datetime) -> datetime:
 
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
 """A time with an offset, kept in UTC."""
+
+_BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _bare_date_at(moment: time) -> Any:
+    """A bare date read as `moment` of that UTC day, as the views read `as_of` and `from`."""
+
+    def read(value: Any) -> Any:
+        if isinstance(value, str) and _BARE_DATE.match(value.strip()):
+            try:
+                return datetime.combine(date.fromisoformat(value.strip()), moment)
+            except ValueError:
+                return value  # not a real date: refused with the datetime's own words
+        return value
+
+    return BeforeValidator(read)
+
+
+START_OF_DAY = time(0, tzinfo=UTC)
+END_OF_DAY = time(23, 59, 59, 999999, tzinfo=UTC)
+DayEnd = Annotated[
+    Instant,
+    _bare_date_at(END_OF_DAY),
+    Field(description="A time with an offset, or a bare date: the end of that UTC day"),
+]
+"""A deadline or the end of a period: `2026-12-10` means 2026-12-10T23:59:59.999999Z."""
+DayStart = Annotated[
+    Instant,
+    _bare_date_at(START_OF_DAY),
+    Field(description="A time with an offset, or a bare date: the start of that UTC day"),
+]
+"""The start of a period: `2026-12-10` means 2026-12-10T00:00:00Z."""
 Day = Annotated[date, AfterValidator(_plausible_date)]
+
+NATIONAL_TOTAL = "national"
+"""The `region` of GET /v1/stock's national total rows; no region of depots may be called so."""
 
 MAX_POSITION = 10**18
 """No ledger reaches a position this high; a larger one is a typo (and would overflow SQLite's integers)."""
@@ -107,10 +144,17 @@ class RegisterDepot(Command):
         default=None, description="Since when the depot holds stock (default now), so views as of earlier dates see it"
     )
     name: Text
-    region: Code
+    region: Annotated[Code, Field(description="Any code but `national`, which names the national total's rows")]
     organisation: Code
     kind: DepotKind
     population_served: Annotated[StrictInt | None, Field(default=None, ge=0, le=2_000_000_000)] = None
+
+    @field_validator("region")
+    @classmethod
+    def _not_the_national_total(cls, region: str) -> str:
+        if region.lower() == NATIONAL_TOTAL:
+            raise ValueError(f"region {region!r} would read as the national total of GET /v1/stock: choose another")
+        return region
 
 
 class SetObligation(Envelope):
@@ -131,8 +175,8 @@ class ReportConsumption(Envelope):
 
     item: Code
     quantity: Quantity
-    period_start: Instant | None = None
-    period_end: Instant | None = None
+    period_start: DayStart | None = None
+    period_end: DayEnd | None = None
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> ReportConsumption:
@@ -176,7 +220,7 @@ class AdjustStock(Envelope):
 class RequestSupply(Envelope):
     item: Code
     quantity: Quantity
-    needed_by: Instant | None = None
+    needed_by: DayEnd | None = None
     priority: Priority = "normal"
 
 

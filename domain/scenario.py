@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictFloat, StrictInt, model_validator
 
-from domain.commands import Code, Command, Instant, Note, Quantity
+from domain.commands import Code, Command, DayEnd, Instant, Note, Quantity
 from domain.events import Priority
 
 Factor = Annotated[StrictFloat | StrictInt, Field(gt=0, le=1000, description="Multiplies daily demand, e.g. 2.5")]
@@ -116,7 +116,7 @@ class UrgentRequest(InjectBase):
     item: Code
     quantity: Quantity
     priority: Priority = "high"
-    needed_by: Instant | None = None
+    needed_by: DayEnd | None = None
 
 
 class Message(InjectBase):

@@ -3,19 +3,22 @@
 Rows sum `on_hand`, `in_transit_*`, `reserved`, `available` and the consumption of the
 last 14 days over depots; `avg_daily_consumption` and `days_of_supply` are computed from
 the sums (DESIGN.md), so a region's days of supply is its stock over its consumption,
-not an average of its depots' figures. The current picture comes from the materialised
-view; any other cut from the on-demand fold of each depot in scope.
+not an average of its depots' figures. The national total (`region: "national"`) is the
+same sum over every depot of every region, the national stockpile's included. The
+current picture comes from the materialised view; any other cut from the on-demand fold
+of each depot in scope.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
+from domain.commands import NATIONAL_TOTAL
 from ledger.journal import filters
 from ledger.persistence import IndexStore
 from projections.cut import Cut
@@ -23,7 +26,8 @@ from projections.fold import CONSUMPTION, window_start
 from projections.stock import StockFigures
 from projections.stock_view import StockView
 
-GroupBy = Literal["region", "depot"]
+GroupBy = Literal["region", "depot", "national"]
+NATIONAL = NATIONAL_TOTAL
 
 
 class _Where(BaseModel):
@@ -72,13 +76,22 @@ class Figures:
         )
 
 
-def grouped(figures: Iterable[Figures], group_by: GroupBy) -> list[StockRowView]:
+def grouped(figures: Iterable[Figures], group_by: GroupBy, region: str | None = None) -> list[StockRowView]:
+    """Rows per depot, or per region followed by the national total of each item (only the
+    total for `national`; no total when the rows are of one `region`, which is no nation)."""
     if group_by == "depot":
         return [f.view() for f in sorted(figures, key=lambda f: (f.region, f.depot or "", f.item))]
+    regions = _summed(figures, lambda f: f.region)
+    totals = _summed(regions, lambda _: NATIONAL) if region is None else []
+    return [f.view() for f in (totals if group_by == NATIONAL else regions + totals)]
+
+
+def _summed(figures: Iterable[Figures], where: Callable[[Figures], str]) -> list[Figures]:
+    """One row per place and item, in that order: the sums every total is derived from."""
     sums: dict[tuple[str, str], Figures] = {}
     for f in figures:
-        sums.setdefault((f.region, f.item), Figures(f.region, None, f.item)).add(f)
-    return [sums[key].view() for key in sorted(sums)]
+        sums.setdefault((where(f), f.item), Figures(where(f), None, f.item)).add(f)
+    return [sums[key] for key in sorted(sums)]
 
 
 def current_figures(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import structlog
 
 from ledger.application import Ledger
-from projections.cut import Cut, time_range
+from projections.cut import BadCut, Cut, time_range
 from projections.history import History
 from projections.national import (
+    NATIONAL,
     GroupBy,
     NationalStock,
     current_figures,
@@ -59,14 +60,18 @@ class Views:
         cut = self.cut(as_of, known_at)
         if item is not None:
             self.ledger.require_item(item)
+        if group_by == NATIONAL and region is not None:
+            raise BadCut("region", "the national total sums every region: ask group_by=region for one region")
         current = as_of is None and known_at is None
         if current and self.projector is not None and self.projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
             figures = current_figures(self.projector.view, cut, group_by, region, item)
-            return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=grouped(figures, group_by))
+            rows = grouped(figures, group_by, region)
+            return NationalStock(**cut.describe(), group_by=group_by, source="view", rows=rows)
         if current:
             log.warning("stock_view_behind", position=cut.known_position)
         figures = historical_figures(self.ledger.index_store, cut, region, item)
-        return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=grouped(figures, group_by))
+        rows = grouped(figures, group_by, region)
+        return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=rows)
 
     def timeline(
         self,

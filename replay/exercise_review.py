@@ -48,7 +48,7 @@ from replay.review_model import (
     Objective,
     Observation,
     Overview,
-    TimelineEntry,
+    ReviewTimelineEntry,
 )
 
 SEVERITY = {"P": 0, "S": 1, "M": 2, "U": 3}
@@ -355,7 +355,7 @@ def _capabilities(exercise: Exercise, observations: list[Observation]) -> dict[s
 
 def _timeline(
     statuses: Sequence[tuple[str, Any, str]], played: Run, departures: set[str], observations: list[Observation]
-) -> list[TimelineEntry]:
+) -> list[ReviewTimelineEntry]:
     entries = []
     for inject_id, inject, status in statuses:
         if status == "scheduled":
@@ -364,14 +364,14 @@ def _timeline(
         if status == "failed":
             detail = "did not arrive: a delivery failure covered it"
         entries.append(
-            TimelineEntry(
+            ReviewTimelineEntry(
                 at=inject.at, kind=inject.kind, title=inject.title or _describe(inject), detail=detail, ref=inject_id
             )
         )
     for request in played.requests:
         if request.source != "inject":
             entries.append(
-                TimelineEntry(
+                ReviewTimelineEntry(
                     at=request.requested_at,
                     kind="request",
                     title=f"{request.depot} requests {request.quantity} {request.item} ({request.priority})",
@@ -382,7 +382,7 @@ def _timeline(
         lines = ", ".join(f"{to} {q}" for to, q in sorted(decision.lines.items()))
         departed = decision.allocation_id in departures
         entries.append(
-            TimelineEntry(
+            ReviewTimelineEntry(
                 at=decision.decided_at,
                 kind="allocation",
                 title=f"{decision.source} allocates {decision.quantity} {decision.item}: {lines}"
@@ -393,7 +393,7 @@ def _timeline(
         )
         if decision.revoked_at is not None:
             entries.append(
-                TimelineEntry(
+                ReviewTimelineEntry(
                     at=decision.revoked_at,
                     kind="revocation",
                     title=f"allocation {decision.allocation_id} revoked",
@@ -403,7 +403,7 @@ def _timeline(
     for transfer in played.transfers:
         what = ", ".join(f"{line.dispatched} {line.item}" for line in transfer.lines)
         entries.append(
-            TimelineEntry(
+            ReviewTimelineEntry(
                 at=transfer.dispatched_at,
                 kind="transfer",
                 title=f"{transfer.source} dispatches {what} to {transfer.destination}",
@@ -413,7 +413,7 @@ def _timeline(
         if transfer.received_at is not None:
             got = ", ".join(f"{line.received} {line.item}" for line in transfer.lines)
             entries.append(
-                TimelineEntry(
+                ReviewTimelineEntry(
                     at=transfer.received_at,
                     kind="receipt",
                     title=f"{transfer.destination} receives {got}",
@@ -423,7 +423,9 @@ def _timeline(
     for o in observations:
         rating = f" [{o.rating}: {RATING_NAMES[o.rating]}]" if o.rating else ""
         entries.append(
-            TimelineEntry(at=o.at, kind="observation", title=(o.capability or "Observation") + rating, detail=o.text)
+            ReviewTimelineEntry(
+                at=o.at, kind="observation", title=(o.capability or "Observation") + rating, detail=o.text
+            )
         )
     return sorted(entries, key=lambda e: e.at)
 

@@ -124,7 +124,10 @@ class Objective(Model):
     capabilities: list[CapabilityRating]
 
 
-class TimelineEntry(Model):
+class ReviewTimelineEntry(Model):
+    """One line of the review's story of the exercise (not a depot timeline's `TimelineEntry`:
+    OpenAPI names schemas by class, and a generated client drops one of two that clash)."""
+
     at: datetime
     kind: str  # an inject kind, "allocation", "transfer", "receipt", "request", "observation"
     title: str
@@ -160,7 +163,7 @@ class ExerciseReview(Model):
     overview: Overview
     objectives: list[Objective]
     capabilities: list[CapabilityRating]
-    timeline: list[TimelineEntry]
+    timeline: list[ReviewTimelineEntry]
     measures: Measures
     counterfactual: Counterfactual | None
     observations: list[Observation]

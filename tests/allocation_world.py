@@ -36,7 +36,7 @@ def world(api: Any) -> Any:
             {
                 "code": NAT,
                 "name": "National stockpile",
-                "region": "national",
+                "region": "stockpile",
                 "organisation": "state",
                 "kind": "national",
             },

@@ -35,8 +35,8 @@ from replay.review_model import (
     Observation,
     Overview,
     RegionCurve,
+    ReviewTimelineEntry,
     Stockout,
-    TimelineEntry,
 )
 
 START = datetime(2020, 3, 1, tzinfo=UTC)
@@ -211,18 +211,20 @@ def sample_review(*, with_counterfactual: bool = True) -> ExerciseReview:
         ),
     ]
     timeline = [
-        TimelineEntry(at=at(3, 10), kind="observation", title="eva: Allocation took a day and a half to decide"),
-        TimelineEntry(at=at(0, 6), kind="consumption_surge", title="Mask demand ×3 in South for 5 days", ref="inj-1"),
-        TimelineEntry(at=at(1, 9), kind="request", title="S-CLINIC asks for 400 masks (critical)", ref="R-1"),
-        TimelineEntry(
+        ReviewTimelineEntry(at=at(3, 10), kind="observation", title="eva: Allocation took a day and a half to decide"),
+        ReviewTimelineEntry(
+            at=at(0, 6), kind="consumption_surge", title="Mask demand ×3 in South for 5 days", ref="inj-1"
+        ),
+        ReviewTimelineEntry(at=at(1, 9), kind="request", title="S-CLINIC asks for 400 masks (critical)", ref="R-1"),
+        ReviewTimelineEntry(
             at=at(2, 9), kind="allocation", title="NAT allocates 500 masks", detail=f"departed: {HOSTILE}", ref="A-1"
         ),
-        TimelineEntry(at=at(2, 12), kind="transfer", title="NAT → S-CLINIC 200 masks dispatched", ref="T-7"),
-        TimelineEntry(at=at(3, 8), kind="receipt", title="S-CLINIC received 190 of 200 masks", ref="T-7"),
-        TimelineEntry(
+        ReviewTimelineEntry(at=at(2, 12), kind="transfer", title="NAT → S-CLINIC 200 masks dispatched", ref="T-7"),
+        ReviewTimelineEntry(at=at(3, 8), kind="receipt", title="S-CLINIC received 190 of 200 masks", ref="T-7"),
+        ReviewTimelineEntry(
             at=at(2, 0), kind="delivery_failure", title="Supplier Medix: no deliveries for 3 days", ref="inj-2"
         ),
-        TimelineEntry(at=at(4, 0), kind="message", title="Press asks about mask shortages", ref="inj-3"),
+        ReviewTimelineEntry(at=at(4, 0), kind="message", title="Press asks about mask shortages", ref="inj-3"),
     ]
     return ExerciseReview(
         overview=Overview(

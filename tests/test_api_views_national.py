@@ -122,13 +122,23 @@ def test_stock_by_region_sums_depots_and_computes_days_of_supply_from_the_sums(a
     assert body["source"] == "view"
     assert body["group_by"] == "region"
     assert body["position"] == writes["dispatched"]["position"] == api.position()
-    assert keys(body) == [("north", None, FFP2), ("north", None, GLOVE), ("south", None, FFP2)]
+    assert keys(body) == [
+        ("north", None, FFP2),
+        ("north", None, GLOVE),
+        ("south", None, FFP2),
+        ("national", None, FFP2),
+        ("national", None, GLOVE),
+    ]
     assert table(body) == {
         # 71 + 12 = 83; consumed in the window 14 + 28 = 42, avg 3.0; days 83 * 14 / 42 = 27.66.. -> 27.7.
         ("north", None, FFP2): (83, 0, 10, 0, 83, 3.0, 27.7),
         ("north", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
         # 53; consumed 7, avg 0.5; days 53 * 14 / 7 = 106.0.
         ("south", None, FFP2): (53, 10, 0, 0, 53, 0.5, 106.0),
+        # Every depot: 83 + 53 = 136, 10 in transit both ways; consumed 42 + 7 = 49, avg 3.5;
+        # days 136 * 14 / 49 = 38.857.. -> 38.9 (not an average of 27.7 and 106.0).
+        ("national", None, FFP2): (136, 10, 10, 0, 136, 3.5, 38.9),
+        ("national", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
     }
 
 
@@ -165,6 +175,7 @@ def test_region_and_item_filters(api):
     assert table(ffp2) == {
         ("north", None, FFP2): (83, 0, 10, 0, 83, 3.0, 27.7),
         ("south", None, FFP2): (53, 10, 0, 0, 53, 0.5, 106.0),
+        ("national", None, FFP2): (136, 10, 10, 0, 136, 3.5, 38.9),
     }
     north_ffp2_by_depot = national(api, region="north", item=FFP2, group_by="depot")
     assert table(north_ffp2_by_depot) == {
@@ -190,7 +201,10 @@ def test_a_region_averages_its_summed_consumption_not_its_depots_rounded_average
     for cut in ({}, {"as_of": t(21)}):
         region = national(api, **cut)
         assert region["source"] == ("fold" if cut else "view")
-        assert table(region) == {("north", None, FFP2): (140, 0, 0, 0, 140, 0.71, 196.0)}, cut
+        assert table(region) == {
+            ("north", None, FFP2): (140, 0, 0, 0, 140, 0.71, 196.0),
+            ("national", None, FFP2): (140, 0, 0, 0, 140, 0.71, 196.0),
+        }, cut
         assert table(national(api, group_by="depot", **cut)) == {
             ("north", A_CLINIC, FFP2): (45, 0, 0, 0, 45, 0.36, 126.0),
             ("north", A_NORTH, FFP2): (95, 0, 0, 0, 95, 0.36, 266.0),
@@ -214,6 +228,9 @@ def test_stock_as_of_a_past_time_is_folded_on_demand(api):
         ("north", None, FFP2): (93, 0, 0, 0, 93, 3.0, 31.0),
         ("north", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
         ("south", None, FFP2): (60, 0, 0, 0, 60, 0.0, None),
+        # 93 + 60 = 153, consumed 42, avg 3.0, days 153 * 14 / 42 = 51.0.
+        ("national", None, FFP2): (153, 0, 0, 0, 153, 3.0, 51.0),
+        ("national", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
     }
     by_depot = national(api, as_of=t(19, 18), group_by="depot")
     assert table(by_depot) == {
@@ -230,6 +247,8 @@ def test_stock_as_of_a_past_time_is_folded_on_demand(api):
         ("north", None, FFP2): (83, 0, 10, 0, 83, 3.0, 27.7),
         ("north", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
         ("south", None, FFP2): (53, 10, 0, 0, 53, 0.5, 106.0),
+        ("national", None, FFP2): (136, 10, 10, 0, 136, 3.5, 38.9),
+        ("national", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
     }
 
     # Day 6: the window (BASE - 8 days + 12h, day 6 noon] holds only the 5 of day 5.
@@ -251,6 +270,9 @@ def test_stock_as_known_at_a_position_or_time_before_the_transfer(api):
         ("north", None, FFP2): (93, 0, 0, 0, 93, 3.0, 31.0),
         ("north", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
         ("south", None, FFP2): (53, 0, 0, 0, 53, 0.5, 106.0),
+        # 93 + 53 = 146, consumed 42 + 7 = 49, avg 3.5, days 146 * 14 / 49 = 41.71.. -> 41.7.
+        ("national", None, FFP2): (146, 0, 0, 0, 146, 3.5, 41.7),
+        ("national", None, GLOVE): (500, 0, 0, 0, 500, 0.0, None),
     }
     by_position = national(api, known_at=f"pos:{before['position']}")
     assert by_position["source"] == "fold"
@@ -278,12 +300,18 @@ def test_the_view_reflects_each_write_as_soon_as_it_is_acknowledged(api):
     written = receipt(api, A_NORTH, 100)
     body, rows = north_and_south()
     assert body["position"] == written["position"]
-    assert rows == {("north", None, FFP2): (100, 0, 0, 0, 100, 0.0, None)}
+    assert rows == {
+        ("north", None, FFP2): (100, 0, 0, 0, 100, 0.0, None),
+        ("national", None, FFP2): (100, 0, 0, 0, 100, 0.0, None),
+    }
 
     written = consume(api, A_NORTH, 28)  # 72; avg 2.0; days 36.0
     body, rows = north_and_south()
     assert body["position"] == written["position"]
-    assert rows == {("north", None, FFP2): (72, 0, 0, 0, 72, 2.0, 36.0)}
+    assert rows == {
+        ("north", None, FFP2): (72, 0, 0, 0, 72, 2.0, 36.0),
+        ("national", None, FFP2): (72, 0, 0, 0, 72, 2.0, 36.0),
+    }
 
     moved = transfer(api, A_NORTH, B_SOUTH, 12)  # north 60 (out 12), south in 12
     body, rows = north_and_south()
@@ -291,6 +319,7 @@ def test_the_view_reflects_each_write_as_soon_as_it_is_acknowledged(api):
     assert rows == {
         ("north", None, FFP2): (60, 0, 12, 0, 60, 2.0, 30.0),  # 60 / 2 = 30.0
         ("south", None, FFP2): (0, 12, 0, 0, 0, 0.0, None),
+        ("national", None, FFP2): (60, 12, 12, 0, 60, 2.0, 30.0),
     }
 
     counted = command(api, A_NORTH, "counts", item=FFP2, counted=55)  # book 60: variance -5
@@ -312,6 +341,7 @@ def test_the_view_reflects_each_write_as_soon_as_it_is_acknowledged(api):
     assert rows == {
         ("north", None, FFP2): (55, 0, 0, 0, 55, 3.0, 18.3),
         ("south", None, FFP2): (12, 0, 0, 0, 12, 0.0, None),
+        ("national", None, FFP2): (67, 0, 0, 0, 67, 3.0, 22.3),  # 67 * 14 / 42 = 22.33..
     }
 
 
@@ -348,6 +378,8 @@ def test_the_view_and_the_fold_agree_after_backdated_counts_late_reports_and_tra
         ("north", None, FFP2): (105, 0, 5, 0, 105, 1.43, 73.5),  # 105 * 14 / 20 = 73.5
         ("south", None, FFP2): (0, 5, 0, 0, 0, 0.0, None),
         ("south", None, GLOVE): (10, 0, 0, 0, 10, 3.57, 2.8),
+        ("national", None, FFP2): (105, 5, 5, 0, 105, 1.43, 73.5),
+        ("national", None, GLOVE): (10, 0, 0, 0, 10, 3.57, 2.8),
     }
 
     # The fold of everything recorded (known_at = the latest position) must say the same.

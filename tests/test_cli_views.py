@@ -178,6 +178,11 @@ def test_national_stock_by_region_and_by_depot_prints_the_figures_and_json_equal
     assert table_rows(succeeded(cli(database_url, "stock", *options))) == [
         ["north", FFP2, "50", "0", "15", "0", "50", "4.29", "11.7"],
         ["south", FFP2, "0", "15", "0", "0", "0", "0.0", ""],
+        # the national total: 50 + 0 on hand, 15 in transit each way, 60 consumed / 14 = 4.29, 50 / (60/14) = 11.7
+        ["national", FFP2, "50", "15", "15", "0", "50", "4.29", "11.7"],
+    ]
+    assert table_rows(succeeded(cli(database_url, "stock", *options, "--group-by", "national"))) == [
+        ["national", FFP2, "50", "15", "15", "0", "50", "4.29", "11.7"],
     ]
     assert table_rows(succeeded(cli(database_url, "stock", *options, "--group-by", "depot", "--region", "south"))) == [
         [B_SOUTH, FFP2, "0", "15", "0", "0", "0", "0.0", ""],

@@ -14,14 +14,19 @@ def stock(
     item: ItemOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
-    group_by: Annotated[str, typer.Option("--group-by", help="region or depot (national picture)")] = "region",
+    group_by: Annotated[
+        str,
+        typer.Option(
+            "--group-by", help="region (and the national total), depot, or national (only the national total)"
+        ),
+    ] = "region",
     region: Annotated[str | None, typer.Option("--region", help="Only depots of this region")] = None,
     json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Stock, days of supply and obligations, as of any date, as known at any time."""
-    if group_by not in ("region", "depot"):
-        typer.echo("error: --group-by is region or depot", err=True)
+    if group_by not in ("region", "depot", "national"):
+        typer.echo("error: --group-by is region, depot or national", err=True)
         raise typer.Exit(2)
     with opened(database) as stores:
         if depot is not None:

@@ -22,5 +22,5 @@ def national_stock(
     region: RegionParam = None,
     item: ItemParam = None,
 ) -> NationalStock:
-    """Sums over depots per region (or one row per depot); days of supply from the sums."""
+    """Sums over depots per region and nationally (or one row per depot); days of supply from the sums."""
     return views.stock(as_of, known_at, group_by, region, item)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from api.deps import CommandContext, LedgerDep, Reader
@@ -88,9 +88,14 @@ def dispatch(body: DispatchTransfer, ledger: LedgerDep, ctx: CommandContext, res
 
 @router.post("/{transfer_id}/receipt", response_model=TransferOutcome)
 def receive(
-    transfer_id: str, body: ReceiveTransfer, ledger: LedgerDep, ctx: CommandContext, response: Response
+    transfer_id: str,
+    ledger: LedgerDep,
+    ctx: CommandContext,
+    response: Response,
+    body: Annotated[ReceiveTransfer | None, Body()] = None,
 ) -> TransferOutcome:
-    return answer(ledger.receive_transfer(transfer_id, body, ctx), response)
+    """No `lines` (or no body at all): everything dispatched arrived."""
+    return answer(ledger.receive_transfer(transfer_id, body or ReceiveTransfer(), ctx), response)
 
 
 @router.post("/{transfer_id}/cancel", response_model=TransferOutcome, response_model_exclude={"shortfall"})
