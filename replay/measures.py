@@ -252,7 +252,15 @@ def lowest_days_of_supply(measures: Measures) -> float | None:
 
 
 def compare(played: Measures, alternative: Measures, policy: str) -> str:
-    """One sentence for the review: what the alternative would have changed in the headline measures."""
+    """One sentence for the review: what the alternative would have changed in the headline measures.
+
+    A policy only takes the players' allocation decisions instead of them: with none decided
+    the two runs are the same by construction, and the sentence says so instead of comparing."""
+    if played.decisions == 0:
+        return (
+            f"No allocation was decided in this exercise, so there is no decision "
+            f"{POLICY_WORDS.get(policy, policy.replace('_', ' '))} could have taken instead: nothing to compare."
+        )
     clauses = [
         ("stockout depot-days would have been", alternative.stockout_depot_days, played.stockout_depot_days),
         ("the lowest regional days of supply", lowest_days_of_supply(alternative), lowest_days_of_supply(played)),
