@@ -57,7 +57,7 @@ RECOMMENDATION = {
     "U": "Priority corrective action: the capability could not be performed; plan, resource and re-exercise it.",
 }
 BATCH = 1000
-FORMAT = "1"
+FORMAT = "2"
 """Part of a stored review's state: change it when the same exercise would now be reviewed differently."""
 
 
