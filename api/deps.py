@@ -27,10 +27,16 @@ bearer = HTTPBearer(auto_error=False, description="A token from `supply-ledger t
 # thread pool, a hop per dependency per request.
 
 
-def exercise_scope(
-    request: Request,
-    exercise: Annotated[str, Path(description="The exercise whose ledger this request acts on", max_length=24)],
-) -> None:
+ExerciseCodeInPath = Annotated[
+    str,
+    Path(
+        description="The exercise's code, case-insensitive: `EX1` and `ex1` name the same exercise",
+        max_length=24,
+    ),
+]
+
+
+def exercise_scope(request: Request, exercise: ExerciseCodeInPath) -> None:
     """On routes under `/v1/exercises/{exercise}/`: choose that exercise's ledger (404 if
     there is none) and refuse writes once it has ended (409). Sync: opening a ledger the
     first time touches the database, so it runs in the thread pool."""

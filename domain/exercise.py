@@ -12,7 +12,7 @@ default, means it stands still until the controller advances it).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -28,6 +28,11 @@ Status = Literal["running", "ended"]
 InjectStatus = Literal["scheduled", "applied", "failed"]
 Rating = Literal["P", "S", "M", "U"]
 """HSEEP ratings: performed without challenges, with some challenges, with major challenges, unable to be performed."""
+
+
+def _at(inject: dict[str, Any]) -> datetime:
+    """When a stored inject (as JSON) is due."""
+    return datetime.fromisoformat(inject["at"])
 
 
 class UnknownExercise(NotFound):
@@ -78,7 +83,8 @@ class Fork(BaseModel):
 class ExerciseCreated(StoredEvent):
     code: str
     name: str
-    scenario_start: datetime
+    scenario_start: datetime  # in UTC
+    scenario_offset_minutes: int = 0  # the offset `scenario_start` was given with (events before it: UTC)
     speed: float
     description: str | None = None
     fork: Fork | None = None
@@ -130,6 +136,7 @@ class Exercise(Aggregate):
     name: str
     description: str | None = None
     scenario_start: datetime
+    scenario_offset_minutes: int = 0
     speed: float
     fork: Fork | None = None
     created_by: str
@@ -138,6 +145,10 @@ class Exercise(Aggregate):
     capabilities: list[str] = []
     applied_until: datetime  # every inject and simulated day up to here is in the exercise ledger
     advanced: bool = False  # before the first advance nothing is applied, not even what is due at the start
+    advances: int = 0
+    at_clock: dict[str, int] = {}
+    """Injects scheduled at the time the clock had already been advanced to, each with the number of
+    advances before it: the next advance applies them, after everything already applied at that time."""
     clock_set_at: datetime  # wall-clock time the clock last stood at `applied_until`
     observations: list[Observation] = []
     status: Status = "running"
@@ -151,6 +162,7 @@ class Exercise(Aggregate):
             name=event.name,
             description=event.description,
             scenario_start=event.scenario_start,
+            scenario_offset_minutes=event.scenario_offset_minutes,
             speed=event.speed,
             fork=event.fork,
             created_by=event.created_by,
@@ -160,6 +172,9 @@ class Exercise(Aggregate):
 
     def mutate(self, event: object) -> None:
         if isinstance(event, InjectsScheduled):
+            if self.advanced:
+                late = {i: self.advances for i, data in event.injects if _at(data) <= self.applied_until}
+                self.at_clock = {**self.at_clock, **late}
             self.injects = [*self.injects, *event.injects]
             self.objectives = [*self.objectives, *event.objectives]
             self.capabilities = [*self.capabilities, *(c for c in event.capabilities if c not in self.capabilities)]
@@ -169,6 +184,7 @@ class Exercise(Aggregate):
             self.applied_until = event.until
             self.clock_set_at = event.timestamp
             self.advanced = True
+            self.advances += 1
         elif isinstance(event, ObservationRecorded):
             self.observations = [
                 *self.observations,
@@ -189,6 +205,18 @@ class Exercise(Aggregate):
 
     # --- the scenario clock ---------------------------------------------------------------
 
+    @property
+    def local_start(self) -> datetime:
+        """`scenario_start` at the offset it was given with: a scenario file's `day`/`time` are read there."""
+        return self.scenario_start.astimezone(timezone(timedelta(minutes=self.scenario_offset_minutes)))
+
+    @property
+    def offset_text(self) -> str:
+        """The start's UTC offset as ISO 8601 writes it: "+01:00", "-05:30"."""
+        sign = "-" if self.scenario_offset_minutes < 0 else "+"
+        hours, minutes = divmod(abs(self.scenario_offset_minutes), 60)
+        return f"{sign}{hours:02d}:{minutes:02d}"
+
     def clock(self, wall_now: datetime) -> datetime:
         """Scenario time now: where the last advance left it, plus the running time since."""
         if self.ended_at is not None:
@@ -203,8 +231,13 @@ class Exercise(Aggregate):
         """Steps after this are still to apply: an inject due at the very start is applied by the first advance."""
         return self.applied_until if self.advanced else self.scenario_start - timedelta(microseconds=1)
 
-    def is_applied(self, at: datetime) -> bool:
-        return at <= self.applied_until and self.advanced
+    def is_applied(self, inject_id: str, at: datetime) -> bool:
+        return at <= self.applied_until and self.advanced and inject_id not in self.waiting
+
+    @property
+    def waiting(self) -> list[str]:
+        """Injects scheduled at the clock's time since the last advance: the next one applies them first."""
+        return [inject_id for inject_id, advances in self.at_clock.items() if advances == self.advances]
 
     def scheduled(self) -> list[tuple[str, Any]]:
         """The injects as models, in id order."""
@@ -214,12 +247,14 @@ class Exercise(Aggregate):
         """Each inject, in id order, with where it stands: still scheduled, applied, or failed
         (a delivery that a delivery failure stopped, once its time has been applied)."""
         scheduled = self.scheduled()
-        failed = failed_deliveries(scheduled)
+        failed = failed_deliveries(scheduled, self.at_clock)
         return [
             (
                 inject_id,
                 inject,
-                ("failed" if inject_id in failed else "applied") if self.is_applied(inject.at) else "scheduled",
+                ("failed" if inject_id in failed else "applied")
+                if self.is_applied(inject_id, inject.at)
+                else "scheduled",
             )
             for inject_id, inject in scheduled
         ]
@@ -252,18 +287,18 @@ class Exercise(Aggregate):
                     }
                 ],
             )
-        errors = [
+        errors = [  # before the first advance applied_until is the start: an inject may be at it
             {
                 "loc": ["body", "injects", n, "at"],
-                "msg": f"at {inject.at.isoformat()} is before the scenario start or at or before "
-                f"{self.applied_until.isoformat()}, already applied",
+                "msg": f"at {inject.at.isoformat()} is before the scenario start or before "
+                f"{self.applied_until.isoformat()}, the scenario time already applied",
                 "type": "inject_in_the_past",
             }
             for n, inject in enumerate(injects)
-            if inject.at <= self.applied_after
+            if inject.at < self.applied_until
         ]
         if errors:
-            raise InvalidCommand("an inject must lie after the scenario time already applied", errors=errors)
+            raise InvalidCommand("an inject may not lie before the scenario time already applied", errors=errors)
         ids = self.next_inject_ids(len(injects))
         pairs = tuple(
             (inject_id, inject.model_dump(mode="json")) for inject_id, inject in zip(ids, injects, strict=True)

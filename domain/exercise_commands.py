@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import Field, StrictFloat, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 
 from domain.commands import Command, Instant, Text
 from domain.scenario import MAX_INJECTS, Inject
+
+
+def exercise_code(code: str) -> str:
+    """Exercise codes are case-insensitive, kept in lower case: `EX1` and `ex1` name the same
+    exercise (its ledger is a file name or a table prefix, so one spelling must be stored)."""
+    return code.lower()
+
 
 ExerciseCode = Annotated[
     str,
     Field(
         min_length=1,
         max_length=24,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
-        description=(
-            "Lower-case letters, digits and '-'; names the exercise's ledger (a file, or table prefix ex_<code>_)"
-        ),
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$",
+        description="Letters, digits and '-', case-insensitive: stored and answered in lower case, so `EX1` and "
+        "`ex1` name the same exercise (in every path too); names the exercise's ledger (a file, or table prefix "
+        "ex_<code>_)",
         examples=["spring-2020"],
     ),
+    AfterValidator(exercise_code),
 ]
 
 
@@ -34,6 +54,32 @@ class CreateExercise(Command):
         default=0, description="Scenario seconds per wall-clock second between advances; 0: the clock stands still"
     )
     description: str | None = Field(default=None, max_length=4000)
+    _offset_minutes: int = PrivateAttr(default=0)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_offset(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> CreateExercise:
+        """`scenario_start` is kept in UTC like every instant; the offset it was written with is
+        kept beside it, since controllers write a scenario's times in that zone."""
+        command: CreateExercise = handler(data)
+        given = data.get("scenario_start") if isinstance(data, dict) else None
+        command._offset_minutes = _offset_minutes(given)
+        return command
+
+    @property
+    def scenario_offset_minutes(self) -> int:
+        return self._offset_minutes
+
+
+_AWARE: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def _offset_minutes(given: Any) -> int:
+    try:
+        offset = _AWARE.validate_python(given).utcoffset()
+    except ValidationError:
+        return 0
+    return 0 if offset is None else int(offset.total_seconds() // 60)
 
 
 class ScheduleInjects(Command):

@@ -9,7 +9,7 @@ floor of the exact running total.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -88,13 +88,25 @@ def lost(on_hand: int, fraction: Fraction) -> int:
     return floor(max(0, on_hand) * fraction)
 
 
-def failed_deliveries(injects: Sequence[tuple[str, Inject]]) -> set[str]:
-    """Ids of the scheduled deliveries that a delivery failure stops: they never arrive."""
-    failures = [inject for _, inject in injects if isinstance(inject, DeliveryFailure)]
+def failed_deliveries(injects: Sequence[tuple[str, Inject]], at_clock: Mapping[str, int] | None = None) -> set[str]:
+    """Ids of the scheduled deliveries that a delivery failure stops: they never arrive.
+
+    `at_clock`: the injects scheduled at the time the clock already stood at, with the number
+    of advances before them (`Exercise.at_clock`). Such a failure cannot stop a delivery at
+    that same time that an earlier advance already applied."""
+    at_clock = at_clock or {}
+    failures = [(i, inject) for i, inject in injects if isinstance(inject, DeliveryFailure)]
+
+    def applied_first(delivery_id: str, delivery: Delivery, failure_id: str, failure: DeliveryFailure) -> bool:
+        if failure_id not in at_clock or delivery.at != failure.at:
+            return False
+        return delivery_id not in at_clock or at_clock[delivery_id] < at_clock[failure_id]
+
     return {
         inject_id
         for inject_id, inject in injects
-        if isinstance(inject, Delivery) and any(failure.stops(inject) for failure in failures)
+        if isinstance(inject, Delivery)
+        and any(f.stops(inject) and not applied_first(inject_id, inject, i, f) for i, f in failures)
     }
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from domain.aggregate import projector
 from domain.exceptions import ConcurrentUpdate, DuplicateCode, InvalidCommand
 from domain.exercise import Exercise, ExerciseCreated, UnknownExercise
-from domain.exercise_commands import CreateExercise, RecordObservation, ScheduleInjects
+from domain.exercise_commands import CreateExercise, RecordObservation, ScheduleInjects, exercise_code
 from domain.ids import exercise_id
 from domain.scenario import Inject
 from ledger import clock
@@ -111,6 +111,7 @@ class ExerciseControl(Application):
             ) from None
 
     def exercise(self, code: str) -> Exercise:
+        code = exercise_code(code)
         try:
             return self.repository.get(exercise_id(code), projector_func=project_exercise)
         except AggregateNotFoundError:
@@ -171,13 +172,14 @@ class Exercises:
         """Up to `limit` exercises in code order after `after`, and the code to continue after
         (None on the last page)."""
         codes = self.control.codes()
-        start = 0 if after is None else bisect.bisect_right(codes, after)
+        start = 0 if after is None else bisect.bisect_right(codes, exercise_code(after))
         chosen = codes[start : start + limit]
         more = start + limit < len(codes)
         return [self.control.exercise(code) for code in chosen], (chosen[-1] if more and chosen else None)
 
     def opened(self, code: str) -> ExerciseLedger:
         """The exercise's ledger, opened once per process; 404 for an unknown exercise."""
+        code = exercise_code(code)
         with self._lock:
             found = self._open.get(code)
         if found is not None:
@@ -190,6 +192,7 @@ class Exercises:
 
     def open_ledger(self, code: str) -> ExerciseLedger:
         """Opens (creates, on first use) the storage of `code` whether or not the exercise exists yet."""
+        code = exercise_code(code)
         with self._lock:
             if code in self._open:
                 return self._open[code]
@@ -245,6 +248,7 @@ class Exercises:
             code=command.code,
             name=command.name,
             scenario_start=command.scenario_start,
+            scenario_offset_minutes=command.scenario_offset_minutes,
             speed=float(command.speed),
             description=command.description,
             fork=forked,
@@ -254,13 +258,14 @@ class Exercises:
 
     def schedule(self, code: str, command: ScheduleInjects, actor: str) -> tuple[Exercise, list[str]]:
         exercise = self.exercise(code)
+        code = exercise.code
         scenario: dict[str, Any] = {}
         injects: list[Inject] = list(command.injects or [])
         if command.scenario is not None:
             from domain.scenario_file import ScenarioError, load_scenario
 
             try:
-                loaded = load_scenario(command.scenario, exercise.scenario_start)
+                loaded = load_scenario(command.scenario, exercise.local_start)
             except ScenarioError as error:
                 raise InvalidCommand(
                     f"the scenario file is not valid: {error}", errors=_in_body(error.errors)
@@ -279,6 +284,7 @@ class Exercises:
     def advance(self, code: str, until: datetime, actor: str) -> tuple[Exercise, Advance]:
         """Writes every due step to the exercise ledger; the clock moves when the caller commits."""
         exercise = self.exercise(code)
+        code = exercise.code
         if until - exercise.applied_until > MAX_ADVANCE:
             raise InvalidCommand(
                 f"advance at most {MAX_ADVANCE.days} days at a time",
@@ -286,10 +292,10 @@ class Exercises:
                     {"loc": ["body", "until"], "msg": f"more than {MAX_ADVANCE.days} days ahead", "type": "too_far"}
                 ],
             )
-        after = exercise.applied_after
+        after, waiting = exercise.applied_after, exercise.waiting
         exercise.advance(until, clock.now(), actor)  # refuses a clock going backwards before anything is written
         ledger = self.ledger(code)
-        done = advance(exercise, ledger, after, until, actor)
+        done = advance(exercise, ledger, after, until, actor, waiting)
         return exercise, done.model_copy(update={"clock": exercise.clock(clock.now()), "position": ledger.position()})
 
     def observe(self, code: str, command: RecordObservation, actor: str) -> Exercise:

@@ -9,18 +9,19 @@ inject`, dated at the step's scenario time and recorded then.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain import events as ev
 from domain.depot import Depot, Stamp
 from domain.exceptions import InvalidCommand
 from domain.exercise import Exercise
 from domain.scenario import ConsumptionSurge, Delivery, DeliveryFailure, DepotLoss, Inject, Message, UrgentRequest
-from domain.simulation import DAY, Baseline, consumed, demands, failed_deliveries, lost, steps
+from domain.simulation import DAY, Baseline, Step, consumed, demands, failed_deliveries, lost, steps
 from ledger.application import Ledger
 
 SCOPE = "exercise-control"
@@ -41,7 +42,11 @@ class Advance(BaseModel):
     clock: datetime
     applied: list[Applied]
     simulated_days: int
-    position: int
+    position: int = Field(description="The exercise ledger's position after this advance: of its last event there")
+    recorded_at: datetime = Field(
+        description="When the advance was recorded: the wall-clock time of its event in the exercise registry "
+        "(the events it wrote to the exercise ledger are dated in scenario time)"
+    )
 
 
 def baselines(exercise: Exercise) -> list[Baseline]:
@@ -77,11 +82,17 @@ def check_codes(ledger: Ledger, injects: list[Inject]) -> None:
         raise InvalidCommand("injects name depots, items or regions the exercise does not have", errors=errors)
 
 
-def advance(exercise: Exercise, ledger: Ledger, after: datetime, until: datetime, actor: str) -> Advance:
-    """Apply every step in (after, until]; `exercise` gives the schedule and the fork."""
+def advance(
+    exercise: Exercise, ledger: Ledger, after: datetime, until: datetime, actor: str, waiting: Sequence[str] = ()
+) -> Advance:
+    """Apply every step in (after, until]; `exercise` gives the schedule and the fork.
+
+    First come the `waiting` injects: scheduled at `after` once the clock stood there, so
+    after everything an earlier advance applied at that time (`Exercise.at_clock`)."""
     scheduled = exercise.scheduled()
-    failed = failed_deliveries(scheduled)
-    todo = steps(scheduled, exercise.scenario_start, after, until)
+    failed = failed_deliveries(scheduled, exercise.at_clock)
+    late = [Step(at=inject.at, inject_id=i, inject=inject) for i, inject in scheduled if i in waiting]
+    todo = late + steps(scheduled, exercise.scenario_start, after, until)
     last_day = max((step.day for step in todo if step.day is not None), default=0)
     scenario = [inject for _, inject in scheduled]
     demand = {  # each forked depot and item's demand on every day this advance covers, computed once
@@ -117,7 +128,12 @@ def advance(exercise: Exercise, ledger: Ledger, after: datetime, until: datetime
         )
     days = sum(step.is_day_end for step in todo)
     return Advance(
-        exercise=exercise.code, clock=until, applied=applied, simulated_days=days, position=ledger.position()
+        exercise=exercise.code,
+        clock=until,
+        applied=applied,
+        simulated_days=days,
+        position=ledger.position(),
+        recorded_at=exercise.modified_on,  # the clock's move, triggered before anything was written
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from replay.chart_labels import LabelBox, clear_of_each_other, place, text_width
 from replay.review_model import Latency, RegionCurve, Stockout
 
 # One colour per region, the same in every chart of a report (Dark2: distinct in print and
@@ -174,11 +175,6 @@ class LegendEntry:
     swatch: str = "line"  # "line" or "box"
 
 
-def text_width(text: str, size: float = 12) -> float:
-    """A generous estimate of a sans-serif label's width in pixels (no font metrics on the server)."""
-    return len(text) * size * 0.6
-
-
 def legend_layout(
     entries: Sequence[tuple[str, str, bool, str]], top: float, width: float, left: float = 8
 ) -> list[LegendEntry]:
@@ -293,19 +289,24 @@ def days_of_supply_chart(
 
     times = [p.at for c in [*played, *others] for p in c.points]  # the whole simulated period, unknown days too
     start, end = min(times), max(times)
-    x = TimeScale(start, end, plot.left, plot.right)
     values = [v for _, v in known]
     y_values = nice_ticks(min(0.0, min(values)), max(values), 4)
     y = LinearScale(y_values[0], y_values[-1], plot.bottom, plot.top)
-    with_time = end - start < timedelta(days=2)
-    x_ticks = [Tick(round(x(at), 1), date_text(at, with_time)) for at in date_ticks(start, end)]
     y_ticks = [Tick(round(y(v), 1), number_text(v)) for v in y_values]
+    if start == end:
+        return _one_day_chart(
+            item, title, played, others, alternative, colours, width, height, plot, y, y_ticks, legend
+        )
+    x = TimeScale(start, end, plot.left, plot.right)
+    with_time = end - start < timedelta(days=2)
+    x_ticks = _readable([Tick(round(x(at), 1), date_text(at, with_time)) for at in date_ticks(start, end)])
 
     series = [_series(c, colours, x, y, dashed=False) for c in played] + [
         _series(c, colours, x, y, dashed=True) for c in others
     ]
     markers = [m for c in played if (m := _minimum(c, colours, x, y, plot, hollow=False))]
     markers += [m for c in others if (m := _minimum(c, colours, x, y, plot, hollow=True))]
+    markers = _unclutter(markers, (0, 0, width, plot.bottom + 5))
 
     lowest = _lowest(played)
     caption = f"{title}, {date_text(start)} to {date_text(end)}."
@@ -369,6 +370,98 @@ def _minimum(
         label_y=label_y,
         anchor=anchor,
         title=f"{curve.region}: {text} days on {date_text(curve.minimum_at, True)}",
+    )
+
+
+def _readable(ticks: list[Tick]) -> list[Tick]:
+    """Axis ticks whose labels would touch the previous one's lose their label (keep their mark)."""
+    drawn = clear_of_each_other((t.position, t.label) for t in ticks)
+    return [t if keep else Tick(t.position, "") for t, keep in zip(ticks, drawn, strict=True)]
+
+
+def _unclutter(markers: list[Marker], bounds: tuple[float, float, float, float]) -> list[Marker]:
+    """Each labelled marker keeps its label where it was put if that is clear of the labels placed
+    before it; else above or below its dot, further out; else it loses the label (its tooltip stays)."""
+    taken: list[LabelBox] = []
+    placed = []
+    for m in markers:
+        if not m.label:
+            placed.append(m)
+            continue
+        candidates = [m.label_y, m.y - 8, m.y + 16, m.y - 21, m.y + 29, m.y - 34, m.y + 42]
+        y = place(m.label, m.label_x, list(dict.fromkeys(candidates)), m.anchor, taken, bounds)
+        placed.append(Marker(**{**m.__dict__, "label": m.label if y is not None else "", "label_y": y or m.label_y}))
+    return placed
+
+
+def _one_day_chart(
+    item: str,
+    title: str,
+    played: Sequence[RegionCurve],
+    others: Sequence[RegionCurve],
+    alternative: str,
+    colours: dict[str, str],
+    width: int,
+    height: int,
+    plot: Box,
+    y: LinearScale,
+    y_ticks: list[Tick],
+    legend: list[LegendEntry],
+) -> LineChart:
+    """One simulated day has one point per region: a time axis would pile them on one line, so
+    each region gets a slot of its own, named on the axis, with its figure written over its dot
+    (the counterfactual's ring beside it). A name or figure too wide for its slot is left out."""
+    regions = sorted({c.region for c in [*played, *others]})
+    slot = plot.width / len(regions)
+    centre = {r: plot.left + slot * (n + 0.5) for n, r in enumerate(regions)}
+    shift = 8 if others else 0  # played left of the slot's centre, the counterfactual right of it
+    day = next(p.at for c in [*played, *others] for p in c.points)
+    series, markers = [], []
+    for curves, dashed in ((played, False), (others, True)):
+        for c in curves:
+            value = next((p.days_of_supply for p in c.points if p.days_of_supply is not None), None)
+            if value is None:
+                continue
+            px, py = round(centre[c.region] + (shift if dashed else -shift), 1), round(y(value), 1)
+            colour = colours.get(c.region, REGION_COLOURS[0])
+            series.append(Series(region=c.region, colour=colour, dashed=dashed, lines=[], dots=[(px, py)]))
+            text = f"{value:.1f}"
+            fits = not dashed and text_width(text, 11) <= slot - 4
+            who = f"had {alternative} decided" if dashed else "as played"
+            markers.append(
+                Marker(
+                    x=px,
+                    y=py,
+                    colour=colour,
+                    hollow=dashed,
+                    label=text if fits else "",
+                    label_x=px,
+                    label_y=py - 8,
+                    anchor="middle",
+                    title=f"{c.region}, {who}: {text} days on {date_text(day, True)}",
+                )
+            )
+    x_ticks = [Tick(round(centre[r], 1), r if text_width(r, 11) <= slot - 4 else "") for r in regions]
+
+    def figures(curves: Sequence[RegionCurve]) -> str:
+        return ", ".join(f"{c.region} {c.minimum:.1f}" for c in curves if c.minimum is not None) or "no consumption"
+
+    caption = f"{title} at the end of the one simulated day, {date_text(day, True)}: {figures(played)} days"
+    caption += f"; had {alternative} decided {figures(others)}." if others else "."
+    return LineChart(
+        item=item,
+        title=title,
+        caption=caption,
+        width=width,
+        height=height,
+        plot=plot,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        series=series,
+        markers=_unclutter(markers, (0, 0, width, plot.bottom + 5)),
+        legend=legend,
+        no_data=False,
+        y=y,
     )
 
 

@@ -15,7 +15,9 @@ Rules (also returned, in words, by `assumptions`):
   receipts and cancellations, decisions and revocations are applied in time order,
   up to the run's end. At equal times: injects first, then the day's simulated
   consumption, then the players' actions (players act at the scenario clock, after the
-  advance that reached it), then the region points of the day end are read. Among the
+  advance that reached it), then the injects scheduled once the clock stood at that time
+  (the next advance applies them, after all that), then the region points of the day end
+  are read. Among the
   players' actions at one time (the records carry no recording order across kinds):
   movements that add stock, receipts and cancellations, revocations, decisions,
   dispatches, receipts and cancellations of transfers dispatched at that same time,
@@ -47,9 +49,9 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -135,7 +137,8 @@ def assumptions(policy: str | None) -> list[str]:
         f"requests, players' stock reports and direct transfers; allocations follow {who}.",
         "Events are applied in time order; at equal times injects come first, then the day's "
         "simulated consumption, then the players' actions (stock added before stock committed "
-        "or removed), and region figures are read last.",
+        "or removed), then injects scheduled once the clock stood at that time, and region "
+        "figures are read last.",
         "Each day's demand is the forked 14-day rate times any surge covering that day, in whole "
         "units that never drift from the exact total; a depot consumes at most what it holds.",
         "Deliveries stopped by a delivery failure never arrive; a depot loss destroys its fraction "
@@ -163,14 +166,22 @@ def assumptions(policy: str | None) -> list[str]:
     return rules
 
 
-def simulate(opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str | None) -> Run:
+AtClock = Mapping[str, int] | None
+"""Injects scheduled once the clock stood at their time (`Exercise.at_clock`)."""
+
+
+def simulate(
+    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str | None, at_clock: AtClock = None
+) -> Run:
     """The run `policy` would have produced (None: the run as played, recomputed)."""
-    return play(opening, injects, played, policy).run
+    return play(opening, injects, played, policy, at_clock).run
 
 
-def counterfactual(opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str) -> Counterfactual:
+def counterfactual(
+    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str, at_clock: AtClock = None
+) -> Counterfactual:
     """The review's second column: the measures had `policy` decided, and one sentence comparing them."""
-    alternative = measure(simulate(opening, injects, played, policy))
+    alternative = measure(simulate(opening, injects, played, policy, at_clock))
     return Counterfactual(
         policy=policy,
         measures=alternative,
@@ -179,12 +190,14 @@ def counterfactual(opening: Opening, injects: Sequence[tuple[str, Inject]], play
     )
 
 
-def play(opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str | None) -> Outcome:
+def play(
+    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str | None, at_clock: AtClock = None
+) -> Outcome:
     """`simulate`, also returning the final stock and the depot losses (what conservation is checked by)."""
     if policy is not None and policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}: one of {', '.join(POLICIES)}")
     world = _World(opening, played)
-    world.schedule_scenario(injects)
+    world.schedule_scenario(injects, at_clock or {})
     world.schedule_movements()
     if policy is None:
         world.decisions = list(played.decisions)
@@ -202,7 +215,7 @@ def play(opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, p
 
 
 # Phases at one time, and ranks of the players' actions within theirs (see the module docstring).
-INJECT, DAY_END, PLAYER, READ = range(4)
+INJECT, DAY_END, PLAYER, LATE_INJECT, READ = range(5)
 ADDS, ARRIVES, REVOKES, DECIDES, DISPATCHES, ARRIVES_AT_ONCE, REMOVES = range(7)
 
 
@@ -284,21 +297,22 @@ class _World:
 
     # --- the scenario: injects and simulated days -----------------------------------
 
-    def schedule_scenario(self, injects: Sequence[tuple[str, Inject]]) -> None:
+    def schedule_scenario(self, injects: Sequence[tuple[str, Inject]], at_clock: Mapping[str, int]) -> None:
         start, end = self.played.start, self.played.end
-        failed = failed_deliveries(injects)
+        failed = failed_deliveries(injects, at_clock)
         scenario = [inject for _, inject in injects]
         last_day = max(0, (end - start) // DAY)
         demand = {(b.depot, b.item): demands(b, scenario, start, last_day) for b in self.baselines}
-        for step in steps(injects, start, start, end):
+        for step in steps(injects, start, start - timedelta(microseconds=1), end):  # an inject at the start too
+            phase = LATE_INJECT if step.inject_id in at_clock else INJECT
             if step.day is not None:
                 self.schedule(step.at, DAY_END, 0, partial(self._day_end, step.day, step.at, demand))
                 self.schedule(step.at, READ, 0, partial(self._read_regions, step.at))
             elif isinstance(step.inject, Delivery) and step.inject_id not in failed:
                 delivery = step.inject
-                self.schedule(step.at, INJECT, 0, partial(self._add, delivery.depot, delivery.item, delivery.quantity))
+                self.schedule(step.at, phase, 0, partial(self._add, delivery.depot, delivery.item, delivery.quantity))
             elif isinstance(step.inject, DepotLoss):
-                self.schedule(step.at, INJECT, 0, partial(self._depot_loss, step.inject))
+                self.schedule(step.at, phase, 0, partial(self._depot_loss, step.inject))
 
     def _day_end(self, n: int, day_end: datetime, demand: dict[Stock, list[int]]) -> None:
         for b in self.baselines:
@@ -373,7 +387,7 @@ class _World:
                 for line in played.lines
             ]
             self.transfers[played.transfer_id] = played.model_copy(
-                update={"lines": lines, "received_at": None, "cancelled_at": None}
+                update={"lines": lines, "received_at": None, "received_position": None, "cancelled_at": None}
             )
 
         def receive() -> None:
@@ -387,7 +401,11 @@ class _World:
                 self._add(played.destination, line.item, arrived)
                 lines.append(line.model_copy(update={"received": arrived}))
             self.transfers[played.transfer_id] = sent.model_copy(
-                update={"lines": lines, "received_at": played.received_at}
+                update={
+                    "lines": lines,
+                    "received_at": played.received_at,
+                    "received_position": played.received_position,
+                }
             )
 
         def cancel() -> None:
@@ -410,7 +428,7 @@ class _World:
             t for t in self.played.transfers if t.allocation_id == decision.allocation_id and t.cancelled_at is None
         ]
         first_dispatch = min((t.dispatched_at for t in theirs), default=None)
-        first_receipt = min((t.received_at for t in theirs if t.received_at is not None), default=None)
+        arrived = sorted((t for t in theirs if t.received_at is not None), key=_arrival)
         allocation = _Allocation(decision=decision, source=decision.source, item=decision.item)
         self.allocations[decision.allocation_id] = allocation
         self.schedule(decision.decided_at, PLAYER, DECIDES, partial(self._decide, allocation, policy))
@@ -419,11 +437,13 @@ class _World:
             return  # the players never sent theirs: neither is the policy's
         self.schedule(first_dispatch, PLAYER, DISPATCHES, partial(self._dispatch, allocation, first_dispatch))
         for recipient in sorted(set(decision.recipients)):
-            to_them = [t.received_at for t in theirs if t.destination == recipient and t.received_at is not None]
-            when = min(to_them, default=first_receipt)
-            rank = ARRIVES_AT_ONCE if when == first_dispatch else ARRIVES
-            if when is not None:
-                self.schedule(when, PLAYER, rank, partial(self._arrive, allocation, recipient, when))
+            to_them = [t for t in arrived if t.destination == recipient]
+            receipt = next(iter(to_them or arrived), None)
+            if receipt is not None and receipt.received_at is not None:
+                when = receipt.received_at
+                rank = ARRIVES_AT_ONCE if when == first_dispatch else ARRIVES
+                arrive = partial(self._arrive, allocation, recipient, when, receipt.received_position)
+                self.schedule(when, PLAYER, rank, arrive)
 
     def _reserved(self, source: str, item: str) -> int:
         return sum(a.reserved for a in self.allocations.values() if (a.source, a.item) == (source, item))
@@ -476,19 +496,28 @@ class _World:
                     lines=[TransferLineRecord(item=allocation.item, dispatched=sent)],
                 )
 
-    def _arrive(self, allocation: _Allocation, recipient: str, when: datetime) -> None:
+    def _arrive(self, allocation: _Allocation, recipient: str, when: datetime, position: int | None) -> None:
         transfer = self.transfers.get(_transfer_id(allocation.decision.allocation_id, recipient))
         if transfer is None or transfer.received_at is not None:
             return
         line = transfer.lines[0]
         self._add(recipient, line.item, line.dispatched)
         self.transfers[transfer.transfer_id] = transfer.model_copy(
-            update={"received_at": when, "lines": [line.model_copy(update={"received": line.dispatched})]}
+            update={
+                "received_at": when,
+                "received_position": position,  # the players' receipt it stands for
+                "lines": [line.model_copy(update={"received": line.dispatched})],
+            }
         )
 
 
 def _time(entry: tuple[datetime, int]) -> datetime:
     return entry[0]
+
+
+def _arrival(transfer: TransferRecord) -> tuple[datetime, int, str]:
+    """Receipts in time order, those at the same time in the order the ledger recorded them."""
+    return transfer.received_at or datetime.max, transfer.received_position or 0, transfer.transfer_id
 
 
 def _transfer_id(allocation_id: str, recipient: str) -> str:

@@ -116,6 +116,11 @@ def bar_charts(review: ExerciseReview) -> tuple[BarChart, BarChart]:
 
 
 def exercise_review_html(review: ExerciseReview) -> str:
+    nothing_to_compare = None
+    if review.counterfactual is not None and review.measures.decisions == 0:
+        # no allocation decided: the policy's run is the played one, so the page shows it once
+        nothing_to_compare = review.counterfactual.summary
+        review = review.model_copy(update={"counterfactual": None})
     stockouts, latencies = bar_charts(review)
     cf = review.counterfactual
     under_objectives = {c.capability for o in review.objectives for c in o.capabilities}
@@ -124,6 +129,7 @@ def exercise_review_html(review: ExerciseReview) -> str:
         o=review.overview,
         m=review.measures,
         cf=cf,
+        nothing_to_compare=nothing_to_compare,
         rating_names=RATING_NAMES,
         other_capabilities=[c for c in review.capabilities if c.capability not in under_objectives],
         timeline=sorted(review.timeline, key=lambda e: e.at),

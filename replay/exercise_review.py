@@ -58,7 +58,7 @@ RECOMMENDATION = {
     "U": "Priority corrective action: the capability could not be performed; plan, resource and re-exercise it.",
 }
 BATCH = 1000
-FORMAT = "1"
+FORMAT = "2"
 """Part of a stored review's state: change it when the same exercise would now be reviewed differently."""
 
 
@@ -66,6 +66,7 @@ def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_
     """The review of the exercise as it stands, computed once per state of the exercise
     (`ledger.exercise_reviews`); only the scenario clock is read afresh."""
     exercise = exercises.exercise(code)
+    code = exercise.code  # as stored: codes are case-insensitive
     opened = exercises.opened(code)
     position = opened.ledger.position()  # read before the review reads anything, and read up to
     state = f"{FORMAT}:{exercise.version}:{position}"
@@ -96,8 +97,9 @@ def compute_review(
     counterfactual = None
     statuses = exercise.inject_statuses()
     if policy is not None:
-        scheduled = [(inject_id, inject) for inject_id, inject, _ in statuses]
-        alternative = measure(simulate(opening(exercise, opened.ledger), scheduled, played, policy))
+        # not the injects still waiting at the clock: the played run has not had them either
+        scheduled = [(i, inject) for i, inject, status in statuses if status != "scheduled" or inject.at > played.end]
+        alternative = measure(simulate(opening(exercise, opened.ledger), scheduled, played, policy, exercise.at_clock))
         counterfactual = Counterfactual(
             policy=policy,
             measures=alternative,
@@ -143,7 +145,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
     decisions: dict[str, dict[str, Any]] = {}
     transfers: dict[str, dict[str, Any]] = {}
     movements: list[MovementRecord] = []
-    for event in _events(ledger, upto):
+    for position, event in _events(ledger, upto):
         depot = codes.get(event.originator_id)
         if depot is None:
             continue
@@ -162,6 +164,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
                     requested_at=event.occurred_at,
                     needed_by=event.needed_by,
                     source=event.source,
+                    position=position,
                 )
             )
         elif isinstance(event, ev.AllocationDecided):
@@ -191,6 +194,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
         elif isinstance(event, ev.TransferReceived) and event.transfer_id in transfers:
             transfer = transfers[event.transfer_id]
             transfer["received_at"] = event.occurred_at
+            transfer["received_position"] = position
             received = {line.item: line.quantity_received for line in event.lines}
             transfer["lines"] = [{**line, "received": received.get(line["item"], 0)} for line in transfer["lines"]]
         elif isinstance(event, ev.TransferCancelled) and event.transfer_id in transfers:
@@ -224,7 +228,7 @@ def _events(ledger: Any, upto: int | None) -> Any:
     while True:
         batch = ledger.recorder.select_notifications(start, BATCH, stop=upto)
         for notification in batch:
-            yield ledger.mapper.to_domain_event(notification)
+            yield notification.id, ledger.mapper.to_domain_event(notification)
         if len(batch) < BATCH:
             return
         start = batch[-1].id + 1

@@ -42,6 +42,7 @@ class RequestRecord(Record):
     requested_at: datetime
     needed_by: datetime | None = None
     source: str  # "inject" (scenario) or "api" (a player)
+    position: int | None = None  # in the exercise ledger: orders requests made at the same time
 
 
 class DecisionRecord(Record):
@@ -73,6 +74,7 @@ class TransferRecord(Record):
     allocation_id: str | None = None
     dispatched_at: datetime
     received_at: datetime | None = None
+    received_position: int | None = None  # the receipt's in the exercise ledger: orders receipts at the same time
     cancelled_at: datetime | None = None
     lines: list[TransferLineRecord]
 

@@ -8,6 +8,7 @@ records; the rules are spelled out where they are computed.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -169,15 +170,13 @@ def fill_rate(run: Run) -> FillRate:
     Per depot and item, each received line (in receipt order) fills the earliest request
     made by the time it was dispatched that is not yet full, spilling into the next; a
     request is never filled beyond its quantity, and units no request was waiting for
-    fill nothing."""
+    fill nothing. Receipts (and requests) at the same time go in ledger position order, not
+    by their ids, which are random: the same play always fills the same units."""
     requests: dict[tuple[str, str], list[RequestRecord]] = defaultdict(list)
-    for request in sorted(run.requests, key=lambda r: (r.requested_at, r.request_id)):
+    for request in sorted(run.requests, key=lambda r: (r.requested_at, _position(r.position), r.request_id)):
         requests[(request.depot, request.item)].append(request)
     filled = {request.request_id: 0 for request in run.requests}
-    received = sorted(
-        (t for t in run.transfers if t.received_at is not None),
-        key=lambda t: (t.received_at, t.transfer_id),
-    )
+    received = sorted(_received(run.transfers), key=_receipt_order)
     for transfer in received:
         for line in transfer.lines:
             units = line.received or 0
@@ -195,7 +194,7 @@ def fill_rate(run: Run) -> FillRate:
 def losses(run: Run) -> list[Loss]:
     """Every received line that arrived short, in receipt order."""
     found = []
-    for transfer in sorted(_received(run.transfers), key=lambda t: (t.received_at, t.transfer_id)):
+    for transfer in sorted(_received(run.transfers), key=_receipt_order):
         for line in transfer.lines:
             if line.received is not None and line.received < line.dispatched:
                 found.append(
@@ -214,6 +213,15 @@ def losses(run: Run) -> list[Loss]:
 
 def _received(transfers: Iterable[TransferRecord]) -> list[TransferRecord]:
     return [t for t in transfers if t.received_at is not None]
+
+
+def _receipt_order(transfer: TransferRecord) -> tuple[datetime | None, float, str]:
+    return transfer.received_at, _position(transfer.received_position), transfer.transfer_id
+
+
+def _position(position: int | None) -> float:
+    """Records without a ledger position (built by hand) come after those with one, by id."""
+    return math.inf if position is None else position
 
 
 def departures(run: Run) -> list[Departure]:
@@ -244,7 +252,15 @@ def lowest_days_of_supply(measures: Measures) -> float | None:
 
 
 def compare(played: Measures, alternative: Measures, policy: str) -> str:
-    """One sentence for the review: what the alternative would have changed in the headline measures."""
+    """One sentence for the review: what the alternative would have changed in the headline measures.
+
+    A policy only takes the players' allocation decisions instead of them: with none decided
+    the two runs are the same by construction, and the sentence says so instead of comparing."""
+    if played.decisions == 0:
+        return (
+            f"No allocation was decided in this exercise, so there is no decision "
+            f"{POLICY_WORDS.get(policy, policy.replace('_', ' '))} could have taken instead: nothing to compare."
+        )
     clauses = [
         ("stockout depot-days would have been", alternative.stockout_depot_days, played.stockout_depot_days),
         ("the lowest regional days of supply", lowest_days_of_supply(alternative), lowest_days_of_supply(played)),

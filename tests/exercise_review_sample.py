@@ -18,7 +18,9 @@ On the 520 px chart the plot runs x 48…492 and y 184 (0 days)…24 (8 days): o
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
 
 from replay.review_model import (
     CapabilityRating,
@@ -281,3 +283,29 @@ def sample_review(*, with_counterfactual: bool = True) -> ExerciseReview:
         ],
         generated_at=datetime(2020, 3, 7, 9, 30, tzinfo=UTC),
     )
+
+
+# --- reading a chart's texts back ------------------------------------------------------------
+
+
+def svg_texts(svg: str) -> list[tuple[float, float, str, float, str]]:
+    """(x, y, anchor, size, text) of every non-empty <text> of an inline SVG."""
+    found = []
+    for attrs, text in re.findall(r"<text ([^>]*)>([^<]*)</text>", svg):
+        values = dict(re.findall(r'([\w-]+)="([^"]*)"', attrs))
+        if text.strip():
+            size = float(values.get("font-size", 12))
+            found.append((float(values["x"]), float(values["y"]), values.get("text-anchor", "start"), size, text))
+    return found
+
+
+def overlapping(svg: str) -> list[tuple[str, str]]:
+    """Pairs of texts whose boxes (0.6 em a character, one em high) overlap."""
+    boxes = []
+    for x, y, anchor, size, text in svg_texts(svg):
+        width = len(text) * size * 0.6
+        left = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        boxes.append((left, y - size, left + width, y, text))
+    return [
+        (a[4], b[4]) for a, b in combinations(boxes, 2) if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    ]

@@ -461,7 +461,11 @@ def test_units_are_conserved(world: tuple[Opening, list[tuple[str, Inject]], Run
     run = outcome.run
     failed = failed_deliveries(injects)
     delivered = sum(
-        i.quantity for n, i in injects if isinstance(i, Delivery) and n not in failed and S < i.at <= run.end
+        i.quantity
+        for n, i in injects
+        if isinstance(i, Delivery)
+        and n not in failed
+        and S <= i.at <= run.end  # at the start too: the first advance applies it
     )
     reported = sum(m.quantity for m in played.movements if m.at <= run.end)
     lines = [(t, line) for t in run.transfers for line in t.lines]

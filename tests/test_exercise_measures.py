@@ -245,6 +245,22 @@ def test_a_request_is_never_filled_beyond_its_quantity() -> None:
     assert measure(run).fill_rate == FillRate(requested=5, filled=5, rate=1.0)
 
 
+@pytest.mark.parametrize("ids", [("T1", "T2"), ("T2", "T1")])
+def test_receipts_at_one_time_fill_in_ledger_order_whatever_their_ids(ids: tuple[str, str]) -> None:
+    """R1 (100) at 01:00 and R2 (100) at 03:00; 60 sent at 02:00 and 100 at 04:00, both received
+    at 05:00, the second's receipt recorded first (position 8, then 9): it fills R1, and the
+    first then fills nothing (R2 came after it left). Ids alone would fill 100 or 160."""
+    early, late = ids
+    sixty = transfer(early, "A", 60, day(0) + 2 * H, 60, day(0) + 5 * H).model_copy(update={"received_position": 9})
+    hundred = transfer(late, "A", 100, day(0) + 4 * H, 100, day(0) + 5 * H).model_copy(update={"received_position": 8})
+    run = Run(
+        start=START, end=day(1),
+        requests=[request("R1", "A", 100, day(0) + H), request("R2", "A", 100, day(0) + 3 * H)],
+        transfers=[sixty, hundred],
+    )  # fmt: skip
+    assert measure(run).fill_rate == FillRate(requested=200, filled=100, rate=0.5)
+
+
 # --- the comparison sentence -----------------------------------------------------------
 
 
@@ -272,4 +288,12 @@ def test_compare_says_when_nothing_changed_and_leaves_out_what_neither_run_has(m
     assert compare(played, alternative, "proportional_to_population") == (
         "Had the coordinators followed allocation in proportion to population, stockout depot-days would have been "
         "7 (as played) and the lowest regional days of supply 2.0 instead of not measurable."
+    )
+
+
+def test_with_no_allocation_decided_there_is_nothing_to_compare(measures: Measures) -> None:
+    played = _with(measures, 785, 2.0, 0.5).model_copy(update={"decisions": 0})
+    assert compare(played, played, "equal_days_of_supply") == (
+        "No allocation was decided in this exercise, so there is no decision equal days of supply could have "
+        "taken instead: nothing to compare."
     )

@@ -28,7 +28,16 @@ from replay.charts import (
 )
 from replay.exercise_report import exercise_review_html
 from replay.review_model import CurvePoint, ExerciseReview, FillRate, Latency, Measures, RegionCurve
-from tests.exercise_review_sample import DAYS, HOSTILE, NORTH_MASKS_POINTS, POLICY, START, curve, sample_review
+from tests.exercise_review_sample import (
+    DAYS,
+    HOSTILE,
+    NORTH_MASKS_POINTS,
+    POLICY,
+    START,
+    curve,
+    overlapping,
+    sample_review,
+)
 
 LINK_OUT = re.compile(r"\b(src|href|xlink:href)\s*=\s*(?![\"']?#)")  # any reference but an in-page anchor
 
@@ -410,3 +419,91 @@ def test_days_of_supply_timestamps_may_be_unordered() -> None:
     assert xs == sorted(xs)
     assert chart.x_ticks[0].label == "02 Mar" and chart.x_ticks[-1].label == "06 Mar"
     assert chart.markers[0].x == chart.x(datetime(2020, 3, 4, tzinfo=UTC))  # type: ignore[misc]
+
+
+# --- short exercises ----------------------------------------------------------------------------
+
+
+def one_day(region: str, value: float) -> RegionCurve:
+    return RegionCurve(
+        region=region,
+        item="masks",
+        minimum=value,
+        minimum_at=DAYS[0],
+        points=[CurvePoint(at=DAYS[0], days_of_supply=value)],
+    )
+
+
+def chart_svg(review: ExerciseReview, item: str = "masks") -> str:
+    return svg_of(exercise_review_html(review), f"Days of supply of {item} per region")
+
+
+def test_one_simulated_day_gives_each_region_a_slot_with_its_figure_and_no_label_covers_another() -> None:
+    """Three regions at almost the same level on the only day: on a time axis all three dots
+    and their "min" labels would sit on one spot."""
+    played = [one_day("East", 3.1), one_day("North", 3.0), one_day("South", 3.2)]
+    other = [one_day("East", 4.0), one_day("North", 4.1), one_day("South", 3.9)]
+    chart = days_of_supply_chart("masks", played, other, POLICY)
+    assert [(t.position, t.label) for t in chart.x_ticks] == [(122.0, "East"), (270.0, "North"), (418.0, "South")]
+    dots = {(s.region, s.dashed): s.dots for s in chart.series}
+    assert dots[("North", False)] == [(262.0, chart.y(3.0))] and dots[("North", True)] == [
+        (278.0, round(chart.y(4.1), 1))
+    ]  # type: ignore[misc]
+    assert sorted((m.label_x, m.label) for m in chart.markers if m.label) == [
+        (114.0, "3.1"),
+        (262.0, "3.0"),
+        (410.0, "3.2"),
+    ]
+    assert chart.caption == (
+        "Days of supply of masks per region at the end of the one simulated day, 02 Mar 00:00: East 3.1, "
+        "North 3.0, South 3.2 days; had equal days of supply decided East 4.0, North 4.1, South 3.9."
+    )
+    review = sample_review()
+    measures = review.measures.model_copy(update={"days_of_supply": played})
+    cf = review.counterfactual.model_copy(  # type: ignore[union-attr]
+        update={"measures": review.counterfactual.measures.model_copy(update={"days_of_supply": other})}  # type: ignore[union-attr]
+    )
+    svg = chart_svg(review.model_copy(update={"measures": measures, "counterfactual": cf}))
+    assert overlapping(svg) == []
+    assert ">3.1</text>" in svg and ">3.0</text>" in svg and ">3.2</text>" in svg and "min " not in svg
+
+
+def test_a_region_name_too_wide_for_its_slot_is_left_to_the_legend() -> None:
+    regions = [one_day(f"Region number {n}", 1.0 + n / 10) for n in range(8)]
+    chart = days_of_supply_chart("masks", regions)
+    assert all(t.label == "" for t in chart.x_ticks)  # 55.5 px a slot: the names are in the legend
+    assert all(m.label for m in chart.markers)  # "1.3" fits
+    review = sample_review(with_counterfactual=False)
+    svg = chart_svg(
+        review.model_copy(update={"measures": review.measures.model_copy(update={"days_of_supply": regions})})
+    )
+    assert overlapping(svg) == []
+
+
+def test_minimum_labels_that_would_print_over_each_other_move_or_give_way() -> None:
+    """North and South reach the same low on the same day: their labels would be one on the other."""
+    north = curve("North", "masks", [8.0, 6.0, 4.0, 2.0, 3.0])
+    south = curve("South", "masks", [5.0, 4.0, 3.0, 2.0, 2.5])
+    chart = days_of_supply_chart("masks", [north, south])
+    labelled = [(m.label_x, m.label_y, m.label) for m in chart.markers]
+    assert labelled == [(381.0, 160.0, "min 2.0"), (381.0, 136.0, "min 2.0")]  # below the dot, then above it
+    review = sample_review(with_counterfactual=False)
+    svg = chart_svg(
+        review.model_copy(update={"measures": review.measures.model_copy(update={"days_of_supply": [north, south]})})
+    )
+    assert overlapping(svg) == []
+
+
+def test_with_no_allocation_decided_the_review_says_there_is_nothing_to_compare() -> None:
+    review = sample_review()
+    nothing = review.measures.model_copy(update={"decisions": 0, "departures": []})
+    summary = (
+        "No allocation was decided in this exercise, so there is no decision equal days of supply could have "
+        "taken instead: nothing to compare."
+    )
+    cf = review.counterfactual.model_copy(update={"summary": summary})  # type: ignore[union-attr]
+    page = exercise_review_html(review.model_copy(update={"measures": nothing, "counterfactual": cf}))
+    assert f'<div class="verdict">{summary}</div>' in page
+    assert f'<p class="no-comparison"><strong>{summary}</strong></p>' in page
+    assert all(len(row) == 2 for row in tables(page)["measures"])  # no second column repeating the first
+    assert "stroke-dasharray" not in page and "(as played)" not in page

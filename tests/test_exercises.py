@@ -209,7 +209,9 @@ def test_bad_exercises_and_injects_are_refused_and_store_nothing(api) -> None:  
     # at the very start is fine until the first advance has applied it; then it is the past
     created(api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0)}]}, role="admin"))
     assert advance(api, at(0, 1))["applied"][0]["ref"] == "I-0001"
-    problem(api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0, 1)}]}, role="admin"), 422)
+    late = api.post(f"{EX}/injects", {"injects": [{**INJECTS[6], "at": at(0, 0.5)}]}, role="admin")
+    assert problem(late, 422)["errors"][0]["type"] == "inject_in_the_past"
+    assert len(ok(api.get(EX))["injects"]) == 1
     ok(api.post(f"{EX}/end", role="admin"))
     problem(api.post(f"{EX}/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 1}), 409)
     problem(api.post(f"{EX}/advance", {"until": at(1)}, role="admin"), 409)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, Evaluator, OnceDep, Reader
+from api.deps import Admin, Evaluator, ExerciseCodeInPath, OnceDep, Reader
 from api.responses import ERRORS
 from domain.exceptions import Conflict
 from domain.exercise import Exercise, Fork, InjectStatus, Observation
@@ -26,6 +26,16 @@ from replay.exercise_review import review
 from replay.review_model import ExerciseReview
 
 router = APIRouter(prefix="/v1/exercises", tags=["exercises"], responses=ERRORS)
+
+POSITION = (
+    "The exercise ledger's position after this write (the one `known_at=pos:N` and the feed under "
+    "`/v1/exercises/{code}/` count in). Creating with a fork and advancing store events there; scheduling "
+    "injects, observations and ending store theirs in the exercise registry only and leave it where it was."
+)
+RECORDED_AT = (
+    "When this write was recorded: the wall-clock time of its event in the exercise registry (the exercise "
+    "ledger's own events are dated in scenario time)"
+)
 
 
 class InjectView(BaseModel):
@@ -46,7 +56,12 @@ class ExerciseView(BaseModel):
     applied_until: datetime = Field(description="Injects and simulated days up to here are in the exercise ledger")
     speed: float
     fork: Fork | None
-    position: int = Field(description="The exercise ledger's position")
+    position: int = Field(description=POSITION)
+    recorded_at: datetime = Field(description=RECORDED_AT + "; on a read, of the exercise's latest control event")
+    scenario_offset: str = Field(
+        description="The UTC offset of `scenario_start` as it was given (e.g. +01:00): a scenario file's "
+        "`day`/`time` are read in it"
+    )
     injects: list[InjectView]
     observations: list[Observation]
     created_by: str
@@ -77,6 +92,14 @@ class ScheduledInjects(BaseModel):
     exercise: str
     scheduled: list[str] = Field(description="Ids of the injects scheduled by this call")
     injects: int = Field(description="Injects scheduled in all")
+    position: int = Field(description=POSITION)
+    recorded_at: datetime = Field(description=RECORDED_AT)
+
+
+class RecordedObservation(Observation):
+    """The observation as recorded, with where the exercise ledger stood."""
+
+    position: int = Field(description=POSITION)
 
 
 def _exercises(request: Request) -> Exercises:
@@ -99,6 +122,8 @@ def view(exercises: Exercises, exercise: Exercise) -> ExerciseView:
         speed=exercise.speed,
         fork=exercise.fork,
         position=exercises.open_ledger(exercise.code).ledger.position(),
+        recorded_at=exercise.modified_on,
+        scenario_offset=exercise.offset_text,
         injects=injects,
         observations=list(exercise.observations),
         created_by=exercise.created_by,
@@ -180,27 +205,43 @@ def list_exercises(
 
 
 @router.get("/{exercise}", response_model=ExerciseView)
-def show(exercise: str, request: Request, _: Reader) -> ExerciseView:
+def show(exercise: ExerciseCodeInPath, request: Request, _: Reader) -> ExerciseView:
     exercises = _exercises(request)
     return view(exercises, exercises.exercise(exercise))
 
 
 @router.post("/{exercise}/injects", status_code=201, response_model=ScheduledInjects)
 def schedule(
-    exercise: str, body: ScheduleInjects, request: Request, response: Response, principal: Admin, once: OnceDep
+    exercise: ExerciseCodeInPath,
+    body: ScheduleInjects,
+    request: Request,
+    response: Response,
+    principal: Admin,
+    once: OnceDep,
 ) -> ScheduledInjects:
     """Schedule injects (absolute scenario times), or load a scenario file's (YAML or JSON, times may be relative)."""
 
     def act(exercises: Exercises) -> tuple[Exercise, ScheduledInjects]:
         updated, ids = exercises.schedule(exercise, body, principal.name)
-        return updated, ScheduledInjects(exercise=exercise, scheduled=ids, injects=len(updated.injects))
+        return updated, ScheduledInjects(
+            exercise=updated.code,
+            scheduled=ids,
+            injects=len(updated.injects),
+            position=exercises.ledger(updated.code).position(),
+            recorded_at=updated.modified_on,
+        )
 
     return _control(request, response, once, ScheduledInjects, act)
 
 
 @router.post("/{exercise}/advance", response_model=Advance)
 def advance(
-    exercise: str, body: AdvanceClock, request: Request, response: Response, principal: Admin, once: OnceDep
+    exercise: ExerciseCodeInPath,
+    body: AdvanceClock,
+    request: Request,
+    response: Response,
+    principal: Admin,
+    once: OnceDep,
 ) -> Advance:
     """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand
     is consumed."""
@@ -209,21 +250,29 @@ def advance(
     )
 
 
-@router.post("/{exercise}/observations", status_code=201, response_model=Observation)
+@router.post("/{exercise}/observations", status_code=201, response_model=RecordedObservation)
 def observe(
-    exercise: str, body: RecordObservation, request: Request, response: Response, principal: Evaluator, once: OnceDep
-) -> Observation:
+    exercise: ExerciseCodeInPath,
+    body: RecordObservation,
+    request: Request,
+    response: Response,
+    principal: Evaluator,
+    once: OnceDep,
+) -> RecordedObservation:
     """An evaluator's observation (auditor or admin), optionally rating a capability P/S/M/U."""
 
-    def act(exercises: Exercises) -> tuple[Exercise, Observation]:
+    def act(exercises: Exercises) -> tuple[Exercise, RecordedObservation]:
         updated = exercises.observe(exercise, body, principal.name)
-        return updated, updated.observations[-1]
+        recorded = updated.observations[-1].model_dump()
+        return updated, RecordedObservation(**recorded, position=exercises.ledger(updated.code).position())
 
-    return _control(request, response, once, Observation, act)
+    return _control(request, response, once, RecordedObservation, act)
 
 
 @router.post("/{exercise}/end", response_model=ExerciseView)
-def end(exercise: str, request: Request, response: Response, principal: Admin, once: OnceDep) -> ExerciseView:
+def end(
+    exercise: ExerciseCodeInPath, request: Request, response: Response, principal: Admin, once: OnceDep
+) -> ExerciseView:
     """Stop the clock; the exercise ledger becomes read-only and the review final."""
 
     def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
@@ -247,7 +296,9 @@ def _policy(policy: str) -> str | None:
 
 
 @router.get("/{exercise}/review", response_model=ExerciseReview)
-def get_review(exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply") -> ExerciseReview:
+def get_review(
+    exercise: ExerciseCodeInPath, request: Request, _: Reader, policy: Policy = "equal_days_of_supply"
+) -> ExerciseReview:
     """The after-action review: overview, capabilities, timeline, key measures as played and had
     `policy` decided instead, observations and an improvement plan. Available while running too."""
     return review(_exercises(request), exercise, _policy(policy))
@@ -255,7 +306,7 @@ def get_review(exercise: str, request: Request, _: Reader, policy: Policy = "equ
 
 @router.get("/{exercise}/review.html", response_class=HTMLResponse)
 def get_review_page(
-    exercise: str, request: Request, _: Reader, policy: Policy = "equal_days_of_supply"
+    exercise: ExerciseCodeInPath, request: Request, _: Reader, policy: Policy = "equal_days_of_supply"
 ) -> HTMLResponse:
     """The review as a self-contained report with charts drawn server-side: no scripts, nothing fetched."""
     return HTMLResponse(exercise_review_html(review(_exercises(request), exercise, _policy(policy))))
