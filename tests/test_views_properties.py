@@ -756,7 +756,9 @@ def test_obligation_in_force_agrees_at_now_postgres(postgres_urls: UrlFactory, s
 
 @dataclass
 class Reference:
-    """The brute-force fold of DESIGN.md "Derived figures", lots included."""
+    """The brute-force fold of DESIGN.md "Derived figures", lots included. A named lot's expiry
+    is what the first receipt stating it (anywhere in the ledger, by position) said, among the
+    rows known at the cut: `expiries`."""
 
     on_hand: int = 0
     transit_in: int = 0
@@ -765,39 +767,54 @@ class Reference:
     min_days: int | None = None
     discrepancy: bool = False
     consumed_14d: int = 0
-    named: dict[str, list[Any]] = field(default_factory=dict)  # lot -> [expires_on, quantity]
+    expiries: dict[str, date] = field(default_factory=dict)
+    named: dict[str, int] = field(default_factory=dict)  # lot -> quantity
     unnamed: list[Any] = field(default_factory=lambda: [None, 0])  # stock of no known lot: [expires_on, quantity]
 
     def add(self, quantity: int, lot: str | None, expires_on: date | None) -> None:
-        entry = self.unnamed if lot is None else self.named.setdefault(lot, [None, 0])
-        if entry[0] is None:
-            entry[0] = expires_on  # a lot keeps the first expiry date it was given
-        entry[1] += quantity
+        if lot is None:
+            if self.unnamed[0] is None:
+                self.unnamed[0] = expires_on  # stock of no lot keeps the first expiry date it was given
+            self.unnamed[1] += quantity
+        else:
+            self.named[lot] = self.named.get(lot, 0) + quantity
 
     def draw(self, quantity: int, lot: str | None) -> None:
         """The named lot first, then first-expiry-first-out (undated lots after dated ones, by
         name), then stock of no known lot (which goes negative if the books run out)."""
         order = sorted(
-            (name for name, (_, q) in self.named.items() if q > 0),
-            key=lambda name: (self.named[name][0] is None, self.named[name][0] or date.max, name),
+            (name for name, q in self.named.items() if q > 0),
+            key=lambda name: (self.expiries.get(name) is None, self.expiries.get(name) or date.max, name),
         )
         if lot in self.named:
             order = [lot] + [name for name in order if name != lot]
         for name in order:
-            taken = min(quantity, max(0, self.named[name][1]))
-            self.named[name][1] -= taken
+            taken = min(quantity, max(0, self.named[name]))
+            self.named[name] -= taken
             quantity -= taken
         self.unnamed[1] -= quantity
 
     def lots(self) -> list[tuple[str | None, date | None, int]]:
-        listed = [(name, exp, q) for name, (exp, q) in self.named.items() if q != 0]
+        listed = [(name, self.expiries.get(name), q) for name, q in self.named.items() if q != 0]
         if self.unnamed[1] != 0:
             listed.append((None, self.unnamed[0], self.unnamed[1]))
         return sorted(listed, key=repr)
 
     def expired(self, on: date) -> int:
-        entries = [*self.named.values(), self.unnamed]
+        entries = [(self.expiries.get(name), q) for name, q in self.named.items()] + [tuple(self.unnamed)]
         return sum(q for exp, q in entries if exp is not None and exp < on and q > 0)
+
+
+def reference_expiries(
+    rows: list[dict[str, Any]], known: Callable[[dict[str, Any]], bool], item: str
+) -> dict[str, date]:
+    """Each lot's expiry as the first receipt stating it said, among the rows known at the cut."""
+    expiries: dict[str, date] = {}
+    for r in sorted(rows, key=lambda r: r["position"]):
+        stated = r["event_type"] == "ReceiptRecorded" and r["lot"] is not None and r["expires_on"] is not None
+        if stated and r["item"] == item and known(r):
+            expiries.setdefault(r["lot"], r["expires_on"])
+    return expiries
 
 
 def reference_fold(
@@ -814,19 +831,20 @@ def reference_fold(
         for r in rows
         if r["depot"] == depot and r["item"] == item and known(r) and (as_of is None or r["occurred_at"] <= as_of)
     ]
-    ref = Reference()
+    ref = Reference(expiries=reference_expiries(rows, known, item))
     for r in sorted(mine, key=lambda r: (r["occurred_at"], r["position"], r["line"])):
         if r["counted"] is not None:  # a count is ground truth: the balance is what was counted
-            variance = r["counted"] - ref.on_hand
+            book, variance = ref.on_hand, r["counted"] - ref.on_hand
             ref.on_hand = r["counted"]
-            ref.discrepancy = False
+            # flagged when more than 10 % off the book just before it (any difference from a book of 0 or less)
+            ref.discrepancy = abs(variance) * 10 > book if book > 0 else variance != 0
             if variance > 0:
                 ref.add(variance, None, None)
             elif variance < 0:
                 ref.draw(-variance, None)
         elif r["delta"] > 0:
             ref.on_hand += r["delta"]
-            ref.add(r["delta"], r["lot"], r["expires_on"])
+            ref.add(r["delta"], r["lot"], r["expires_on"] if r["lot"] is None else None)
         elif r["delta"] < 0:
             ref.on_hand += r["delta"]
             ref.draw(-r["delta"], r["lot"])
@@ -873,11 +891,11 @@ def fold_summary(history: History, depot: str, item: str, cut: Cut) -> dict[str,
         "lots": sorted(
             (
                 (lot["lot"], date.fromisoformat(lot["expires_on"]) if lot["expires_on"] else None, lot["quantity"])
-                for lot in state.lots.listing()
+                for lot in state.lots.listing(fold.expiries)
             ),
             key=repr,
         ),
-        "expired": state.lots.expired(cut.business_time.date()),
+        "expired": state.lots.expired(cut.business_time.date(), fold.expiries),
     }
 
 
