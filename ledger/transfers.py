@@ -21,6 +21,7 @@ from domain.exceptions import TransferClosed, UnknownTransfer
 from domain.stock import dispatchable
 from ledger.outcomes import ShortfallLine, TransferOutcome
 from projections.cut import Cut
+from projections.fold import ItemFold
 from projections.history import History
 
 if TYPE_CHECKING:
@@ -38,28 +39,13 @@ class TransferCommands:
         later, reaches_now = self.journal.movements_after(depot.code, item, at)
         return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, available_now)
 
-    def _lots_drawn(self: Ledger, source: str, lines: tuple[ev.TransferLine, ...], at: datetime) -> LotsAvailable:
-        """The source's lots at the dispatch's time `at`, as known now: what each named lot holds,
-        and the lots the dispatch takes, in the order the fold will take them. Lines naming a lot
-        take that lot, and are drawn first; the others draw first-expiry-first-out from what is
-        left. A backdated dispatch is read at its own time, so what it records is what the fold
-        draws at that place in business order (later draws that name no lot follow it there)."""
-        history = History(self.index_store)
+    def _source_lots(self: Ledger, source: str, items: set[str], at: datetime) -> dict[str, ItemFold]:
+        """The source's fold of each item as of a dispatch's time `at`, as known now."""
         cut = Cut(as_of=at, known_position=self.position(), known_at=None, asked_at=at)
-        folds = history.depot_folds(source, sorted({line.item for line in lines}), cut)
-        held: dict[tuple[str, str], int] = {}
-        for line in lines:
-            if line.lot is not None:
-                fold = folds.get(line.item)
-                held[line.item, line.lot] = fold.state.lots.held(line.lot) if fold else 0
-        taken: dict[tuple[str, str | None], int] = {}
-        for line in sorted(lines, key=lambda line: line.lot is None):  # named lots first (a stable sort)
-            fold = folds.get(line.item)
-            parts = fold.state.lots.take(line.quantity, line.lot, fold.expiries) if fold else [(None, line.quantity)]
-            for lot, quantity in parts:
-                taken[line.item, lot] = taken.get((line.item, lot), 0) + quantity
-        drawn = tuple(ev.DrawnLot(item=item, lot=lot, quantity=quantity) for (item, lot), quantity in taken.items())
-        return LotsAvailable(held=held, drawn=drawn)
+        return History(self.index_store).depot_folds(source, sorted(items), cut)
+
+    def _lots_drawn(self: Ledger, source: str, lines: tuple[ev.TransferLine, ...], at: datetime) -> LotsAvailable:
+        return lots_drawn(self._source_lots(source, {line.item for line in lines}, at), lines)
 
     def dispatch_transfer(self: Ledger, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
         transfer_id = f"T-{uuid.uuid4().hex[:12]}"
@@ -171,3 +157,25 @@ def shortfall(lines: Any) -> list[ShortfallLine]:
         for line in lines
         if line.quantity_received < line.quantity_dispatched
     ]
+
+
+def lots_drawn(folds: dict[str, ItemFold], lines: tuple[ev.TransferLine, ...]) -> LotsAvailable:
+    """What a dispatch of `lines` takes from the source's lots (`folds`, as of its time, as known
+    now; drawn from, so that several dispatches of one decision draw one after the other): what
+    each named lot holds, and the lots taken in the order the fold takes them. Lines naming a lot
+    take that lot, and are drawn first; the others draw first-expiry-first-out from what is left.
+    A backdated dispatch is read at its own time, so what it records is what the fold draws at its
+    place in business order (later draws that name no lot follow it there)."""
+    held: dict[tuple[str, str], int] = {}
+    for line in lines:
+        if line.lot is not None:
+            fold = folds.get(line.item)
+            held[line.item, line.lot] = fold.state.lots.held(line.lot) if fold else 0
+    taken: dict[tuple[str, str | None], int] = {}
+    for line in sorted(lines, key=lambda line: line.lot is None):  # named lots first (a stable sort)
+        fold = folds.get(line.item)
+        parts = fold.state.lots.take(line.quantity, line.lot, fold.expiries) if fold else [(None, line.quantity)]
+        for lot, quantity in parts:
+            taken[line.item, lot] = taken.get((line.item, lot), 0) + quantity
+    drawn = tuple(ev.DrawnLot(item=item, lot=lot, quantity=quantity) for (item, lot), quantity in taken.items())
+    return LotsAvailable(held=held, drawn=drawn)

@@ -132,7 +132,9 @@ class History:
         states = self._states(depot, starts)
         rows = self._rows_by_item(depot, starts, cut)
         expiries = self.expiries(_lots_named(states, rows), cut.known_position)
-        stale = {item: None for item, state in states.items() if starts[item] and not state.lots.agrees(expiries[item])}
+        stale: dict[str, dict[str, Any] | None] = {
+            item: None for item, state in states.items() if starts[item] and not state.lots.agrees(expiries[item])
+        }
         if stale:
             states |= {item: ItemState() for item in stale}
             rows |= self._rows_by_item(depot, stale, cut)
