@@ -91,7 +91,7 @@ from ledger.application import Context, Ledger
 from ledger.settings import Database
 from projections.checkpoints import CheckpointsAhead
 from projections.fold import fold_item
-from projections.history import ROW_COLUMNS
+from projections.history import ROW_COLUMNS, History
 from projections.runner import Projector
 
 ITEMS = (
@@ -747,7 +747,7 @@ def fold_figures(item_fold: Any, as_of: datetime) -> tuple[Any, ...]:
         state.transit_out,
         state.reserved,
         avg_daily_consumption(item_fold.consumed_14d),
-        state.lots.expired(as_of.date()),
+        state.lots.expired(as_of.date(), item_fold.expiries),
         state.min_days,
     )
 
@@ -763,7 +763,17 @@ def naive_journal_fold(ledger: Ledger, code: str, cut: Cut) -> dict[str, tuple[A
     by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_item[row["item"]].append(row)
-    return {item: fold_figures(fold_item(item_rows, cut.as_of), cut.as_of) for item, item_rows in by_item.items()}
+    expiries = lot_expiries(ledger, by_item, cut)
+    return {
+        item: fold_figures(fold_item(item_rows, cut.as_of, expiries=expiries[item]), cut.as_of)
+        for item, item_rows in by_item.items()
+    }
+
+
+def lot_expiries(ledger: Ledger, by_item: dict[str, list[dict[str, Any]]], cut: Cut) -> dict[str, dict[str, Any]]:
+    """The expiries of the lots in these rows as known at the cut (a lot's expiry is resolved per cut)."""
+    lots = {item: {row["lot"] for row in rows if row["lot"] is not None} for item, rows in by_item.items()}
+    return History(ledger.index_store).expiries(lots, cut.known)
 
 
 def naive_stream_replay(ledger: Ledger, code: str, cut: Cut) -> dict[str, tuple[Any, ...]]:
@@ -796,9 +806,10 @@ def naive_stream_replay(ledger: Ledger, code: str, cut: Cut) -> dict[str, tuple[
             )
         depot.apply(event)
     figures = {}
+    expiries = lot_expiries(ledger, by_item, cut)
     for item, rows in by_item.items():
         rows.sort(key=lambda r: (r["occurred_at"], r["position"], r["line"]))
-        figures[item] = fold_figures(fold_item(rows, cut.as_of), cut.as_of)
+        figures[item] = fold_figures(fold_item(rows, cut.as_of, expiries=expiries[item]), cut.as_of)
     return figures
 
 

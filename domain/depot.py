@@ -33,6 +33,7 @@ from domain.exceptions import (
     TransferClosed,
     UnknownTransfer,
 )
+from domain.stock import count_disagrees
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,21 @@ class ItemBook(BaseModel):
         return self.last_movement_at is not None and at < self.last_movement_at
 
 
+@dataclass(frozen=True)
+class LotsAvailable:
+    """What the service layer read of the source's lots for a dispatch: per (item, lot) named by
+    a line, what that lot holds at the dispatch's time, and the lots the dispatch draws."""
+
+    held: dict[tuple[str, str], int]
+    drawn: tuple[ev.DrawnLot, ...]
+
+
 class OpenTransfer(BaseModel):
     transfer_id: str
     direction: Direction
     counterpart: str
     lines: list[ev.TransferLine]
+    drawn: list[ev.DrawnLot] = []  # the lots it took at the source (empty in older snapshots: the lines' lots)
     allocation_id: str | None = None
     dispatched_at: datetime
 
@@ -227,9 +238,14 @@ class Depot(Aggregate):
         """`book_at` is the book balance at the count's time, as the ledger knows it now."""
         warnings = []
         if counted != book_at:
+            flagged = (
+                ": beyond the count variance share, the stock view flags a discrepancy until the next count"
+                if count_disagrees(book_at, counted)
+                else ""
+            )
             warnings.append(
                 f"count of {item} differs from the book: counted {counted}, book {book_at}, "
-                f"variance {counted - book_at:+d}"
+                f"variance {counted - book_at:+d}{flagged}"
             )
         if not self.book(item).counts_after(stamp.occurred_at):
             warnings.append(f"a later count of {item} exists: this count does not change the current balance")
@@ -309,10 +325,13 @@ class Depot(Aggregate):
         stamp: Stamp,
         allocation_id: str | None = None,
         reference: str | None = None,
+        lots: LotsAvailable | None = None,
     ) -> ev.TransferDispatched:
         """`available` is, per item, the stock the source can give up at the dispatch's time
         without any later balance going negative (see `domain.stock.dispatchable`); for a
-        dispatch against an allocation it counts what that allocation reserved for it."""
+        dispatch against an allocation it counts what that allocation reserved for it.
+        `lots` (from the service layer) is what each named lot holds at the dispatch's time and
+        which lots the dispatch draws; without it the lines' own lots are recorded."""
         wanted: Counter[str] = Counter()
         for line in lines:
             wanted[line.item] += line.quantity
@@ -320,6 +339,22 @@ class Depot(Aggregate):
             self._check_draw(allocation_id, destination, wanted, stamp.occurred_at)
         for item, quantity in sorted(wanted.items()):
             self._within_available("dispatch", item, quantity, available[item])
+        named: Counter[tuple[str, str]] = Counter()
+        for line in lines:
+            if line.lot is not None:
+                named[line.item, line.lot] += line.quantity
+        for (item, lot), quantity in sorted(named.items()):
+            held = lots.held.get((item, lot), 0) if lots is not None else quantity
+            if quantity > held:
+                can_give = max(0, held)
+                raise InsufficientStock(
+                    f"{self.code} cannot dispatch {quantity} {item} of lot {lot}: only {can_give} of it available",
+                    depot=self.code,
+                    item=item,
+                    lot=lot,
+                    available=can_give,
+                    requested=quantity,
+                )
         return self.trigger(
             ev.TransferDispatched,
             transfer_id=transfer_id,
@@ -327,6 +362,7 @@ class Depot(Aggregate):
             lines=lines,
             allocation_id=allocation_id,
             reference=reference,
+            drawn=lots.drawn if lots is not None else (),
             **stamp.fields(),
         )
 
@@ -381,6 +417,7 @@ class Depot(Aggregate):
             lines=dispatched.lines,
             allocation_id=dispatched.allocation_id,
             reference=dispatched.reference,
+            drawn=dispatched.drawn,
             occurred_at=dispatched.occurred_at,
             actor=dispatched.actor,
             source=dispatched.source,
@@ -504,7 +541,7 @@ class Depot(Aggregate):
             return None
         allocation = self.open_allocations.get(transfer.allocation_id or "")
         reserved_again = transfer.direction == "out" and allocation is not None and not allocation.revoked
-        return InTransit(transfer.direction, transfer.lines, reserved_again)
+        return InTransit(transfer.direction, transfer.lines, reserved_again, transfer.drawn)
 
     def mutate(self, event: Any) -> None:
         recorded = self._effects.get(event.originator_version)  # set when this depot triggered it
@@ -535,6 +572,7 @@ class Depot(Aggregate):
                     direction="out" if isinstance(event, ev.TransferDispatched) else "in",
                     counterpart=event.counterpart,
                     lines=list(event.lines),
+                    drawn=list(event.drawn),
                     allocation_id=event.allocation_id,
                     dispatched_at=event.occurred_at,
                 )

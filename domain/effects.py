@@ -46,13 +46,17 @@ class Effect:
 
 @dataclass(frozen=True, slots=True)
 class InTransit:
-    """A transfer still in transit at a depot: which way it goes there, its dispatched lines,
-    and whether cancelling it reserves its lines again (it was dispatched against an
-    allocation that is still in force)."""
+    """A transfer still in transit at a depot: which way it goes there, its dispatched lines, the
+    lots it drew at the source (empty: each line's own lot), and whether cancelling it reserves its
+    lines again (it was dispatched against an allocation that is still in force)."""
 
     direction: Direction
     lines: Sequence[ev.TransferLine]
     reserved_again: bool = False
+    drawn: Sequence[ev.DrawnLot] = ()
+
+    def lots(self) -> Sequence[ev.DrawnLot]:
+        return self.drawn or [ev.DrawnLot(item=line.item, lot=line.lot, quantity=line.quantity) for line in self.lines]
 
 
 # Finds a transfer still in transit at this depot (receipt and cancellation events do not repeat its lines).
@@ -60,7 +64,11 @@ OpenLines = Callable[[str], InTransit | None]
 
 
 def effects_of(event: Any, open_lines: OpenLines) -> list[Effect]:
-    """The effects of `event` on its depot."""
+    """The effects of `event` on its depot.
+
+    A transfer moves lots, not only items: the dispatch takes the lots it drew (`ev.drawn_lots`),
+    the destination receives them, and a cancellation returns them. A lot's expiry is not carried:
+    views look it up for their own cut (`projections.history`), from the receipts that state it."""
     match event:
         case ev.ReceiptRecorded():
             return [Effect(event.item, event.quantity, lot=event.lot, expires_on=event.expires_on)]
@@ -80,30 +88,20 @@ def effects_of(event: Any, open_lines: OpenLines) -> list[Effect]:
             drawn = event.allocation_id is not None  # a dispatch against an allocation takes what it reserved
             return [
                 Effect(
-                    line.item,
-                    -line.quantity,
-                    lot=line.lot,
-                    expires_on=line.expires_on,
-                    transit_out=line.quantity,
-                    reserved=-line.quantity if drawn else 0,
+                    taken.item,
+                    -taken.quantity,
+                    lot=taken.lot,
+                    transit_out=taken.quantity,
+                    reserved=-taken.quantity if drawn else 0,
                 )
-                for line in event.lines
+                for taken in ev.drawn_lots(event)
             ]
         case ev.TransferExpected():
             return [Effect(line.item, transit_in=line.quantity) for line in event.lines]
         case ev.TransferReceived():
             transit = open_lines(event.transfer_id)
-            lots = _single_lots(transit.lines if transit else ())
-            return [
-                Effect(
-                    line.item,
-                    line.quantity_received,
-                    lot=lots.get(line.item, (None, None))[0],
-                    expires_on=lots.get(line.item, (None, None))[1],
-                    transit_in=-line.quantity_dispatched,
-                )
-                for line in event.lines
-            ]
+            lots = transit.lots() if transit else ()
+            return [effect for line in event.lines for effect in _arrivals(lots, line)]
         case ev.TransferDelivered():
             return [Effect(line.item, transit_out=-line.quantity_dispatched) for line in event.lines]
         case ev.TransferCancelled():
@@ -113,26 +111,26 @@ def effects_of(event: Any, open_lines: OpenLines) -> list[Effect]:
             if transit.direction == "out":
                 return [
                     Effect(
-                        line.item,
-                        line.quantity,
-                        lot=line.lot,
-                        expires_on=line.expires_on,
-                        transit_out=-line.quantity,
-                        reserved=line.quantity if transit.reserved_again else 0,
+                        taken.item,
+                        taken.quantity,
+                        lot=taken.lot,
+                        transit_out=-taken.quantity,
+                        reserved=taken.quantity if transit.reserved_again else 0,
                     )
-                    for line in transit.lines
+                    for taken in transit.lots()
                 ]
             return [Effect(line.item, transit_in=-line.quantity) for line in transit.lines]
     return []
 
 
-def _single_lots(lines: Sequence[ev.TransferLine]) -> dict[str, tuple[str, Any]]:
-    """The lot (and its expiry) a received item came from, when the dispatch named exactly one."""
-    lots: dict[str, set[tuple[str | None, Any]]] = {}
-    for line in lines:
-        lots.setdefault(line.item, set()).add((line.lot, line.expires_on))
-    return {
-        item: next(iter(named))  # type: ignore[misc]
-        for item, named in lots.items()
-        if len(named) == 1 and next(iter(named))[0] is not None
-    }
+def _arrivals(lots: Sequence[ev.DrawnLot], received: ev.ReceivedLine) -> list[Effect]:
+    """What arrived of one item lands in the lots the dispatch drew, in the order drawn (first
+    expiry first); a shortfall is lost from the last of them."""
+    left = received.quantity_received
+    effects = []
+    for taken in lots:
+        if taken.item == received.item:
+            arrived = min(left, taken.quantity)
+            left -= arrived
+            effects.append(Effect(taken.item, arrived, lot=taken.lot, transit_in=-taken.quantity))
+    return effects or [Effect(received.item, received.quantity_received, transit_in=-received.quantity_dispatched)]

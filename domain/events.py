@@ -177,7 +177,20 @@ class TransferLine(Immutable):
     item: str
     quantity: int
     lot: str | None = None
-    expires_on: date | None = None  # the lot's expiry, as the source knew it, so it travels with the lot
+    # The lot's expiry as the source knew it at dispatch: written by events stored before views
+    # resolved a lot's expiry for their own cut (from the receipts that state it); read by nothing.
+    expires_on: date | None = None
+
+
+class DrawnLot(Immutable):
+    """What a dispatch took from one lot at the source (`lot` None: stock of no known lot):
+    the named lots, and for lines naming none what first-expiry-first-out drew, as the source's
+    fold stood at the dispatch's time when it was recorded. The destination receives these lots,
+    and a cancellation returns them."""
+
+    item: str
+    lot: str | None
+    quantity: int
 
 
 class ReceivedLine(Immutable):
@@ -198,6 +211,7 @@ class TransferDispatched(LedgerEvent):
     lines: tuple[TransferLine, ...]
     allocation_id: str | None = None
     reference: str | None = None
+    drawn: tuple[DrawnLot, ...] = ()  # empty in events stored before it was recorded: see `drawn_lots`
 
 
 class TransferExpected(LedgerEvent):
@@ -208,6 +222,13 @@ class TransferExpected(LedgerEvent):
     lines: tuple[TransferLine, ...]
     allocation_id: str | None = None
     reference: str | None = None
+    drawn: tuple[DrawnLot, ...] = ()  # empty in events stored before it was recorded: see `drawn_lots`
+
+
+def drawn_lots(event: TransferDispatched | TransferExpected) -> tuple[DrawnLot, ...]:
+    """The lots a dispatch drew; for an event stored before they were recorded, each line's
+    own lot (None where it named none: stock of no known lot)."""
+    return event.drawn or tuple(DrawnLot(item=line.item, lot=line.lot, quantity=line.quantity) for line in event.lines)
 
 
 class TransferReceived(LedgerEvent):

@@ -10,9 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 CONSUMPTION_WINDOW = timedelta(days=14)
 """Average daily consumption is the consumption dated in the 14 days up to a time, over 14."""
+
+COUNT_VARIANCE_SHARE = Fraction(1, 10)
+"""API.md's `count_variance` default: a count that differs from the book by more than this share
+of the book disagrees with it, and the views flag a discrepancy until the next count."""
+
+
+def count_disagrees(book: int, counted: int, share: Fraction = COUNT_VARIANCE_SHARE) -> bool:
+    """Whether a count differs from the book just before it by more than `share` of the book:
+    |counted - book| / book > share, in exact arithmetic. A book of 0 or below has no share to
+    measure by, so any count that differs from it disagrees (counted 5 against a book of 0 does;
+    a count of 0 against a book of 0 does not; a negative book always does)."""
+    if book <= 0:
+        return counted != book
+    return abs(counted - book) > share * book
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from domain.exceptions import AllocationClosed, InvalidCommand, UnknownAllocatio
 from domain.policies import Recipient, recommend
 from ledger.clock import utc_text
 from ledger.outcomes import AllocationLineView, AllocationOutcome, RevocationOutcome, TransferSummary
+from ledger.transfers import lots_drawn
 from projections.cut import Cut
 from projections.fold import avg_daily_consumption, days_of_supply
 from projections.history import History
@@ -225,19 +226,23 @@ class AllocationCommands(LedgerHost):
             touched: list[Depot] = [source]
             transfers = []
             if command.dispatch:
+                folds = self._source_lots(source.code, {command.item}, stamp.occurred_at)
                 for code, quantity in sorted(chosen.items()):
                     if quantity == 0:
                         continue
                     # The decision checked the whole quantity against what the source can give
-                    # at this time; each dispatch only turns its part of the reservation into a transfer.
+                    # at this time; each dispatch only turns its part of the reservation into a
+                    # transfer, drawing its lots after the dispatches before it.
+                    lines = (ev.TransferLine(item=command.item, quantity=quantity),)
                     dispatched = source.dispatch(
                         transfer_ids[code],
                         code,
-                        (ev.TransferLine(item=command.item, quantity=quantity),),
+                        lines,
                         {command.item: quantity},
                         stamp,
                         allocation_id=allocation_id,
                         reference=f"allocation {allocation_id}",
+                        lots=lots_drawn(folds, lines),
                     )
                     recipients[code].expect(dispatched, source.code)
                     touched.append(recipients[code])

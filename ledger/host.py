@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ledger.journal import Journal
     from ledger.outcomes import Outcome
     from ledger.persistence import IndexStore
+    from projections.fold import ItemFold
 
 OutcomeT = TypeVar("OutcomeT", bound="Outcome")
 
@@ -44,5 +45,7 @@ class LedgerHost(Protocol):
 
     # one mixin's, used by the other
     def _dispatchable(self, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int: ...
+
+    def _source_lots(self, source: str, items: set[str], at: datetime) -> dict[str, ItemFold]: ...
 
     def _allocation_source(self, allocation_id: str, ctx: Context, source: str | None = None) -> Depot: ...

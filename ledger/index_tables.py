@@ -5,7 +5,8 @@ that write rows into it in the same transaction as the events (`ledger.persisten
   a position.
 - `movements`: the per-depot movement journal, one row per item line that changes a
   book, indexed by depot, item and business time. Backdated commands and historical
-  views read it instead of replaying a depot's whole stream.
+  views read it instead of replaying a depot's whole stream. Receipts that state a lot's
+  expiry are indexed by (item, lot, position): a view looks the expiry up as known at its cut.
 - `transfers`: transfer id -> source, destination, status, so a receipt or cancellation
   naming only the transfer finds both depots.
 - `depots`, `items`: the directory, for listing and filtering.
@@ -53,6 +54,9 @@ SCHEMA = {
             WHERE backdated = 1""",
     "movements_by_lot": """
         CREATE INDEX IF NOT EXISTS {n}movements_by_lot ON {t}movements (depot, item, lot)
+            WHERE expires_on IS NOT NULL""",
+    "movements_lot_expiry": """
+        CREATE INDEX IF NOT EXISTS {n}movements_lot_expiry ON {t}movements (item, lot, position)
             WHERE expires_on IS NOT NULL""",
     "fold_checkpoints": """
         CREATE TABLE IF NOT EXISTS {t}fold_checkpoints (

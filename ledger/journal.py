@@ -110,20 +110,6 @@ class Journal:
                 row["expires_on"] = date.fromisoformat(row["expires_on"])
         return rows
 
-    def lot_expiry(self, depot: str, item: str, lot: str) -> date | None:
-        """The expiry date a depot recorded for a lot, so a transfer can carry it to the destination."""
-        rows = self.store.query(
-            """SELECT expires_on FROM {t}movements WHERE depot = :depot AND item = :item AND lot = :lot
-               AND expires_on IS NOT NULL LIMIT 1""",
-            depot=depot,
-            item=item,
-            lot=lot,
-        )
-        if not rows:
-            return None
-        value = rows[0]["expires_on"]
-        return date.fromisoformat(value) if isinstance(value, str) else value
-
     def balance_now(self, depot: str, item: str) -> int:
         """The on-demand fold at now, for checking the aggregate against the journal."""
         return balance(

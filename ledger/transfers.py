@@ -2,7 +2,9 @@
 cancellation (facts naming only the transfer, which the transfers index resolves to both depots).
 
 A dispatch commits stock at its business time: a backdated dispatch may not take what later
-movements already relied on (`domain.stock.dispatchable`). Both depots are saved in one
+movements already relied on (`domain.stock.dispatchable`), nor more of a named lot than the
+source holds of it then; it records the lots it draws, which the destination receives and a
+cancellation returns. Both depots are saved in one
 transaction, so a transfer is never in one depot's books and missing from the other's.
 """
 
@@ -14,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from domain import commands as cmd
 from domain import events as ev
-from domain.depot import Depot
+from domain.depot import Depot, LotsAvailable
 from domain.exceptions import TransferClosed, UnknownTransfer
 from domain.stock import dispatchable
 from ledger.outcomes import ShortfallLine, TransferOutcome
+from projections.cut import Cut
+from projections.fold import ItemFold
+from projections.history import History
 
 if TYPE_CHECKING:
     from ledger.application import Context
@@ -37,6 +42,14 @@ class TransferCommands(LedgerHost):
         later, reaches_now = self.journal.movements_after(depot.code, item, at)
         return dispatchable(self.journal.book_at(depot.code, item, at), later, reaches_now, available_now)
 
+    def _source_lots(self, source: str, items: set[str], at: datetime) -> dict[str, ItemFold]:
+        """The source's fold of each item as of a dispatch's time `at`, as known now."""
+        cut = Cut(as_of=at, known_position=self.position(), known_at=None, asked_at=at)
+        return History(self.index_store).depot_folds(source, sorted(items), cut)
+
+    def _lots_drawn(self, source: str, lines: tuple[ev.TransferLine, ...], at: datetime) -> LotsAvailable:
+        return lots_drawn(self._source_lots(source, {line.item for line in lines}, at), lines)
+
     def dispatch_transfer(self, command: cmd.DispatchTransfer, ctx: Context) -> tuple[TransferOutcome, bool]:
         transfer_id = f"T-{uuid.uuid4().hex[:12]}"
 
@@ -50,13 +63,7 @@ class TransferCommands(LedgerHost):
                 self.require_item(asked.item)
             stamp = self._stamp(ctx, command.occurred_at, command.note)
             lines = tuple(
-                ev.TransferLine(
-                    item=asked.item,
-                    quantity=asked.quantity,
-                    lot=asked.lot,
-                    expires_on=self.journal.lot_expiry(source.code, asked.item, asked.lot) if asked.lot else None,
-                )
-                for asked in command.lines
+                ev.TransferLine(item=asked.item, quantity=asked.quantity, lot=asked.lot) for asked in command.lines
             )
             wanted: dict[str, int] = {}
             for line in lines:
@@ -78,6 +85,7 @@ class TransferCommands(LedgerHost):
                 stamp,
                 allocation_id=command.allocation_id,
                 reference=command.reference,
+                lots=self._lots_drawn(source.code, lines, stamp.occurred_at),
             )
             destination.expect(dispatched, source.code)
             return [source, destination], TransferOutcome(transfer_id=transfer_id, status="in_transit")
@@ -154,3 +162,25 @@ def shortfall(lines: Any) -> list[ShortfallLine]:
         for line in lines
         if line.quantity_received < line.quantity_dispatched
     ]
+
+
+def lots_drawn(folds: dict[str, ItemFold], lines: tuple[ev.TransferLine, ...]) -> LotsAvailable:
+    """What a dispatch of `lines` takes from the source's lots (`folds`, as of its time, as known
+    now; drawn from, so that several dispatches of one decision draw one after the other): what
+    each named lot holds, and the lots taken in the order the fold takes them. Lines naming a lot
+    take that lot, and are drawn first; the others draw first-expiry-first-out from what is left.
+    A backdated dispatch is read at its own time, so what it records is what the fold draws at its
+    place in business order (later draws that name no lot follow it there)."""
+    held: dict[tuple[str, str], int] = {}
+    for line in lines:
+        if line.lot is not None:
+            fold = folds.get(line.item)
+            held[line.item, line.lot] = fold.state.lots.held(line.lot) if fold else 0
+    taken: dict[tuple[str, str | None], int] = {}
+    for line in sorted(lines, key=lambda line: line.lot is None):  # named lots first (a stable sort)
+        fold = folds.get(line.item)
+        parts = fold.state.lots.take(line.quantity, line.lot, fold.expiries) if fold else [(None, line.quantity)]
+        for lot, quantity in parts:
+            taken[line.item, lot] = taken.get((line.item, lot), 0) + quantity
+    drawn = tuple(ev.DrawnLot(item=item, lot=lot, quantity=quantity) for (item, lot), quantity in taken.items())
+    return LotsAvailable(held=held, drawn=drawn)

@@ -1,8 +1,9 @@
 """The fold every view computes the same way (DESIGN.md, "Derived figures").
 
 Input: one depot's journal rows for one item, in business order (`occurred_at`, then
-ledger position, then line). Counts reset the balance; lots are drawn
-first-expiry-first-out; the figures are exact integers, and days of supply is rounded
+ledger position, then line), and the lots' expiries as known at the cut. Counts reset the
+balance (and flag a discrepancy when they differ from it by more than the count variance
+share); lots are drawn first-expiry-first-out; the figures are exact integers, and days of supply is rounded
 half up to one decimal. The state after any prefix of the rows is plain data, so it can
 be stored as a checkpoint and folding resumed from it (`projections.history`).
 """
@@ -15,94 +16,134 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from domain.stock import CONSUMPTION_WINDOW
+from domain.stock import CONSUMPTION_WINDOW, count_disagrees
 
 CONSUMPTION = "ConsumptionReported"
 
 
-@dataclass
-class Lot:
-    lot: str | None
-    expires_on: date | None
-    quantity: int = 0
+Expiries = Mapping[str, date]
+"""A lot's expiry by lot name, as known at a cut: a fact about the lot, learnt from the first
+receipt that states it anywhere in the ledger (`projections.history`), not from the depot's rows."""
+
+STATE_FORMAT = 2
+"""Bumped when what a saved fold state means changes; a checkpoint of another format is not resumed."""
+
+
+def _date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
 
 
 @dataclass
 class Lots:
-    """Stock by lot; stock of no known lot is the `None` lot, drawn after every dated lot.
+    """Stock by lot. A named lot holds a quantity; stock of no known lot (`unknown`) is drawn after
+    every named lot, and it is what goes negative when more is drawn than the books hold.
 
-    A named lot that runs empty leaves `by_lot` (so ten years of deliveries do not slow
-    every later draw), and its expiry is remembered in `emptied`, so stock of that lot
-    arriving again without an expiry date still carries the one first recorded."""
+    A named lot's expiry is not part of the state: draws and listings look it up in the cut's
+    `Expiries`, so a receipt stating it that is recorded late changes the views from when it is
+    known. `seen` keeps the expiry each lot entering the state was folded with, so a saved state is
+    resumed only by a cut that knows the same expiries (`agrees`). A named lot that runs empty
+    leaves `by_lot` (ten years of deliveries do not slow every later draw). Stock of no known lot
+    keeps the first expiry a receipt without a lot gave it at this depot."""
 
-    by_lot: dict[str | None, Lot] = field(default_factory=dict)
-    emptied: dict[str, date] = field(default_factory=dict)
+    by_lot: dict[str, int] = field(default_factory=dict)
+    unknown: int = 0
+    unknown_expires_on: date | None = None
+    seen: dict[str, date | None] = field(default_factory=dict)
 
-    def add(self, quantity: int, lot: str | None = None, expires_on: date | None = None) -> None:
-        entry = self.by_lot.get(lot)
-        if entry is None:
-            if expires_on is None and lot is not None:
-                expires_on = self.emptied.get(lot)
-            entry = self.by_lot[lot] = Lot(lot, expires_on)
-        if entry.expires_on is None and expires_on is not None:
-            entry.expires_on = expires_on
-        entry.quantity += quantity
+    def add(self, quantity: int, lot: str | None, expiries: Expiries, expires_on: date | None = None) -> None:
+        if lot is None:
+            if self.unknown_expires_on is None:
+                self.unknown_expires_on = expires_on
+            self.unknown += quantity
+            return
+        self.seen.setdefault(lot, expiries.get(lot))
+        self.by_lot[lot] = self.by_lot.get(lot, 0) + quantity
 
-    def draw(self, quantity: int, lot: str | None = None) -> None:
+    def take(self, quantity: int, lot: str | None, expiries: Expiries) -> list[tuple[str | None, int]]:
+        """Draw `quantity`: the named lot first, then first-expiry-first-out over the named lots
+        (undated ones after dated ones, by name), then stock of no known lot. Returns what was
+        taken from which lot (None: no known lot)."""
+        taken: list[tuple[str | None, int]] = []
         remaining = quantity
+        order = sorted(
+            (name for name, held in self.by_lot.items() if held > 0),
+            key=lambda name: (expiries.get(name) is None, expiries.get(name) or date.max, name),
+        )
         if lot is not None and lot in self.by_lot:
-            remaining -= self._take(self.by_lot[lot], remaining)
+            order = [lot, *(name for name in order if name != lot)]
+        for name in order:
+            if remaining == 0:
+                break
+            part = max(0, min(self.by_lot[name], remaining))
+            if part:
+                taken.append((name, part))
+                remaining -= part
+                self.by_lot[name] -= part
+            if self.by_lot[name] == 0:
+                del self.by_lot[name]
         if remaining:
-            for entry in sorted(
-                (e for e in self.by_lot.values() if e.lot is not None and e.quantity > 0),
-                key=lambda e: (e.expires_on is None, e.expires_on or date.max, e.lot),
-            ):
-                remaining -= self._take(entry, remaining)
-                if remaining == 0:
-                    break
-        if remaining:
-            self.add(-remaining)  # more drawn than known: the unknown lot goes negative
-
-    def _take(self, entry: Lot, wanted: int) -> int:
-        """Take what the lot has; an emptied named lot is forgotten, so ten years of deliveries
-        do not slow every later draw (a receipt into it again brings its expiry back)."""
-        taken = max(0, min(entry.quantity, wanted))
-        entry.quantity -= taken
-        if entry.quantity == 0 and entry.lot is not None:
-            del self.by_lot[entry.lot]
-            if entry.expires_on is not None:
-                self.emptied[entry.lot] = entry.expires_on
+            taken.append((None, remaining))
+            self.unknown -= remaining  # more drawn than known: the unknown lot goes negative
         return taken
 
-    def expired(self, on: date) -> int:
-        return sum(e.quantity for e in self.by_lot.values() if e.expires_on and e.expires_on < on and e.quantity > 0)
+    def draw(self, quantity: int, lot: str | None, expiries: Expiries) -> None:
+        self.take(quantity, lot, expiries)
 
-    def listing(self) -> list[dict[str, Any]]:
+    def agrees(self, expiries: Expiries) -> bool:
+        """Whether this state was folded with the same expiries as `expiries` gives its lots."""
+        return all(expiries.get(lot) == expires_on for lot, expires_on in self.seen.items())
+
+    def held(self, lot: str) -> int:
+        return self.by_lot.get(lot, 0)
+
+    def _entries(self, expiries: Expiries) -> list[tuple[str | None, date | None, int]]:
+        entries: list[tuple[str | None, date | None, int]] = [
+            (lot, expiries.get(lot), quantity) for lot, quantity in self.by_lot.items()
+        ]
+        return [*entries, (None, self.unknown_expires_on, self.unknown)]
+
+    def expired(self, on: date, expiries: Expiries) -> int:
+        return sum(q for _, exp, q in self._entries(expiries) if exp is not None and exp < on and q > 0)
+
+    def listing(self, expiries: Expiries) -> list[dict[str, Any]]:
         return [
-            {"lot": e.lot, "expires_on": e.expires_on.isoformat() if e.expires_on else None, "quantity": e.quantity}
-            for e in sorted(self.by_lot.values(), key=lambda e: (e.lot is None, e.expires_on or date.max, e.lot or ""))
-            if e.quantity != 0
+            {"lot": lot, "expires_on": exp.isoformat() if exp else None, "quantity": q}
+            for lot, exp, q in sorted(
+                self._entries(expiries), key=lambda e: (e[0] is None, e[1] or date.max, e[0] or "")
+            )
+            if q != 0
         ]
 
     def dump(self) -> dict[str, Any]:
         return {
-            "lots": [
-                [e.lot, e.expires_on.isoformat() if e.expires_on else None, e.quantity] for e in self.by_lot.values()
-            ],
-            "emptied": {lot: expires_on.isoformat() for lot, expires_on in self.emptied.items()},
+            "lots": self.by_lot,
+            "unknown": [self.unknown_expires_on.isoformat() if self.unknown_expires_on else None, self.unknown],
+            "seen": {lot: exp.isoformat() if exp else None for lot, exp in self.seen.items()},
         }
 
     @classmethod
     def load(cls, dumped: dict[str, Any]) -> Lots:
+        unknown_expires_on, unknown = dumped["unknown"]
         return cls(
-            {lot: Lot(lot, date.fromisoformat(exp) if exp else None, q) for lot, exp, q in dumped["lots"]},
-            {lot: date.fromisoformat(expires_on) for lot, expires_on in dumped["emptied"].items()},
+            dict(dumped["lots"]),
+            unknown,
+            _date(unknown_expires_on),
+            {lot: _date(exp) for lot, exp in dumped["seen"].items()},
         )
+
+
+NO_EXPIRIES: Expiries = {}
 
 
 @dataclass
 class ItemState:
-    """One item at one depot after folding a prefix of its rows in business order."""
+    """One item at one depot after folding a prefix of its rows in business order.
+
+    `discrepancy` says the book disagrees with the world since the last count: that count
+    differed from the balance just before it by more than the count variance share
+    (`domain.stock.count_disagrees`), or on hand went below zero after it."""
 
     on_hand: int = 0
     transit_in: int = 0
@@ -112,22 +153,22 @@ class ItemState:
     discrepancy: bool = False
     lots: Lots = field(default_factory=Lots)
 
-    def apply(self, row: Mapping[str, Any]) -> None:
+    def apply(self, row: Mapping[str, Any], expiries: Expiries = NO_EXPIRIES) -> None:
         counted, delta = row["counted"], row["delta"]
         if counted is not None:
-            variance = counted - self.on_hand
+            book, variance = self.on_hand, counted - self.on_hand
             self.on_hand = counted
-            self.discrepancy = False  # a count is ground truth and settles it
+            self.discrepancy = count_disagrees(book, counted)  # a count is ground truth: it settles or raises it
             if variance < 0:
-                self.lots.draw(-variance)
+                self.lots.draw(-variance, None, expiries)
             elif variance > 0:
-                self.lots.add(variance)
+                self.lots.add(variance, None, expiries)
         elif delta:
             self.on_hand += delta
             if delta > 0:
-                self.lots.add(delta, row.get("lot"), _as_date(row.get("expires_on")))
+                self.lots.add(delta, row.get("lot"), expiries, _date(row.get("expires_on")))
             else:
-                self.lots.draw(-delta, row.get("lot"))
+                self.lots.draw(-delta, row.get("lot"), expiries)
         if self.on_hand < 0:
             self.discrepancy = True
         self.transit_in += row.get("transit_in") or 0
@@ -138,6 +179,7 @@ class ItemState:
 
     def dump(self) -> dict[str, Any]:
         return {
+            "format": STATE_FORMAT,
             "on_hand": self.on_hand,
             "transit_in": self.transit_in,
             "transit_out": self.transit_out,
@@ -148,42 +190,47 @@ class ItemState:
         }
 
     @classmethod
-    def load(cls, dumped: Mapping[str, Any]) -> ItemState:
-        return cls(**{**dumped, "lots": Lots.load(dumped["lots"])})
+    def load(cls, dumped: Mapping[str, Any]) -> ItemState | None:
+        """None for a state saved in another format (a checkpoint written by an earlier version)."""
+        if dumped.get("format") != STATE_FORMAT:
+            return None
+        fields = {k: v for k, v in dumped.items() if k != "format"}
+        return cls(**{**fields, "lots": Lots.load(dumped["lots"])})
 
 
 @dataclass
 class ItemFold:
-    """The state at `as_of` plus the consumption in the 14 days up to it."""
+    """The state at `as_of` plus the consumption in the 14 days up to it, and the lots'
+    expiries as known at the cut (what its listing and expired stock read)."""
 
     state: ItemState
     consumed_14d: int = 0
+    expiries: Expiries = field(default_factory=dict)
 
 
 def window_start(as_of: datetime) -> datetime:
     return as_of - CONSUMPTION_WINDOW
 
 
-def fold_item(rows: Iterable[Mapping[str, Any]], as_of: datetime | None, now: datetime | None = None) -> ItemFold:
+def fold_item(
+    rows: Iterable[Mapping[str, Any]],
+    as_of: datetime | None,
+    now: datetime | None = None,
+    expiries: Expiries = NO_EXPIRIES,
+) -> ItemFold:
     """Fold one item's rows (business order) dated at or before `as_of` (None: every row, with
     the consumption window ending at `now`). The reference every faster path must equal."""
     end = as_of if as_of is not None else now
     start = window_start(end) if end is not None else None
-    result = ItemFold(ItemState())
+    result = ItemFold(ItemState(), expiries=expiries)
     for row in rows:
         at = row["occurred_at"]
         if as_of is not None and at > as_of:
             continue
-        result.state.apply(row)
+        result.state.apply(row, expiries)
         if row["event_type"] == CONSUMPTION and start is not None and start < at <= end:
             result.consumed_14d += -row["delta"]
     return result
-
-
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
 
 
 def avg_daily_consumption(consumed_14d: int) -> float:

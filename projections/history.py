@@ -20,8 +20,8 @@ cut is as cheap as the next.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -30,7 +30,10 @@ import structlog
 from ledger import clock
 from ledger.persistence import IndexStore
 from projections.cut import BadCut, Cut, parse_instant, parse_position
-from projections.fold import CONSUMPTION, ItemFold, ItemState, window_start
+from projections.fold import CONSUMPTION, Expiries, ItemFold, ItemState, window_start
+
+RECEIPT = "ReceiptRecorded"
+LOTS_PER_BRANCH = 500
 
 CHECKPOINT_EVERY = 250
 CANDIDATES = 8
@@ -45,11 +48,13 @@ ROW_COLUMNS = (
 
 @dataclass
 class Folded:
-    """One item's state after a fold, the rows read after its starting checkpoint, the last of them."""
+    """One item's state after a fold, the rows read after its starting checkpoint, the last of
+    them, and the lots' expiries it was folded with (as known at the cut)."""
 
     state: ItemState
     rows: int = 0
     last: dict[str, Any] | None = None
+    expiries: Expiries = field(default_factory=dict)
 
 
 class History:
@@ -104,7 +109,7 @@ class History:
             return {}
         folded = self._fold(depot, items, cut)
         consumed = self._consumed(depot, items, cut)
-        return {item: ItemFold(folded[item].state, consumed.get(item, 0)) for item in items}
+        return {item: ItemFold(folded[item].state, consumed.get(item, 0), folded[item].expiries) for item in items}
 
     def checkpoint_ahead(self, depot: str, items: list[str], known: int, every: int) -> dict[str, int]:
         """Fold each item with every row recorded up to position `known`, and leave a checkpoint at
@@ -121,13 +126,27 @@ class History:
 
     def _fold(self, depot: str, items: list[str], cut: Cut) -> dict[str, Folded]:
         """Each item's state at the cut, folded from its nearest usable checkpoint; a fold that
-        reads many rows leaves a checkpoint every `CHECKPOINT_EVERY` of them."""
+        reads many rows leaves a checkpoint every `CHECKPOINT_EVERY` of them.
+
+        First-expiry-first-out draws depend on the lots' expiries, which the cut may know better
+        than the checkpoint did (a receipt stating one recorded since): a checkpoint folded with
+        other expiries for its lots is passed over, and that item folded from the start."""
         starts = self._starts(depot, items, cut)
-        folded = {item: Folded(state) for item, state in self._states(depot, starts).items()}
+        states = self._states(depot, starts)
+        rows = self._rows_by_item(depot, starts, cut)
+        expiries = self.expiries(_lots_named(states, rows), cut.known_position)
+        stale: dict[str, dict[str, Any] | None] = {
+            item: None for item, state in states.items() if starts[item] and not state.lots.agrees(expiries[item])
+        }
+        if stale:
+            states |= {item: ItemState() for item in stale}
+            rows |= self._rows_by_item(depot, stale, cut)
+            expiries |= self.expiries(_lots_named({}, {item: rows[item] for item in stale}), cut.known_position)
+        folded = {item: Folded(state, expiries=expiries[item]) for item, state in states.items()}
         pending: list[dict[str, Any]] = []
-        for row in self._rows_after(depot, starts, cut):
+        for row in (row for item in items for row in rows[item]):
             f = folded[row["item"]]
-            f.state.apply(row)
+            f.state.apply(row, f.expiries)
             f.rows += 1
             f.last = row
             if f.rows % CHECKPOINT_EVERY == 0:
@@ -189,8 +208,45 @@ class History:
                     del candidates[item]
         return starts
 
+    def expiries(self, lots: dict[str, set[str]], known: int) -> dict[str, dict[str, Any]]:
+        """Per item, the expiry of each of `lots` as known at position `known`: what the first
+        receipt of that lot stating one said, at whichever depot (a lot is the manufacturer's, and
+        so is its expiry). Lots no receipt known by then dates are left out (undated)."""
+        found: dict[str, dict[str, Any]] = {item: {} for item in lots}
+        branches, params = [], {"known": known, "receipt": RECEIPT}
+        for n, (item, names) in enumerate(lots.items()):
+            ordered = sorted(names)
+            for m in range(0, len(ordered), LOTS_PER_BRANCH):
+                chunk = ordered[m : m + LOTS_PER_BRANCH]
+                marks = ", ".join(f":lot_{n}_{m + k}" for k in range(len(chunk)))
+                branches.append(
+                    f"SELECT item, lot, expires_on, position FROM {{t}}movements WHERE item = :item_{n}"
+                    f" AND lot IN ({marks}) AND expires_on IS NOT NULL AND event_type = :receipt AND position <= :known"
+                )
+                params |= {f"lot_{n}_{m + k}": lot for k, lot in enumerate(chunk)}
+            params[f"item_{n}"] = item
+        if not branches:
+            return found
+        first: dict[tuple[str, str], int] = {}
+        for row in self.store.query(" UNION ALL ".join(branches), **params):
+            key = (row["item"], row["lot"])
+            if key not in first or row["position"] < first[key]:
+                first[key] = row["position"]
+                value = row["expires_on"]
+                found[row["item"]][row["lot"]] = date.fromisoformat(value) if isinstance(value, str) else value
+        return found
+
+    def _rows_by_item(
+        self, depot: str, starts: dict[str, dict[str, Any] | None], cut: Cut
+    ) -> dict[str, list[dict[str, Any]]]:
+        rows: dict[str, list[dict[str, Any]]] = {item: [] for item in starts}
+        for row in self._rows_after(depot, starts, cut):
+            rows[row["item"]].append(row)
+        return rows
+
     def _states(self, depot: str, starts: dict[str, dict[str, Any] | None]) -> dict[str, ItemState]:
-        """The saved states of the chosen checkpoints (only those: a state can be large)."""
+        """The saved states of the chosen checkpoints (only those: a state can be large); a
+        checkpoint saved in another format is passed over (that item is folded from the start)."""
         states = {item: ItemState() for item in starts}
         chosen = [item for item, start in starts.items() if start is not None]
         if not chosen:
@@ -212,8 +268,10 @@ class History:
             depot=depot,
             **params,
         ):
-            states[row["item"]] = ItemState.load(orjson.loads(row["state"]))
-            chosen.remove(row["item"])
+            loaded = ItemState.load(orjson.loads(row["state"]))
+            if loaded is not None:
+                states[row["item"]] = loaded
+                chosen.remove(row["item"])
         for item in chosen:  # deleted meanwhile (checkpoints are a cache): fold that item from the start
             starts[item] = None
         return states
@@ -300,8 +358,17 @@ class History:
             self.store.write(
                 """INSERT INTO {t}fold_checkpoints (depot, item, known_position, occurred_at, position, line, state)
                    VALUES (:depot, :item, :known_position, :occurred_at, :at_position, :line, :state)
-                   ON CONFLICT DO NOTHING""",
+                   ON CONFLICT (depot, item, occurred_at, position, line, known_position)
+                   DO UPDATE SET state = excluded.state""",
                 list(checkpoints),
             )
         except Exception:
             log.warning("checkpoint_not_saved", exc_info=True)
+
+
+def _lots_named(states: dict[str, ItemState], rows: dict[str, list[dict[str, Any]]]) -> dict[str, set[str]]:
+    """Per item, every lot a fold from these states over these rows may draw, list or has drawn."""
+    named = {item: set(state.lots.seen) | set(state.lots.by_lot) for item, state in states.items()}
+    for item, item_rows in rows.items():
+        named.setdefault(item, set()).update(row["lot"] for row in item_rows if row["lot"] is not None)
+    return named

@@ -75,8 +75,8 @@ def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
         item=item,
         min_days=state.min_days,
         meets_obligation=meets_obligation(days, state.min_days),  # type: ignore[arg-type]
-        expired=state.lots.expired(cut.business_time.date()),
-        lots=[LotLine(**lot) for lot in state.lots.listing()],
+        expired=state.lots.expired(cut.business_time.date(), fold.expiries),
+        lots=[LotLine(**lot) for lot in state.lots.listing(fold.expiries)],
         discrepancy=state.discrepancy,
     )
 

@@ -201,7 +201,10 @@ def test_a_late_report_dated_before_a_count_as_known_before_and_after_it_was_rec
     now = line(api, A_NORTH, as_of=t(8), **now_known)
     assert figures(then, "on_hand", "avg_daily_consumption", "days_of_supply") == (65, 2.14, 30.3)
     assert figures(now, "on_hand", "avg_daily_consumption", "days_of_supply") == (65, 4.29, 15.2)
-    assert then["discrepancy"] is False and now["discrepancy"] is False
+    # The count's variance is measured against the balance just before it in the cut: 80 before
+    # the late report (75 is 6.25 % off: within the 10 % count variance share), 50 after it (75 is
+    # 50 % off: the count disagrees with the book, flagged until the next count).
+    assert then["discrepancy"] is False and now["discrepancy"] is True
 
 
 def test_known_at_as_a_position_or_a_time_answers_that_cut(api):

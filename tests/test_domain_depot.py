@@ -170,7 +170,17 @@ def test_count_variance_is_counted_minus_book() -> None:
     receive(depot, 100, day(-5))
     event, warnings = depot.count(MASK, 64, 100, stamp(day(-3)))
     assert event.counted - event.book_at_recording == -36
-    assert warnings == ["count of FFP2 differs from the book: counted 64, book 100, variance -36"]
+    assert warnings == [
+        "count of FFP2 differs from the book: counted 64, book 100, variance -36: beyond the count variance share, "
+        "the stock view flags a discrepancy until the next count"
+    ]
+
+
+def test_a_count_within_the_count_variance_share_warns_without_a_flag() -> None:
+    depot = new_depot()
+    receive(depot, 100, day(-5))
+    _, warnings = depot.count(MASK, 90, 100, stamp(day(-3)))  # 10 % off: not more than the share
+    assert warnings == ["count of FFP2 differs from the book: counted 90, book 100, variance -10"]
 
 
 def test_count_that_agrees_with_the_book_gives_no_warning() -> None:

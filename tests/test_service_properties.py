@@ -7,7 +7,9 @@ order); a count resets the balance to what was counted, everything else adds its
 
 - The depot aggregate's `on_hand`, the journal's fold and the reference agree after every
   command, and a second ledger reading the same database folds the same.
-- A count's variance is counted minus the reference balance just before it.
+- A count's variance is counted minus the reference balance just before it, and the on-demand
+  fold's discrepancy flag is the reference's (a count more than 10 % off the balance just before
+  it, or a balance below zero, flags it until the next count).
 - A backdated dispatch is accepted exactly when it leaves every running balance from its
   time up to the next count non-negative (with no later count: up to now); otherwise it is
   refused with the most that could have left.
@@ -36,6 +38,7 @@ from domain.exceptions import InsufficientStock
 from ledger import clock
 from ledger.application import Context, Ledger
 from ledger.settings import Database
+from projections.history import History
 
 MASK = "FFP2"
 DEPOT = "DEPOT-A"
@@ -88,6 +91,21 @@ def running_balances(movements: list[Recorded]) -> list[tuple[Recorded, int]]:
 def reference_balance(movements: list[Recorded]) -> int:
     balances = running_balances(movements)
     return balances[-1][1] if balances else 0
+
+
+def reference_discrepancy(movements: list[Recorded]) -> bool:
+    """The discrepancy flag now: the last count was more than 10 % off the balance just before it
+    (any difference from a balance of 0 or less), or the balance went below zero after it."""
+    flagged, running = False, 0
+    for movement in business_order(movements):
+        if movement.counted is not None:
+            off = abs(movement.counted - running)
+            flagged = off * 10 > running if running > 0 else off != 0
+            running = movement.counted
+        else:
+            running += movement.delta
+        flagged = flagged or running < 0
+    return flagged
 
 
 def window(movements: list[Recorded], at: datetime, seq: int) -> list[int]:
@@ -238,6 +256,10 @@ def run(make_ledger: LedgerFactory, scenario: Scenario) -> None:
             expected = reference_balance(movements)
             assert ledger.journal.balance_now(DEPOT, MASK) == expected, "journal fold vs reference"
             assert ledger.depot(DEPOT).on_hand(MASK) == expected, "aggregate vs reference"
+            history = History(ledger.index_store)
+            flagged = history.item_fold(DEPOT, MASK, history.cut(None, None, ledger.position())).state.discrepancy
+            assert flagged == reference_discrepancy(movements), "discrepancy flag: on-demand fold vs reference"
+            event(f"discrepancy flagged: {flagged}")
         # a second ledger on the same database rebuilds the depot from stored events alone
         rereader = Ledger(ledger.env)
         try:
