@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import openapi, problems
 from api.authentication import Authentication
@@ -116,7 +117,17 @@ def create_app(
 
     log_level = os.environ.get("SUPPLY_LEDGER_LOG_LEVEL", "INFO")
     configure_logging(log_level)
-    app = FastAPI(title="Supply Ledger", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs with Swagger UI's scripts served by this process (fastapi-offline's copy), not a CDN:
+    # a crisis system documents itself without the internet. No /redoc: ReDoc always fetches its
+    # vendor's logo from the internet.
+    app = FastAPIOffline(
+        redoc_url=None,
+        title="Supply Ledger",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
+    )
     app.state.metrics = Metrics()
     problems.install(app)
     openapi.install(app)

@@ -8,6 +8,7 @@ application name as prefix (`supplyledger_events`, `access_events`, ...).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -53,8 +54,21 @@ class Database:
 
     @property
     def data_dir(self) -> Path:
-        """Where the admin token file goes: beside the SQLite file, or the default directory."""
+        """Where the token files go: beside the SQLite file, or the default directory."""
         return self.sqlite_path.parent if self.kind == "sqlite" else DEFAULT_DATA_DIR
+
+    def token_file(self, name: str = "admin") -> Path:
+        """The file that keeps this ledger's token `name` (`admin`, `demo-coordinator`, ...).
+
+        A token file belongs to its database, so two ledgers never share one: on SQLite it is
+        named after the file (`ledger-admin-token` beside `ledger.sqlite3`), on PostgreSQL after
+        host, port, database and schema (`postgresql-db.example-5432-ledger-admin-token`)."""
+        if self.kind == "sqlite":
+            return self.sqlite_path.with_name(f"{self.sqlite_path.stem}-{name}-token")
+        env = self.env(indexed=False)
+        parts = [env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"], env.get("POSTGRES_SCHEMA")]
+        ledger = "-".join(re.sub(r"[^A-Za-z0-9._]+", "_", part) for part in parts if part)
+        return DEFAULT_DATA_DIR / f"postgresql-{ledger}-{name}-token"
 
     def env(self, ledger: str = "ledger", indexed: bool = True, shared_pool: bool = False) -> dict[str, str]:
         """Library settings for one event store in this database (`ledger`, `access`, `exercise-x`);

@@ -2,7 +2,7 @@
 
 PostgreSQL comes from SUPPLY_LEDGER_TEST_POSTGRES_URL (`.ci/run` sets it). Each test run
 creates its own database and drops it afterwards; each test gets its own schema in it.
-Without the variable the PostgreSQL half is skipped with the reason; under CI (CI=true)
+Without the variable the PostgreSQL half is skipped, summed up in one line; under CI (CI=true)
 a missing variable or an unreachable server is a failure, never a skip.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import NoReturn
 from urllib.parse import urlparse, urlunparse
 
 import psycopg
@@ -44,6 +45,14 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
+class PostgresMissing(pytest.skip.Exception):
+    """The PostgreSQL half skipped: reported as one line for all of them (see below)."""
+
+
+def skip_postgres(reason: str) -> NoReturn:
+    raise PostgresMissing(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A fresh database for this test run, dropped at the end."""
@@ -51,15 +60,28 @@ def postgres_server_url() -> Iterator[str]:
     if not url:
         if IN_CI:
             pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set: CI must run the PostgreSQL tests")
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}=postgresql://user@host:port/db")
+        skip_postgres(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}=postgresql://user@host:port/db to run")
     with ExitStack() as stack:
         try:
             database_url = stack.enter_context(fresh_database(url))
         except psycopg.OperationalError as error:
             if IN_CI:
                 pytest.fail(f"PostgreSQL at {url} is unreachable: {error}")
-            pytest.skip(f"PostgreSQL at {url} is unreachable: {error}")
+            skip_postgres(f"PostgreSQL tests need a reachable server: {url} is unreachable: {error}")
         yield database_url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Every PostgreSQL skip at one location (`skip_postgres`), so `-ra` folds them into a
+    single summary line `SKIPPED [N] ...` instead of one line per test (hundreds)."""
+    report: pytest.TestReport = yield
+    if report.skipped and call.excinfo is not None and call.excinfo.errisinstance(PostgresMissing):
+        reason = f"Skipped: {call.excinfo.value}"  # as pytest words any skip
+        report.longrepr = (__file__, skip_postgres.__code__.co_firstlineno, reason)
+    return report
 
 
 def fresh_postgres_schema(server_url: str) -> str:

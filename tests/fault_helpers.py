@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from ledger.settings import Database
 from tests.serving import free_port, wait_healthy
 
 DEPOT = "A-NORTH"
@@ -102,12 +103,7 @@ class Service:
 
     @property
     def token(self) -> str:
-        data_dir = (
-            Path(self.database_url[len("sqlite:///") :]).parent
-            if self.database_url.startswith("sqlite")
-            else self.workdir / "supply-ledger-data"
-        )
-        return (data_dir / "admin-token").read_text().strip()
+        return (self.workdir / Database(self.database_url).token_file("admin")).read_text().strip()
 
     def kill(self) -> None:
         """SIGKILL, by PID: no shutdown, no flush, as a crash or the OOM killer would."""

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from ledger.settings import Database
 from tests.serving import free_port, wait_healthy
 
 runner = CliRunner()
@@ -28,12 +30,7 @@ def test_serve_creates_an_admin_token_once_and_answers_with_it(database_url: str
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process)
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok", "database": "ok", "position": 0}
-        data_dir = (
-            Path(database_url[len("sqlite:///") :]).parent
-            if database_url.startswith("sqlite")
-            else (tmp_path / "supply-ledger-data")
-        )
-        token_file = data_dir / "admin-token"
+        token_file = tmp_path / Database(database_url).token_file("admin")  # relative: in the cwd
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = token_file.read_text().strip()
         answer = httpx.post(
@@ -94,7 +91,10 @@ def test_a_bad_database_url_is_a_clear_error() -> None:
     assert "unsupported database URL" in str(result.exception or result.output)
 
 
-def test_demo_prints_a_token_per_role_and_refuses_to_load_twice(database_url: str) -> None:
+def test_demo_prints_a_token_per_role_and_refuses_to_load_twice(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a PostgreSQL ledger's token files go
     first = runner.invoke(app, ["demo", "--database", database_url])
     assert first.exit_code == 0, first.output
     assert "Loaded the demo: 16 depots, 6 items," in first.output

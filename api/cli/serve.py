@@ -18,16 +18,19 @@ DEMO_ROLES = ("coordinator", "operator", "auditor")
 
 
 def ensure_admin_token(stores: Stores, database: Database) -> None:
-    """On the first start of an empty ledger: one admin token, printed once and kept 0600."""
+    """On the first start of an empty ledger: one admin token, printed once and kept 0600 in
+    the ledger's own token file (a ledger with tokens never touches it again)."""
     if stores.access.has_tokens():
         return
     token = stores.access.issue("admin", "admin", issued_by="first-start")
-    path = database.data_dir / "admin-token"
+    path = database.token_file("admin")
     write_secret(path, token)
     typer.echo(f"Created the admin token (also written to {path}, mode 0600):\n{token}")
 
 
-def load_demo(stores: Stores) -> bool:
+def load_demo(stores: Stores, database: Database) -> bool:
+    """The demo and a token per demo role, each also kept in the ledger's token file
+    `demo-<role>`; on a ledger that has depots already, where its tokens are instead."""
     from ledger.demo import DemoAlreadyLoaded
     from ledger.demo import load_demo as load
 
@@ -35,14 +38,30 @@ def load_demo(stores: Stores) -> bool:
         summary = load(stores.ledger)
     except DemoAlreadyLoaded:
         typer.echo("The ledger already has depots: demo data not loaded again.")
+        typer.echo(where_tokens_are(database))
         return False
     typer.echo(f"Loaded the demo: {summary.depots} depots, {summary.items} items, {summary.events} events.")
     for role in DEMO_ROLES:
         organisations = (summary.operator_organisation,) if role == "operator" else ()
         token = stores.access.issue(f"demo-{role}", role, organisations, issued_by="demo")
+        write_secret(database.token_file(f"demo-{role}"), token)
         scope = f" (organisation {summary.operator_organisation})" if organisations else ""
         typer.echo(f"{role:<12}{scope} {token}")
+    typer.echo(f"The tokens are also in {database.token_file('demo-<role>')} (mode 0600).")
     return True
+
+
+def where_tokens_are(database: Database) -> str:
+    """What a second `serve --demo` says instead of tokens: they are printed only once."""
+    files = [database.token_file(name) for name in ("admin", *(f"demo-{role}" for role in DEMO_ROLES))]
+    kept = [str(path) for path in files if path.exists()]
+    lines = [f"Its tokens are kept in {', '.join(kept)}." if kept else "No token file of this ledger is left."]
+    option = "" if database == Database.from_environment() else " --database ..."
+    lines.append(
+        f"`supply-ledger token list{option}` lists every token issued (never the secret); "
+        f"`supply-ledger token create{option} --name NAME --role ROLE` issues another."
+    )
+    return "\n".join(lines)
 
 
 def serve(
@@ -69,7 +88,7 @@ def serve(
         raise fail(str(refused)) from None
     ensure_admin_token(stores, db)
     if demo:
-        load_demo(stores)
+        load_demo(stores, db)
     typer.echo(f"Supply Ledger on {db.describe()}: http://{host}:{port}/docs", err=False)
     if workers > 1:
         stores.close()  # the schema is created; each worker opens its own stores
@@ -92,5 +111,5 @@ def demo(database: DatabaseOption = None) -> None:
     db = Database.from_environment(database)
     with opened(db.url) as stores:
         ensure_admin_token(stores, db)
-        if not load_demo(stores):
+        if not load_demo(stores, db):
             raise typer.Exit(1)
