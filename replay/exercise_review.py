@@ -27,7 +27,8 @@ from ledger.exercises import ExerciseLedger, Exercises
 from ledger.injects import baselines
 from projections.fold import avg_daily_consumption
 from projections.national import historical_figures
-from replay.counterfactual import Opening, OpeningDepot, OpeningStock, assumptions, simulate
+from replay.counterfactual import assumptions, simulate
+from replay.counterfactual_world import Opening, OpeningDepot, OpeningStock
 from replay.exercise_run import (
     DecisionRecord,
     MovementRecord,
