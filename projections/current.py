@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import events as ev
-from domain.depot import ItemBook
+from domain.depot_books import ItemBook
 from domain.effects import InTransit, effects_of
 from projections.fold import CONSUMPTION
 

@@ -20,7 +20,8 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 from pydantic import BaseModel
 
-from domain.depot import Depot, ItemBook
+from domain.depot import Depot
+from domain.depot_books import ItemBook
 from domain.effects import Effect
 from domain.events import LedgerEvent
 from domain.ids import event_id

@@ -2,8 +2,9 @@
 HTML file (inline CSS, inline SVG charts, no scripts, nothing fetched), rendered from the
 same `ExerciseReview` as `GET /v1/exercises/{code}/review`.
 
-Chart geometry lives in `replay.charts` (pure, tested without a browser); this module
-only picks what to draw and formats the figures, and the template draws it.
+Chart geometry lives in `replay.line_charts` and `replay.bar_charts` (pure, tested
+without a browser); this module only picks what to draw and formats the figures, and the
+template draws it.
 """
 
 from __future__ import annotations
@@ -12,16 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from replay.charts import (
-    COUNTERFACTUAL_COLOUR,
-    PLAYED_COLOUR,
-    BarChart,
-    LineChart,
-    days_of_supply_chart,
-    latency_chart,
-    region_colours,
-    stockout_chart,
-)
+from replay.bar_charts import BarChart, latency_chart, stockout_chart
+from replay.chart_palette import COUNTERFACTUAL_COLOUR, PLAYED_COLOUR, region_colours
+from replay.line_charts import LineChart, days_of_supply_chart
 from replay.report import environment, units_text
 from replay.review_model import RATING_NAMES, ExerciseReview, Latency, Measures, RegionCurve
 

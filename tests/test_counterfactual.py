@@ -27,7 +27,8 @@ from pydantic import TypeAdapter
 from domain.policies import POLICIES
 from domain.scenario import Delivery, Inject
 from domain.simulation import Baseline, failed_deliveries
-from replay.counterfactual import Opening, OpeningDepot, OpeningStock, assumptions, counterfactual, play, simulate
+from replay.counterfactual import assumptions, counterfactual, play, simulate
+from replay.counterfactual_world import Opening, OpeningDepot, OpeningStock
 from replay.exercise_run import (
     DecisionRecord,
     MovementRecord,

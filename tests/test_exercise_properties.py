@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from domain.exercise_commands import AdvanceClock, CreateExercise, ScheduleInjects
 from replay.counterfactual import play
-from replay.exercise_review import opening, played_run
+from replay.played_run import opening, played_run
 from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2
 from tests.exercise_world import DAY, S, build_live
 

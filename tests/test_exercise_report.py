@@ -12,21 +12,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from replay.charts import (
-    COUNTERFACTUAL_COLOUR,
-    PLAYED_COLOUR,
-    REGION_COLOURS,
-    LinearScale,
-    TimeScale,
-    date_ticks,
-    days_of_supply_chart,
-    latency_chart,
-    nice_ticks,
-    points_text,
-    region_colours,
-    stockout_chart,
-)
+from replay.bar_charts import latency_chart, stockout_chart
+from replay.chart_palette import COUNTERFACTUAL_COLOUR, PLAYED_COLOUR, REGION_COLOURS, region_colours
+from replay.chart_scales import LinearScale, TimeScale, date_ticks, nice_ticks, points_text
 from replay.exercise_report import exercise_review_html
+from replay.line_charts import days_of_supply_chart
 from replay.review_model import CurvePoint, ExerciseReview, FillRate, Latency, Measures, RegionCurve
 from tests.exercise_review_sample import (
     DAYS,

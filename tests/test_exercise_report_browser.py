@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from replay.charts import COUNTERFACTUAL_COLOUR, PLAYED_COLOUR, region_colours
+from replay.chart_palette import COUNTERFACTUAL_COLOUR, PLAYED_COLOUR, region_colours
 from replay.exercise_report import exercise_review_html
 from tests.api_helpers import production_logging  # noqa: F401 - autouse fixture
 from tests.exercise_review_sample import NORTH_MASKS_POINTS, sample_review

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from projections.fold import days_of_supply
 from replay.counterfactual import simulate
-from replay.exercise_review import opening, played_run
+from replay.played_run import opening, played_run
 from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2, ok, problem, production_logging  # noqa: F401
 from tests.exercise_world import CODE, advance, at, build_live, create, play
 

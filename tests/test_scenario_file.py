@@ -22,12 +22,12 @@ from domain.scenario import (
     UrgentRequest,
 )
 from domain.scenario_file import ScenarioError, load_scenario, scenario_from_path
-from ledger.demo import ITEMS, PACK, REGIONS, SUPPLIERS, SURGE_REGIONS, _all_depots
+from ledger.demo_world import ITEMS, PACK, REGIONS, SUPPLIERS, SURGE_REGIONS, all_depots
 
 SAMPLE = Path(__file__).resolve().parent.parent / "scenarios" / "spring-2020-ppe-surge.yaml"
 CET = timezone(timedelta(hours=1))
 START = datetime(2020, 3, 16, 8, 0, tzinfo=CET)  # a Monday, 07:00 UTC
-DEPOTS = {depot.code: depot for depot in _all_depots()}  # the demo's own depot list, not a database
+DEPOTS = {depot.code: depot for depot in all_depots()}  # the demo's own depot list, not a database
 ITEM_CODES = {code for code, *_ in ITEMS}
 REGION_CODES = {code for code, *_ in REGIONS}
 
