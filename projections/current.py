@@ -136,7 +136,8 @@ class CurrentStock:
             self.depots[event.originator_id] = registered
             self.changes.depots.append(registered)
             return
-        depot = self.depots.get(getattr(event, "originator_id", None))  # type: ignore[arg-type]
+        originator = getattr(event, "originator_id", None)
+        depot = self.depots.get(originator) if originator is not None else None
         if depot is None or not isinstance(event, ev.LedgerEvent):
             return  # the item catalogue, or anything not a depot's
 

@@ -121,7 +121,9 @@ class History:
         folded = self._fold(depot, items, Cut(None, known, None, clock.now()))
         due = {item: f for item, f in folded.items() if f.rows >= every and f.last is not None}
         if due:
-            self._save_checkpoints(self._checkpoint(depot, item, known, f.last, f.state) for item, f in due.items())  # type: ignore[arg-type]
+            self._save_checkpoints(
+                self._checkpoint(depot, item, known, f.last, f.state) for item, f in due.items() if f.last is not None
+            )
         return {item: 0 if item in due else f.rows for item, f in folded.items()}
 
     def _fold(self, depot: str, items: list[str], cut: Cut) -> dict[str, Folded]:

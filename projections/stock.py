@@ -69,12 +69,12 @@ class DepotStock(BaseModel):
 def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
     state = fold.state
     figures = StockFigures.of(state.on_hand, state.transit_in, state.transit_out, state.reserved, fold.consumed_14d)
-    days = figures["days_of_supply"]
+    days = days_of_supply(state.on_hand, fold.consumed_14d)
     return StockLine(
         **figures,
         item=item,
         min_days=state.min_days,
-        meets_obligation=meets_obligation(days, state.min_days),  # type: ignore[arg-type]
+        meets_obligation=meets_obligation(days, state.min_days),
         expired=state.lots.expired(cut.business_time.date(), fold.expiries),
         lots=[LotLine(**lot) for lot in state.lots.listing(fold.expiries)],
         discrepancy=state.discrepancy,

@@ -40,11 +40,11 @@ def hours_text(value: float | None) -> str:
 
 
 def lowest_text(curves: list[RegionCurve]) -> str:
-    known = [c for c in curves if c.minimum is not None and c.minimum_at is not None]
+    known = [(c.minimum, c.minimum_at, c) for c in curves if c.minimum is not None and c.minimum_at is not None]
     if not known:
         return "no consumption"
-    lowest = min(known, key=lambda c: (c.minimum, c.minimum_at))
-    return f"{lowest.minimum:.1f} days ({lowest.region}, {lowest.item}, {when_text(lowest.minimum_at)})"  # type: ignore[arg-type]
+    minimum, at, lowest = min(known, key=lambda entry: (entry[0], entry[1]))
+    return f"{minimum:.1f} days ({lowest.region}, {lowest.item}, {when_text(at)})"
 
 
 def fill_text(measures: Measures) -> str:

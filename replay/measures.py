@@ -100,14 +100,14 @@ def days_of_supply(run: Run) -> list[RegionCurve]:
         by_region[(point.region, point.item)].append(CurvePoint(at=point.at, days_of_supply=days))
     curves = []
     for (region, item), points in sorted(by_region.items()):
-        known = [p for p in points if p.days_of_supply is not None]
-        lowest = min(known, key=lambda p: p.days_of_supply, default=None)  # type: ignore[arg-type,return-value]
+        known = [(p.days_of_supply, p.at) for p in points if p.days_of_supply is not None]
+        lowest = min(known, key=lambda known_point: known_point[0], default=None)
         curves.append(
             RegionCurve(
                 region=region,
                 item=item,
-                minimum=lowest.days_of_supply if lowest else None,
-                minimum_at=lowest.at if lowest else None,
+                minimum=lowest[0] if lowest else None,
+                minimum_at=lowest[1] if lowest else None,
                 points=points,
             )
         )
