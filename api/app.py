@@ -144,9 +144,8 @@ def create_app(
             dependencies=[Depends(exercise_scope)],
         )
     app.add_middleware(RefuseNul)  # inside Authentication: a request without a token learns that first
-    app.add_middleware(
-        BodyLimit, max_bytes=max_body_bytes()
-    )  # inside Authentication: a caller without a token learns that first
+    # inside Authentication: a caller without a token learns that first
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes())
     app.add_middleware(Authentication)
     # Outermost: logs refusals too, and answers any exception itself (see RequestLog).
     app.add_middleware(RequestLog, metrics=app.state.metrics)

@@ -119,9 +119,8 @@ def _write(
             changed = {}
             for balance in fork.balances:
                 if balance.daily[k] > 0:
-                    depot = changed[balance.depot] = registered[
-                        balance.depot
-                    ]  # saved and current: nothing else writes here yet
+                    # saved and current: nothing else writes here yet
+                    depot = changed[balance.depot] = registered[balance.depot]
                     depot.report_consumption(balance.item, balance.daily[k], day_end - DAY, stamp(day_end))
             if changed:
                 target.save(*changed.values())

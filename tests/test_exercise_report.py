@@ -281,9 +281,8 @@ def test_counterfactual_curves_are_dashed_in_the_same_chart(page: str) -> None:
     ]
     assert len(re.findall(r"<polyline ", svg)) == 5  # 3 played (South in two pieces) + 2 counterfactual
     assert "had equal days of supply decided" in svg  # the legend says which is which
-    assert (
-        len(re.findall(r'<svg role="img" aria-label="Days of supply of [a-z]+ per region"', page)) == 2
-    )  # one per item
+    # one per item
+    assert len(re.findall(r'<svg role="img" aria-label="Days of supply of [a-z]+ per region"', page)) == 2
 
 
 def test_bar_charts_on_the_page(page: str) -> None:

@@ -89,9 +89,8 @@ def test_every_change_to_the_exercise_gives_a_new_review(api, second_worker, com
     assert [c["rating"] for c in reviewed()["capabilities"] if c["capability"] == "Logistics"] == ["M"]
     advance(api, at(3, 6))
     moved = reviewed()
-    assert (
-        moved["overview"]["simulated_days"] == 3 and moved["overview"]["injects_applied"] == 7
-    )  # the message at S+3d too
+    # the message at S+3d too
+    assert moved["overview"]["simulated_days"] == 3 and moved["overview"]["injects_applied"] == 7
     ok(api.post(f"{EX}/transfers/{transfer['transfer_id']}/receipt", {}))
     assert reviewed()["measures"]["dispatch_to_receipt"]["count"] == 1
     ok(api.post(f"{EX}/end", role="admin"))

@@ -296,9 +296,8 @@ def test_bad_requests_to_an_exercise_store_nothing(api) -> None:  # type: ignore
     position += 1
     huge = api.post(f"{EX}/injects", {"injects": [{**INJECTS[1], "quantity": 10**12}]}, role="admin")
     assert problem(huge, 422)["errors"][0]["loc"][-1] == "quantity"
-    problem(
-        api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "depot": A_NORTH}]}, role="admin"), 422
-    )  # depot and region
+    # depot and region
+    problem(api.post(f"{EX}/injects", {"injects": [{**INJECTS[0], "depot": A_NORTH}]}, role="admin"), 422)
     problem(api.post(f"{EX}/injects", {"injects": [], "scenario": "injects: []"}, role="admin"), 422)
     problem(api.post(f"{EX}/injects", {"scenario": "injects: [{kind: delivery, day: 1}]"}, role="admin"), 422)
     problem(api.post(f"{EX}/advance", {"until": utc(S + 400 * DAY)}, role="admin"), 422)
