@@ -29,7 +29,8 @@ STATE_FORMAT = 2
 """Bumped when what a saved fold state means changes; a checkpoint of another format is not resumed."""
 
 
-def _date(value: Any) -> date | None:
+def as_date(value: Any) -> date | None:
+    """A stored date: SQLite gives ISO text, PostgreSQL a date."""
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(value)
@@ -129,8 +130,8 @@ class Lots:
         return cls(
             dict(dumped["lots"]),
             unknown,
-            _date(unknown_expires_on),
-            {lot: _date(exp) for lot, exp in dumped["seen"].items()},
+            as_date(unknown_expires_on),
+            {lot: as_date(exp) for lot, exp in dumped["seen"].items()},
         )
 
 
@@ -166,7 +167,7 @@ class ItemState:
         elif delta:
             self.on_hand += delta
             if delta > 0:
-                self.lots.add(delta, row.get("lot"), expiries, _date(row.get("expires_on")))
+                self.lots.add(delta, row.get("lot"), expiries, as_date(row.get("expires_on")))
             else:
                 self.lots.draw(-delta, row.get("lot"), expiries)
         if self.on_hand < 0:

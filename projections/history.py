@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -30,7 +30,7 @@ import structlog
 from ledger import clock
 from ledger.persistence import IndexStore
 from projections.cut import BadCut, Cut, parse_instant, parse_position
-from projections.fold import CONSUMPTION, Expiries, ItemFold, ItemState, window_start
+from projections.fold import CONSUMPTION, Expiries, ItemFold, ItemState, as_date, window_start
 
 RECEIPT = "ReceiptRecorded"
 LOTS_PER_BRANCH = 500
@@ -234,8 +234,7 @@ class History:
             key = (row["item"], row["lot"])
             if key not in first or row["position"] < first[key]:
                 first[key] = row["position"]
-                value = row["expires_on"]
-                found[row["item"]][row["lot"]] = date.fromisoformat(value) if isinstance(value, str) else value
+                found[row["item"]][row["lot"]] = as_date(row["expires_on"])
         return found
 
     def _rows_by_item(

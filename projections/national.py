@@ -11,10 +11,10 @@ of each depot in scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -59,6 +59,20 @@ class Figures:
     transit_out: int = 0
     reserved: int = 0
     consumed: int = 0
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any], depot: str | None, consumed: int) -> Figures:
+        """A view or fold row's figures (their stock columns are named alike in every query)."""
+        return cls(
+            row["region"],
+            depot,
+            row["item"],
+            int(row["on_hand"]),
+            int(row["transit_in"]),
+            int(row["transit_out"]),
+            int(row["reserved"]),
+            consumed,
+        )
 
     def add(self, other: Figures) -> None:
         self.on_hand += other.on_hand
@@ -105,38 +119,14 @@ def current_figures(
             **params,
         )
         consumed = _window_sum(view, cut, "depot", where, params)
-        return [
-            Figures(
-                row["region"],
-                row["depot"],
-                row["item"],
-                int(row["on_hand"]),
-                int(row["transit_in"]),
-                int(row["transit_out"]),
-                int(row["reserved"]),
-                consumed.get((row["depot"], row["item"]), 0),
-            )
-            for row in stock
-        ]
+        return [Figures.of_row(row, row["depot"], consumed.get((row["depot"], row["item"]), 0)) for row in stock]
     stock = view.query(
         "SELECT region, item, SUM(on_hand) AS on_hand, SUM(transit_in) AS transit_in, SUM(transit_out) AS transit_out,"
         " SUM(reserved) AS reserved FROM {t}stock WHERE 1 = 1" + where + " GROUP BY region, item",
         **params,
     )
     consumed = _window_sum(view, cut, "region", where, params)
-    return [
-        Figures(
-            row["region"],
-            None,
-            row["item"],
-            int(row["on_hand"]),
-            int(row["transit_in"]),
-            int(row["transit_out"]),
-            int(row["reserved"]),
-            consumed.get((row["region"], row["item"]), 0),
-        )
-        for row in stock
-    ]
+    return [Figures.of_row(row, None, consumed.get((row["region"], row["item"]), 0)) for row in stock]
 
 
 def _window_sum(
@@ -228,16 +218,4 @@ def historical_figures(store: IndexStore, cut: Cut, region: str | None, item: st
         consumption=CONSUMPTION,
         **params,
     )
-    return [
-        Figures(
-            row["region"],
-            row["depot"],
-            row["item"],
-            int(row["on_hand"]),
-            int(row["transit_in"]),
-            int(row["transit_out"]),
-            int(row["reserved"]),
-            int(row["consumed"]),
-        )
-        for row in rows
-    ]
+    return [Figures.of_row(row, row["depot"], int(row["consumed"])) for row in rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from pydantic import BaseModel
 
 from domain.depot import Depot
@@ -21,6 +23,18 @@ class LotLine(BaseModel):
     quantity: int
 
 
+class FigureFields(TypedDict):
+    """`StockFigures`' fields, as derived from the sums (typed, so a caller can read one)."""
+
+    on_hand: int
+    in_transit_in: int
+    in_transit_out: int
+    reserved: int
+    available: int
+    avg_daily_consumption: float
+    days_of_supply: float | None
+
+
 class StockFigures(BaseModel):
     """The figures every stock row has, for a depot or summed over depots (DESIGN.md)."""
 
@@ -33,7 +47,7 @@ class StockFigures(BaseModel):
     days_of_supply: float | None
 
     @staticmethod
-    def of(on_hand: int, transit_in: int, transit_out: int, reserved: int, consumed_14d: int) -> dict[str, object]:
+    def of(on_hand: int, transit_in: int, transit_out: int, reserved: int, consumed_14d: int) -> FigureFields:
         """The fields from the sums: available, average and days of supply are derived, never summed."""
         return {
             "on_hand": on_hand,
@@ -69,12 +83,11 @@ class DepotStock(BaseModel):
 def stock_line(item: str, fold: ItemFold, cut: Cut) -> StockLine:
     state = fold.state
     figures = StockFigures.of(state.on_hand, state.transit_in, state.transit_out, state.reserved, fold.consumed_14d)
-    days = days_of_supply(state.on_hand, fold.consumed_14d)
     return StockLine(
         **figures,
         item=item,
         min_days=state.min_days,
-        meets_obligation=meets_obligation(days, state.min_days),
+        meets_obligation=meets_obligation(figures["days_of_supply"], state.min_days),
         expired=state.lots.expired(cut.business_time.date(), fold.expiries),
         lots=[LotLine(**lot) for lot in state.lots.listing(fold.expiries)],
         discrepancy=state.discrepancy,
