@@ -106,6 +106,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class NameInUse(ValueError):
+    """A token's name already names another token (the ledger records names as actors)."""
+
+
 class Access(Application):
     name = "Access"
 
@@ -137,7 +141,7 @@ class Access(Application):
             raise ValueError("an operator token needs at least one organisation")
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValueError("a token's lifetime must be positive")
-        in_use = ValueError(
+        in_use = NameInUse(
             f"the name {name!r} is already in use: the ledger records names as actors, so each names one token"
         )
         if any(name_key(known.name) == name_key(name) for known in self.tokens()):

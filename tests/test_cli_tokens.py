@@ -117,3 +117,26 @@ def test_lifetimes_are_minutes_hours_days_or_weeks(text: str, duration: timedelt
 def test_other_lifetimes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="12h or 30d"):
         lifetime(text)
+
+
+def test_a_second_server_starting_at_the_same_moment_keeps_the_first_admin_token(
+    database_url: str,
+    tmp_path,
+    monkeypatch,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two servers on one fresh database both see no token; the one that issues second is
+    told, starts anyway, and leaves the first one's token file alone (CI saw it exit 1)."""
+    from api.cli.options import opened
+    from api.cli.serve import ensure_admin_token
+
+    monkeypatch.chdir(tmp_path)
+    db = Database.from_environment(database_url)
+    with opened(database_url) as stores:
+        ensure_admin_token(stores, db)
+        first = db.token_file("admin").read_text()
+        monkeypatch.setattr(stores.access, "has_tokens", lambda: False)  # the moment both looked
+        ensure_admin_token(stores, db)
+    assert "Another server starting on this ledger created the admin token" in capsys.readouterr().out
+    assert db.token_file("admin").read_text() == first
+    assert [token["name"] for token in listed(database_url)] == ["admin"]

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -49,6 +49,16 @@ def _serving(database_url: str, cwd: Path, port: int, workers: int = 2) -> Itera
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+def _output(process: subprocess.Popen[str]) -> Callable[[], str]:
+    """What a server that has exited printed (its pipes are read to the end), for the failure."""
+
+    def read() -> str:
+        out, err = process.communicate(timeout=30)
+        return f"{out}\n{err}"
+
+    return read
 
 
 def _children(parent: int) -> set[int]:
@@ -93,7 +103,7 @@ def test_two_servers_with_two_workers_each_start_together_on_a_fresh_database(
         ports = [free_port(), free_port()]
         servers = [running.enter_context(_serving(url, tmp_path, port)) for port in ports]
         for port, server in zip(ports, servers, strict=True):
-            wait_healthy(f"http://127.0.0.1:{port}", server, HEALTHY_SECONDS)
+            wait_healthy(f"http://127.0.0.1:{port}", server, HEALTHY_SECONDS, output=_output(server))
         for port, server in zip(ports, servers, strict=True):
             assert server.poll() is None
             assert len(_workers(server.pid, 2)) >= 2
@@ -106,7 +116,7 @@ def test_workers_exit_when_their_supervisor_is_killed_and_the_port_is_free_again
     with fresh_database(postgres_server_url) as url:
         port = free_port()
         with _serving(url, tmp_path, port) as first:
-            wait_healthy(f"http://127.0.0.1:{port}", first, HEALTHY_SECONDS)
+            wait_healthy(f"http://127.0.0.1:{port}", first, HEALTHY_SECONDS, output=_output(first))
             workers = _workers(first.pid, 2)
             os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
@@ -115,5 +125,5 @@ def test_workers_exit_when_their_supervisor_is_killed_and_the_port_is_free_again
                 time.sleep(0.1)
             assert not [pid for pid in workers if _alive(pid)]
         with _serving(url, tmp_path, port) as second:
-            wait_healthy(f"http://127.0.0.1:{port}", second, HEALTHY_SECONDS)
+            wait_healthy(f"http://127.0.0.1:{port}", second, HEALTHY_SECONDS, output=_output(second))
             assert "admin token" not in (second.stdout.readline() if second.stdout else "")

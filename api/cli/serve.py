@@ -9,6 +9,7 @@ import typer
 
 from api.cli.options import DatabaseOption, fail, opened, write_secret
 from api.cli.startup import StartRefused, bind, open_checked
+from ledger.access import NameInUse
 from ledger.settings import Database
 
 if TYPE_CHECKING:
@@ -22,8 +23,12 @@ def ensure_admin_token(stores: Stores, database: Database) -> None:
     the ledger's own token file (a ledger with tokens never touches it again)."""
     if stores.access.has_tokens():
         return
-    token = stores.access.issue("admin", "admin", issued_by="first-start")
     path = database.token_file("admin")
+    try:
+        token = stores.access.issue("admin", "admin", issued_by="first-start")
+    except NameInUse:  # another server on this database started at the same moment and issued it
+        typer.echo(f"Another server starting on this ledger created the admin token (see its output or {path}).")
+        return
     write_secret(path, token)
     typer.echo(f"Created the admin token (also written to {path}, mode 0600):\n{token}")
 
