@@ -17,6 +17,7 @@ from api.input_guard import RefuseNul
 from api.limits import BodyLimit, max_body_bytes
 from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import (
+    alerts,
     allocations,
     depot_commands,
     depots,
@@ -38,7 +39,7 @@ from ledger.settings import Database
 from projections.runner import ProjectionThread, Projector, open_view
 from projections.views import Views
 
-LEDGER_ROUTERS = (items, depots, depot_commands, transfers, allocations, stock, events, late, integrity)
+LEDGER_ROUTERS = (items, depots, depot_commands, transfers, allocations, stock, events, late, integrity, alerts)
 """The routers that act on one ledger: mounted under /v1 for the live ledger and under
 /v1/exercises/{exercise} for each exercise's."""
 

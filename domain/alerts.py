@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 from uuid import uuid5
 
+from domain.exceptions import Conflict, NotFound
 from domain.ids import NAMESPACE
 
 AlertKind = Literal[
@@ -108,7 +109,19 @@ def changes(before: dict[str, Alert], after: dict[str, Alert], at: datetime) -> 
     return sorted(found, key=lambda c: (c.alert.order(), c.change))
 
 
+class UnknownAlert(NotFound):
+    """No open alert has this id now: it never existed, or its episode has closed."""
+
+    title = "Unknown alert"
+
+
+class AlertAlreadyAcknowledged(Conflict):
+    title = "Alert already acknowledged"
+
+
 __all__ = [
+    "AlertAlreadyAcknowledged",
+    "UnknownAlert",
     "ALERT_KINDS",
     "CRITICAL_STOCKOUT_DAYS",
     "DEFAULT_THRESHOLDS",

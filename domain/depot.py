@@ -186,6 +186,9 @@ class Depot(DepotBooks):
             raise RequestClosed(f"supply request {request_id} at {self.code} is not open", request_id=request_id)
         return self.trigger(ev.SupplyRequestClosed, request_id=request_id, outcome=outcome, **stamp.fields())
 
+    def acknowledge_alert(self, alert_id: str, kind: str, item: str | None, stamp: Stamp) -> ev.AlertAcknowledged:
+        return self.trigger(ev.AlertAcknowledged, alert_id=alert_id, kind=kind, item=item, **stamp.fields())
+
     # --- commands: transfers are decisions, validated against available stock ----------
 
     def dispatch(

@@ -226,6 +226,8 @@ class DepotBooks(Aggregate):
                     self._settle(event.allocation_id)
             case ev.ReceiptRecorded() | ev.ConsumptionReported() | ev.StockAdjusted() | ev.StockCounted():
                 pass
+            case ev.AlertAcknowledged():
+                pass  # a note in the depot's timeline: it changes no book
             case _:
                 raise TypeError(f"Depot cannot apply {type(event).__name__}")
 

@@ -311,3 +311,40 @@ DEPOT_EVENTS: tuple[type[LedgerEvent], ...] = (
 )
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (ItemDefined, *DEPOT_EVENTS)
 EVENTS_BY_NAME: dict[str, type[LedgerEvent]] = {cls.__name__: cls for cls in ALL_EVENTS}
+
+
+# --- Shortage watch (alerts) -------------------------------------------------------------
+# Added after the catalogue above so that branches extending it merge cleanly: the tuples
+# below are extended here rather than edited in place.
+
+
+class AlertScope(Immutable):
+    """Where an alert rule applies: every given member must match (none given: everywhere).
+    The most specific rule wins: depot, then region, then item, then category."""
+
+    category: ItemCategory | None = None
+    item: str | None = None
+    region: str | None = None
+    depot: str | None = None
+
+
+class AlertRuleSet(LedgerEvent):
+    """On the alert rules aggregate: from `occurred_at` on, `kind` alerts within `scope` use
+    `threshold` (days, hours or a share, as the kind measures it) instead of the default."""
+
+    kind: str
+    threshold: float
+    scope: AlertScope = AlertScope()
+
+
+class AlertAcknowledged(LedgerEvent):
+    """On the depot: someone saw an open alert (its episode's `alert_id`) and says what is being done."""
+
+    alert_id: str
+    kind: str
+    item: str | None = None
+
+
+DEPOT_EVENTS = (*DEPOT_EVENTS, AlertAcknowledged)
+ALL_EVENTS = (*ALL_EVENTS, AlertRuleSet, AlertAcknowledged)
+EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}

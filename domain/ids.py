@@ -43,3 +43,8 @@ def parse_event_id(text: str) -> tuple[UUID, int] | None:
 
 def exercise_id(code: str) -> UUID:
     return uuid5(NAMESPACE, f"exercise:{code}")
+
+
+def alert_rules_id() -> UUID:
+    """The one aggregate that holds every alert rule set (`AlertRuleSet`) of a ledger."""
+    return uuid5(NAMESPACE, "alert-rules")

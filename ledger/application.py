@@ -44,6 +44,7 @@ from domain.exceptions import (
 from domain.ids import depot_id, event_id, item_id, parse_event_id
 from domain.item import Item
 from ledger import clock
+from ledger.alerts import AlertCommands
 from ledger.allocations import AllocationCommands
 from ledger.backfill import backfill_late_events
 from ledger.context import Context
@@ -69,7 +70,7 @@ project_depot = projector(Depot)
 project_item = projector(Item)
 
 
-class Ledger(TransferCommands, AllocationCommands, Application):
+class Ledger(TransferCommands, AllocationCommands, AlertCommands, Application):
     name = "SupplyLedger"
     # Cached depots save replaying since the snapshot, never correctness: a read brings its
     # copy up to date from the store, and a command that trusted a stale copy fails its save

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ledger.journal import Journal
     from ledger.outcomes import Outcome
     from ledger.persistence import IndexStore
+    from ledger.repository import LedgerRepository
     from projections.fold import ItemFold
 
 OutcomeT = TypeVar("OutcomeT", bound="Outcome")
@@ -28,6 +29,9 @@ class LedgerHost(Protocol):
 
     @property
     def index_store(self) -> IndexStore: ...
+
+    @property
+    def repository(self) -> LedgerRepository: ...
 
     def depot(self, code: str) -> Depot: ...
 

@@ -1,0 +1,130 @@
+"""The alert views the HTTP API and the CLI both call: open alerts at a cut, the rules, the history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_serializer
+
+from domain.alerts import ALERT_KINDS, DEFAULT_THRESHOLDS, Alert, AlertKind, Severity
+from ledger import clock
+from ledger.application import Ledger
+from projections.alerts.evaluate import alerts_at
+from projections.alerts.inputs import read_rules
+from projections.history import History
+
+Status = Literal["open", "acknowledged", "all"]
+
+
+class Acknowledged(BaseModel):
+    by: str
+    at: datetime
+    note: str | None
+
+    @field_serializer("at")
+    def _utc(self, value: datetime) -> str:
+        return clock.utc_text(value)
+
+
+class AlertView(BaseModel):
+    alert_id: str = Field(description="Stable for one episode: kind, depot, item and the business time it opened")
+    kind: AlertKind
+    severity: Severity
+    depot: str
+    region: str
+    item: str | None
+    since: str = Field(description="The business time the episode opened (UTC)")
+    message: str
+    figures: dict[str, Any] = Field(description="The fold's figures that make the alert true")
+    acknowledged: Acknowledged | None = None
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertView:
+        return cls(
+            alert_id=alert.alert_id,
+            kind=alert.kind,
+            severity=alert.severity,
+            depot=alert.depot,
+            region=alert.region,
+            item=alert.item,
+            since=clock.utc_text(alert.since),
+            message=alert.message,
+            figures=alert.figures,
+            acknowledged=Acknowledged(**alert.acknowledged) if alert.acknowledged else None,
+        )
+
+
+class AlertList(BaseModel):
+    as_of: str
+    known_at: str
+    position: int
+    alerts: list[AlertView]
+
+
+class RuleView(BaseModel):
+    kind: AlertKind
+    threshold: float | None
+    scope: dict[str, str] = Field(description="Empty for the default")
+    occurred_at: str | None = Field(description="Since when the rule is in force (null for the default)")
+    position: int | None = Field(description="The ledger position that set it (null for the default)")
+
+
+class RuleList(BaseModel):
+    defaults: list[RuleView]
+    rules: list[RuleView] = Field(description="Every rule set, in recorded order (a later one of a scope replaces it)")
+
+
+class AlertViews:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.history = History(ledger.index_store)
+
+    def alerts(
+        self,
+        as_of: str | None = None,
+        known_at: str | None = None,
+        region: str | None = None,
+        depot: str | None = None,
+        item: str | None = None,
+        kind: AlertKind | None = None,
+        severity: Severity | None = None,
+        status: Status = "all",
+    ) -> AlertList:
+        """Open alerts at the cut, most severe first; `status` open: not yet acknowledged."""
+        cut = self.history.cut(as_of, known_at, self.ledger.position(), now=self.ledger.clock())
+        if depot is not None:
+            self.ledger.depot(depot)  # 404 for an unknown depot
+        if item is not None:
+            self.ledger.require_item(item)
+        depots = [
+            (row["code"], row["region"])
+            for row in self.ledger.journal.depots(region=region)
+            if depot is None or row["code"] == depot
+        ]
+        found = [
+            alert
+            for alert in alerts_at(self.ledger, depots, cut)
+            if (item is None or alert.item == item)
+            and (kind is None or alert.kind == kind)
+            and (severity is None or alert.severity == severity)
+            and (status == "all" or (alert.acknowledged is None) == (status == "open"))
+        ]
+        return AlertList(**cut.describe(), alerts=[AlertView.of(alert) for alert in found])
+
+    def rules(self) -> RuleList:
+        defaults = [
+            RuleView(kind=kind, threshold=DEFAULT_THRESHOLDS[kind], scope={}, occurred_at=None, position=None)
+            for kind in ALERT_KINDS
+        ]
+        rules = [
+            RuleView(
+                kind=rule.kind,
+                threshold=rule.threshold,
+                scope=rule.scope.model_dump(exclude_none=True),
+                occurred_at=clock.utc_text(rule.occurred_at),
+                position=rule.position,
+            )
+            for rule in read_rules(self.ledger, self.ledger.position())
+        ]
+        return RuleList(defaults=defaults, rules=rules)
