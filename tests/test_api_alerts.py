@@ -8,6 +8,7 @@ org-b in region south; items FFP2 and GLOVE, both ppe). All times are UTC in Mar
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -266,3 +267,27 @@ def test_only_coordinators_set_rules_and_bad_view_parameters_are_problems(api):
     problem(api.get("/v1/alerts", status="closed"), 422)
     problem(api.get("/v1/alerts", as_of="yesterday"), 422)
     problem(api.get("/v1/alerts", depot="NOWHERE"), 404)
+
+
+def test_history_says_when_each_episode_was_first_known(api):
+    seed(api)
+    created(api.post(f"/v1/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 30, "occurred_at": at(1)}))
+    created(api.post(f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 14, "period_end": at(2)}))
+    created(api.post(f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 16, "period_end": at(3)}))
+    created(api.post(f"/v1/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 100, "occurred_at": at(4)}))
+    body = ok(api.get("/v1/alerts/history", **{"from": "2026-03-01", "to": "2026-03-05", "kind": "stockout"}))
+    [episode] = body["episodes"]
+    assert (episode["depot"], episode["item"], episode["opened_at"], episode["closed_at"]) == (
+        A_NORTH,
+        FFP2,
+        at(3),
+        at(4),
+    )
+    # Everything was recorded now (in December), long after it happened: the delay is that long.
+    recorded = ok(api.get(f"/v1/depots/{A_NORTH}/timeline", item=FFP2))["entries"][2]["recorded_at"]
+    assert episode["first_known_at"] == recorded
+    delay = datetime.fromisoformat(recorded.replace("Z", "+00:00")) - datetime(2026, 3, 3, 12, tzinfo=UTC)
+    assert episode["detection_delay_hours"] == round(delay.total_seconds() / 3600, 1)
+    assert episode["alert_id"] == alerts(api, as_of=at(3, 18))["stockout", A_NORTH, FFP2]["alert_id"]
+    assert ok(api.get("/v1/alerts/history", region="south"))["episodes"] == []
+    problem(api.get("/v1/alerts/history", **{"from": "2026-03-05", "to": "2026-03-01"}), 422)

@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from domain import commands as c
 from domain import events as ev
-from domain.ids import depot_id, item_id
+from domain.alert_commands import AcknowledgeAlert, RuleScope, SetAlertRule
+from domain.ids import alert_rules_id, depot_id, item_id
 from ledger.application import Context, Ledger, project_depot
+from projections.alerts.evaluate import alerts_for
 
 CTX = Context(actor="roundtrip-tester")
 
@@ -106,6 +108,19 @@ def _exercise_every_event(ledger: Ledger) -> None:
         CTX,
     )
     ledger.revoke_allocation(allocation.allocation_id, c.RevokeAllocation(reason="ICU demand fell"), CTX)
+    ledger.set_alert_rule(
+        "low_days_of_supply",
+        SetAlertRule(threshold=21.5, scope=RuleScope(category="medicine", region="DK-85"), note="winter"),
+        CTX,
+    )
+    # a lot that expired yesterday: an expired_stock alert at DST, which is acknowledged
+    ledger.record_receipt(
+        "DST",
+        c.RecordReceipt(item="PROPOFOL-20", quantity=2, lot="OLD", expires_on=(now - timedelta(days=1)).date()),
+        CTX,
+    )
+    [expired] = [a for a in alerts_for(ledger, ["DST"]) if a.kind == "expired_stock"]
+    ledger.acknowledge_alert(expired.alert_id, AcknowledgeAlert(note="to be destroyed"), CTX)
 
 
 def test_every_event_type_round_trips(ledger: Ledger) -> None:
@@ -114,6 +129,7 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
         *ledger.events.get(item_id("PROPOFOL-20")),
         *ledger.events.get(depot_id("SRC")),
         *ledger.events.get(depot_id("DST")),
+        *ledger.events.get(alert_rules_id()),
     ]
     assert {type(e) for e in stored} == set(ev.ALL_EVENTS)
     notifications = ledger.recorder.select_notifications(1, 1000)
@@ -134,6 +150,11 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
     assert decided.inputs == (ev.AllocationInput(depot="DST", on_hand=48, consumed_14d=0, population_served=850_000),)
     revoked = next(e for e in stored if isinstance(e, ev.AllocationRevoked))
     assert (revoked.item, revoked.released) == ("PROPOFOL-20", 15)
+    rule = next(e for e in stored if isinstance(e, ev.AlertRuleSet))
+    assert (rule.kind, rule.threshold, rule.note) == ("low_days_of_supply", 21.5, "winter")
+    assert rule.scope == ev.AlertScope(category="medicine", region="DK-85")
+    seen = next(e for e in stored if isinstance(e, ev.AlertAcknowledged))
+    assert (seen.kind, seen.item, seen.note) == ("expired_stock", "PROPOFOL-20", "to be destroyed")
 
 
 def test_snapshot_restores_the_replayed_state(ledger: Ledger) -> None:

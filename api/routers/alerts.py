@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.deps import CommandContext, LedgerDep, Reader, requires
 from api.responses import ERRORS, answer
-from api.routers.view_params import AsOf, ItemParam, KnownAt, RegionParam
+from api.routers.view_params import AsOf, From, ItemParam, KnownAt, RegionParam, To
 from domain.alert_commands import AcknowledgeAlert, SetAlertRule
 from domain.alerts import AlertKind, Severity
 from ledger.alerts import AcknowledgementOutcome, AlertRuleOutcome
+from projections.alerts.episodes import EpisodeList
 from projections.alerts.view import AlertList, AlertViews, RuleList, Status
 
 router = APIRouter(tags=["alerts"], responses=ERRORS)
@@ -34,6 +35,21 @@ def list_alerts(
 ) -> AlertList:
     """The alerts open at business time `as_of` as the ledger knew it at `known_at`, most severe first."""
     return AlertViews(ledger).alerts(as_of, known_at, region, depot, item, kind, severity, status)
+
+
+@router.get("/alerts/history", response_model=EpisodeList)
+def alert_history(
+    ledger: LedgerDep,
+    _: Reader,
+    start: From = None,
+    end: To = None,
+    region: RegionParam = None,
+    kind: Annotated[AlertKind | None, Query(description="Only this kind")] = None,
+) -> EpisodeList:
+    """Every alert episode open at some time in [from, to]: `opened_at` when it became true (business
+    time), `first_known_at` the recorded time from which the ledger showed it; the difference is the
+    detection delay that late reports cost."""
+    return AlertViews(ledger).history(start, end, region, kind)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", status_code=201, response_model=AcknowledgementOutcome)

@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field, field_serializer
 from domain.alerts import ALERT_KINDS, DEFAULT_THRESHOLDS, Alert, AlertKind, Severity
 from ledger import clock
 from ledger.application import Ledger
+from projections.alerts.episodes import EpisodeList, alert_history
 from projections.alerts.evaluate import alerts_at
 from projections.alerts.inputs import read_rules
+from projections.cut import time_range
 from projections.history import History
 
 Status = Literal["open", "acknowledged", "all"]
@@ -78,7 +80,7 @@ class RuleList(BaseModel):
 class AlertViews:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self.history = History(ledger.index_store)
+        self.cuts = History(ledger.index_store)
 
     def alerts(
         self,
@@ -92,7 +94,7 @@ class AlertViews:
         status: Status = "all",
     ) -> AlertList:
         """Open alerts at the cut, most severe first; `status` open: not yet acknowledged."""
-        cut = self.history.cut(as_of, known_at, self.ledger.position(), now=self.ledger.clock())
+        cut = self.cuts.cut(as_of, known_at, self.ledger.position(), now=self.ledger.clock())
         if depot is not None:
             self.ledger.depot(depot)  # 404 for an unknown depot
         if item is not None:
@@ -111,6 +113,13 @@ class AlertViews:
             and (status == "all" or (alert.acknowledged is None) == (status == "open"))
         ]
         return AlertList(**cut.describe(), alerts=[AlertView.of(alert) for alert in found])
+
+    def history(
+        self, start: str | None = None, end: str | None = None, region: str | None = None, kind: AlertKind | None = None
+    ) -> EpisodeList:
+        """Each episode open at some time in [start, end], with when it was first known."""
+        first, last = time_range(start, end, self.ledger.clock())
+        return alert_history(self.ledger, first, last, region, kind)
 
     def rules(self) -> RuleList:
         defaults = [
