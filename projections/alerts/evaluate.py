@@ -92,5 +92,5 @@ def alerts_for(ledger: Ledger, depot_codes: Iterable[str], now: datetime | None 
     """The alerts open now (or at business time `now`), with everything recorded, at these depots."""
     wanted = set(depot_codes)
     depots = [(row["code"], row["region"]) for row in ledger.journal.depots() if row["code"] in wanted]
-    cut = Cut(None, ledger.position(), None, now or ledger.clock())
+    cut = Cut(now, ledger.position(), None, now or ledger.clock())  # a given `now` is also the business cut
     return alerts_at(ledger, depots, cut)
