@@ -77,11 +77,11 @@ class Deliverer:
         self._senders.shutdown(wait=True)
         self.client.close()
 
-    def deliver_due(self) -> int:
-        """One pass: every subscription's due head, then its next ones while they succeed.
-        Returns the number of attempts made."""
+    def deliver_due(self, stop: threading.Event | None = None) -> int:
+        """One pass: every subscription's due head, then its next ones while they succeed
+        (until `stop` is set). Returns the number of attempts made."""
         made = 0
-        while True:
+        while stop is None or not stop.is_set():
             claimed = self.outbox.claim_due(self.clock(), self.lease)
             if not claimed:
                 return made
@@ -89,6 +89,7 @@ class Deliverer:
             made += len(claimed)
             if not any(delivered):
                 return made  # every head failed: their retries are scheduled
+        return made
 
     def attempt(self, claimed: Claimed) -> bool:
         """POST one delivery and keep the attempt; whether the receiver took it (2xx)."""
@@ -127,7 +128,7 @@ class Deliverer:
         """Deliver until `stop` is set; a database that is away is waited for, not fatal."""
         while not stop.is_set():
             try:
-                self.deliver_due()
+                self.deliver_due(stop)
             except Exception as error:
                 reason = unavailable(error)
                 if reason is not None:
