@@ -28,6 +28,7 @@ from api.routers import (
     items,
     late,
     stock,
+    subscriptions,
     transfers,
 )
 from ledger.access import Access
@@ -36,6 +37,8 @@ from ledger.exercises import Exercises
 from ledger.feed import Feed
 from ledger.health import StoreHealth
 from ledger.settings import Database
+from ledger.webhooks import Deliverer, DeliveryThread
+from projections.outbox import Outbox
 from projections.runner import ProjectionThread, Projector, open_view
 from projections.views import Views
 
@@ -77,6 +80,11 @@ class Stores:
         assert self.views.projector is not None
         return self.views.projector
 
+    @property
+    def outbox(self) -> Outbox:
+        """Webhook subscriptions and deliveries, kept beside the stock view (`projections.outbox`)."""
+        return Outbox(self.projector.view)
+
     def close(self) -> None:
         self.exercises.close()
         self.ledger.close()
@@ -85,13 +93,19 @@ class Stores:
 
 
 def create_app(
-    database: Database | None = None, stores: Stores | None = None, projections: bool | None = None
+    database: Database | None = None,
+    stores: Stores | None = None,
+    projections: bool | None = None,
+    deliveries: bool | None = None,
 ) -> FastAPI:
     """`stores` lets a caller (the CLI, tests) share already-open stores; otherwise they open here.
     `projections`: run the stock projection in this process (default, unless
-    SUPPLY_LEDGER_PROJECTIONS=worker says a separate worker runs it)."""
+    SUPPLY_LEDGER_PROJECTIONS=worker says a separate worker runs it); `deliveries` likewise
+    the webhook delivery worker (SUPPLY_LEDGER_DELIVERIES=worker: `supply-ledger alerts deliver`)."""
     if projections is None:
         projections = os.environ.get("SUPPLY_LEDGER_PROJECTIONS", "embedded") != "worker"
+    if deliveries is None:
+        deliveries = os.environ.get("SUPPLY_LEDGER_DELIVERIES", "embedded") != "worker"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,13 +116,17 @@ def create_app(
         app.state.feed = Feed(opened.ledger)
         app.state.exercises = opened.exercises
         app.state.health = StoreHealth(opened.ledger.recorder)
+        app.state.outbox = opened.outbox
         configure_logging(log_level)  # again: uvicorn set up its own loggers after create_app
         follower = ProjectionThread(opened.projector).start() if projections else None
         if follower is not None:
             opened.ledger.listeners.append(opened.projector.wake)
+        deliverer = DeliveryThread(Deliverer(opened.outbox)).start() if deliveries else None
         try:
             yield
         finally:
+            if deliverer is not None:
+                deliverer.stop()
             if follower is not None:
                 opened.ledger.listeners.remove(opened.projector.wake)
                 follower.stop()
@@ -136,6 +154,7 @@ def create_app(
     for module in LEDGER_ROUTERS:
         app.include_router(module.router, prefix="/v1")
     app.include_router(exercises.router)
+    app.include_router(subscriptions.router)  # the live ledger's alerts only, not an exercise's
     # Every ledger route again, acting on an exercise's ledger (API.md, "Exercises").
     for module in LEDGER_ROUTERS:
         app.include_router(

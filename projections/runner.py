@@ -42,6 +42,8 @@ POLL_SECONDS = 0.5
 # transactions than the commands themselves. Readers of current figures never wait for it
 # (`wait` projects what they need in their own thread).
 GATHER_SECONDS = 0.1
+ALERT_TICK_SECONDS = 60.0
+"""How often the follower re-evaluates every depot's alerts (time passing opens some without any event)."""
 
 log = structlog.get_logger("supply_ledger.projections")
 
@@ -85,6 +87,8 @@ class Projector:
         self.checkpoints = checkpoints or CheckpointsAhead(ledger.index_store)
         self._woken = threading.Event()
         self._projected: int | None = None  # where this projector last left the view, so a step need not ask
+        self.alert_tick = ALERT_TICK_SECONDS
+        self._ticked = float("-inf")  # time.monotonic() of the last alert tick
 
     def position(self) -> int:
         return self.view.max_tracking_id(self.ledger.name) or 0
@@ -154,6 +158,14 @@ class Projector:
                 return False
         return True
 
+    def tick_alerts(self) -> None:
+        """Re-evaluate every depot's alerts once `alert_tick` seconds have passed (when an alert
+        projection is plugged into the view, see `projections.alert_watch`)."""
+        if self.view.alerts is None or time.monotonic() - self._ticked < self.alert_tick:
+            return
+        self._ticked = time.monotonic()
+        self.view.alerts.tick(self.ledger.clock())
+
     def wake(self) -> None:
         self._woken.set()
 
@@ -176,6 +188,7 @@ class Projector:
                     self.checkpoint_ahead()
                 if done >= self.batch:
                     continue  # catching up: there is more
+                self.tick_alerts()
             except Exception as error:
                 self._projected = None
                 _failed(error)

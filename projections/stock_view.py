@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import orjson
@@ -25,6 +25,10 @@ from psycopg.sql import SQL, Composed
 from domain import events as ev
 from ledger.persistence import pyformat, sqlite_time
 from projections.current import AllocationRow, Changes, CurrentStock, DepotRow, StockRow, TransferRow
+from projections.outbox import OUTBOX_TABLES
+
+if TYPE_CHECKING:
+    from projections.alert_watch import AlertWatch
 
 TABLES = [
     """CREATE TABLE IF NOT EXISTS {t}stock (
@@ -84,9 +88,11 @@ class StockView(TrackingRecorder):
     prefix: str
     index_prefix: str
     time_type: str
+    alerts: AlertWatch | None = None
+    """The alert projection, when plugged in: it writes in each batch's transaction (`apply`)."""
 
     def view_ddl(self) -> list[str]:
-        return [s.format(t=self.prefix, n=self.index_prefix, ts=self.time_type) for s in TABLES]
+        return [s.format(t=self.prefix, n=self.index_prefix, ts=self.time_type) for s in [*TABLES, *OUTBOX_TABLES]]
 
     # --- dialect hooks ---------------------------------------------------------------------
 
@@ -127,7 +133,10 @@ class StockView(TrackingRecorder):
                 lambda transfer_id: transfers.get(transfer_id) or self._load_transfer(cursor, transfer_id),
                 lambda allocation_id: self._load_allocation(cursor, allocation_id),
             )
-            self._write(cursor, current.fold(events))
+            changes = current.fold(events)
+            self._write(cursor, changes)
+            if self.alerts is not None:  # alert changes and their deliveries land with the tracking record
+                self.alerts.after_batch(cursor, events, changes, depots)
             self._write_tracking(cursor, tracking)
 
     def _write(self, cursor: Any, changes: Changes) -> None:

@@ -21,12 +21,12 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 def test_every_password_in_the_compose_file_is_the_required_variable() -> None:
     text = COMPOSE_FILE.read_text()
     references = re.findall(r"\$\{" + VARIABLE + r"([^}]*)\}", text)
-    assert len(references) == 3
+    assert len(references) == 4
     assert all(reference.startswith(":?") and VARIABLE in reference for reference in references), references
     required = "${" + VARIABLE + references[0] + "}"
     services = yaml.safe_load(text)["services"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == required
-    for name in ("api", "projections"):
+    for name in ("api", "projections", "deliver"):
         url = services[name]["environment"]["SUPPLY_LEDGER_DATABASE_URL"]
         assert url.startswith(f"postgresql://ledger:{required}@postgres:5432/supply_ledger?")
         assert urlparse(url.replace(required, "x")).password == "x"  # no other password in the URL
@@ -55,4 +55,4 @@ def test_docker_compose_refuses_the_file_without_a_password(tmp_path: Path) -> N
     assert f"set {VARIABLE} to the database password" in refused.stderr
     accepted = subprocess.run(config, env={**env, VARIABLE: "s3cret-test"}, capture_output=True, text=True, timeout=60)
     assert accepted.returncode == 0, accepted.stderr
-    assert accepted.stdout.count("s3cret-test") == 3
+    assert accepted.stdout.count("s3cret-test") == 4

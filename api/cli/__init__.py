@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import alerts, exercise, integrity, projections, replay, serve, tokens, views
+from api.cli import alerts, deliveries, exercise, integrity, projections, replay, serve, tokens, views
 
 app = typer.Typer(help="Supply Ledger: an event-sourced ledger of critical medical supplies.", no_args_is_help=True)
 app.command()(serve.serve)
@@ -20,6 +20,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(projections.app, name="projections")
 app.add_typer(replay.app, name="replay")
 app.add_typer(exercise.app, name="exercise")
+alerts.app.command("deliver")(deliveries.deliver)
 app.add_typer(alerts.app, name="alerts")
 
 

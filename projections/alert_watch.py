@@ -1,0 +1,130 @@
+"""The alert projection: current alerts kept beside the stock view, and their changes enqueued
+for webhook subscribers in the same transaction as the view's tracking record.
+
+The alert evaluation itself is passed in (`Evaluate`): the open alerts of some depots at a
+business time, computed from the ledger by the one fold. After each batch the stock view
+asks it about the depots the batch touched; `tick` asks it about every depot, because time
+passing alone opens alerts (a silent depot, a lot coming within the expiry horizon, an
+overdue transfer) without any event. Each time the answer is compared with the alerts kept
+(`domain.alerts.changes`): openings, escalations and closings go to the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import orjson
+
+from domain.alerts import Alert, AlertChange, changes
+from ledger import clock as ledger_clock
+from projections.current import Changes, DepotRow
+from projections.outbox import Outbox
+
+if TYPE_CHECKING:
+    from projections.stock_view import StockView
+
+Evaluate = Callable[[frozenset[str], datetime], list[Alert]]
+"""`evaluate(depots, now)`: the open alerts of these depots (codes) at business time `now`."""
+
+UPSERT_ALERT = """INSERT INTO {t}current_alerts (alert_id, kind, severity, depot, region, item, since, figures,
+    message) VALUES (:alert_id, :kind, :severity, :depot, :region, :item, :since, :figures, :message)
+    ON CONFLICT (alert_id) DO UPDATE SET severity = excluded.severity, figures = excluded.figures,
+    message = excluded.message"""
+
+
+def touched_depots(events: Sequence[tuple[int, Any]], changes: Changes, depots: dict[UUID, DepotRow]) -> frozenset[str]:
+    """The depots whose alerts a batch may have changed: those its events belong to, those
+    whose stock rows it wrote (a transfer's destination too) and those it registered."""
+    known = {**depots, **{row.id: row for row in changes.depots}}
+    codes = {known[event.originator_id].code for _, event in events if getattr(event, "originator_id", None) in known}
+    codes.update(depot for depot, _ in changes.stock)
+    codes.update(row.code for row in changes.depots)
+    return frozenset(codes)
+
+
+class AlertWatch:
+    """Keeps `current_alerts` and fills the outbox; plugged into a `StockView` as `view.alerts`."""
+
+    def __init__(self, view: StockView, evaluate: Evaluate, clock: Callable[[], datetime] = ledger_clock.now) -> None:
+        self.view = view
+        self.evaluate = evaluate
+        self.clock = clock
+        self.outbox = Outbox(view)
+
+    def after_batch(
+        self, cursor: Any, events: Sequence[tuple[int, Any]], batch: Changes, depots: dict[UUID, DepotRow]
+    ) -> list[AlertChange]:
+        """Inside `StockView.apply`'s transaction, before its tracking record is written."""
+        touched = touched_depots(events, batch, depots)
+        if not touched:
+            return []
+        recorded_at = getattr(events[-1][1], "timestamp", None) or self.clock()
+        return self._update(cursor, touched, self.clock(), recorded_at)
+
+    def tick(self, now: datetime | None = None) -> list[AlertChange]:
+        """Evaluate every depot at `now` (default: the clock) and enqueue what changed, in one transaction."""
+        now = now or self.clock()
+        with self.view._transaction(commit=True) as cursor:
+            self.view._lock(cursor)
+            cursor.execute(self.view._sql("SELECT code FROM {t}depots"))
+            every = frozenset(row["code"] for row in cursor.fetchall())
+            return self._update(cursor, every, now, now) if every else []
+
+    def _update(self, cursor: Any, depots: frozenset[str], now: datetime, at: datetime) -> list[AlertChange]:
+        before = self._current(cursor, depots)
+        after = {alert.alert_id: alert for alert in self.evaluate(depots, now) if alert.depot in depots}
+        found = changes(before, after, at)
+        closed = [key for key in before if key not in after]
+        if closed:
+            cursor.executemany(
+                self.view._sql("DELETE FROM {t}current_alerts WHERE alert_id = :alert_id"),
+                [{"alert_id": key} for key in closed],
+            )
+        if after:
+            cursor.executemany(self.view._sql(UPSERT_ALERT), [self._row(alert) for alert in after.values()])
+        self.outbox.enqueue(cursor, found, now)
+        return found
+
+    def current(self, region: str | None = None) -> list[Alert]:
+        """The alerts kept open, most severe first (the fast path for the whole country)."""
+        where = " WHERE region = :region" if region is not None else ""
+        rows = self.view.query("SELECT * FROM {t}current_alerts" + where, region=region)
+        return sorted((self._alert(row) for row in rows), key=Alert.order)
+
+    def _current(self, cursor: Any, depots: Collection[str]) -> dict[str, Alert]:
+        cursor.execute(*self.view._in("SELECT * FROM {t}current_alerts WHERE depot", sorted(depots)))
+        return {row["alert_id"]: self._alert(dict(row)) for row in cursor.fetchall()}
+
+    def _row(self, alert: Alert) -> dict[str, Any]:
+        return {
+            "alert_id": alert.alert_id,
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "depot": alert.depot,
+            "region": alert.region,
+            "item": alert.item,
+            "since": self.view.to_db_time(alert.since),
+            "figures": orjson.dumps(alert.figures, option=orjson.OPT_SORT_KEYS, default=str).decode(),
+            "message": alert.message,
+        }
+
+    def _alert(self, row: dict[str, Any]) -> Alert:
+        since = self.view.from_db_time(row["since"])
+        assert since is not None  # NOT NULL
+        since = since.astimezone(UTC)  # as evaluated: the episode's id is derived from its text
+        return Alert(
+            kind=row["kind"],
+            severity=row["severity"],
+            depot=row["depot"],
+            region=row["region"],
+            item=row["item"],
+            since=since,
+            message=row["message"],
+            figures=orjson.loads(row["figures"]),
+        )
+
+
+__all__ = ["AlertWatch", "Evaluate", "touched_depots"]
