@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -23,10 +25,12 @@ from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tra
 from eventsourcing.projection import Projection
 from eventsourcing.utils import Environment
 
+from domain.alerts import Alert
 from ledger.application import Ledger
 from ledger.outage import unavailable
 from ledger.schema_lock import side_connection
 from ledger.settings import Database
+from projections.alert_watch import AlertWatch
 from projections.checkpoints import CheckpointsAhead
 from projections.stock_view import (
     PostgresStockView,
@@ -71,7 +75,16 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
     assert isinstance(view, StockView)  # the class given (the library types it as any tracking recorder)
     if view.upgrade(ledger.name):
         log.warning("stock_view_recreated", reason="written by an earlier version; it is rebuilt from the ledger")
+    view.alerts = AlertWatch(view, partial(evaluate_alerts, ledger), ledger.clock)
     return view
+
+
+def evaluate_alerts(ledger: Ledger, depots: frozenset[str], now: datetime) -> list[Alert]:
+    """The alert projection's evaluation: the on-demand view's (`alerts_for`), with everything
+    recorded, at `now` — so the projection and the on-demand path cannot disagree."""
+    from projections.alerts.evaluate import alerts_for
+
+    return alerts_for(ledger, depots, now)
 
 
 class Projector:
