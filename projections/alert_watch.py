@@ -20,6 +20,7 @@ import orjson
 
 from domain.alerts import Alert, AlertChange, changes
 from ledger import clock as ledger_clock
+from ledger.clock import utc_text
 from projections.current import Changes, DepotRow
 from projections.outbox import Outbox
 
@@ -30,9 +31,10 @@ Evaluate = Callable[[frozenset[str], datetime], list[Alert]]
 """`evaluate(depots, now)`: the open alerts of these depots (codes) at business time `now`."""
 
 UPSERT_ALERT = """INSERT INTO {t}current_alerts (alert_id, kind, severity, depot, region, item, since, figures,
-    message) VALUES (:alert_id, :kind, :severity, :depot, :region, :item, :since, :figures, :message)
+    message, acknowledged) VALUES (:alert_id, :kind, :severity, :depot, :region, :item, :since, :figures, :message,
+    :acknowledged)
     ON CONFLICT (alert_id) DO UPDATE SET severity = excluded.severity, figures = excluded.figures,
-    message = excluded.message"""
+    message = excluded.message, acknowledged = excluded.acknowledged"""
 
 
 def touched_depots(events: Sequence[tuple[int, Any]], changes: Changes, depots: dict[UUID, DepotRow]) -> frozenset[str]:
@@ -92,7 +94,7 @@ class AlertWatch:
         """The alerts kept open, most severe first (the fast path for the whole country)."""
         where = " WHERE region = :region" if region is not None else ""
         rows = self.view.query("SELECT * FROM {t}current_alerts" + where, region=region)
-        return sorted((self._alert(row) for row in rows), key=Alert.order)
+        return sorted((self._alert(dict(row)) for row in rows), key=Alert.order)
 
     def _current(self, cursor: Any, depots: Collection[str]) -> dict[str, Alert]:
         cursor.execute(*self.view._in("SELECT * FROM {t}current_alerts WHERE depot", sorted(depots)))
@@ -107,8 +109,9 @@ class AlertWatch:
             "region": alert.region,
             "item": alert.item,
             "since": self.view.to_db_time(alert.since),
-            "figures": orjson.dumps(alert.figures, option=orjson.OPT_SORT_KEYS, default=str).decode(),
+            "figures": _json(alert.figures),
             "message": alert.message,
+            "acknowledged": None if alert.acknowledged is None else _json(alert.acknowledged),
         }
 
     def _alert(self, row: dict[str, Any]) -> Alert:
@@ -124,7 +127,24 @@ class AlertWatch:
             since=since,
             message=row["message"],
             figures=orjson.loads(row["figures"]),
+            acknowledged=_acknowledged(row.get("acknowledged")),
         )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_text).decode()
+
+
+def _text(value: Any) -> str:
+    return utc_text(value) if isinstance(value, datetime) else str(value)
+
+
+def _acknowledged(text: str | None) -> dict[str, Any] | None:
+    """An acknowledgement as evaluated ({by, at, note}), its time back as an aware datetime."""
+    if text is None:
+        return None
+    found = orjson.loads(text)
+    return {**found, "at": datetime.fromisoformat(found["at"].replace("Z", "+00:00"))}
 
 
 __all__ = ["AlertWatch", "Evaluate", "touched_depots"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.deps import CommandContext, LedgerDep, Reader, requires
+from api.deps import CommandContext, LedgerDep, Reader, ViewsDep, requires
 from api.responses import ERRORS, answer
 from api.routers.view_params import AsOf, From, ItemParam, KnownAt, RegionParam, To
 from domain.alert_commands import AcknowledgeAlert, SetAlertRule
@@ -21,6 +21,7 @@ router = APIRouter(tags=["alerts"], responses=ERRORS)
 @router.get("/alerts", response_model=AlertList)
 def list_alerts(
     ledger: LedgerDep,
+    views: ViewsDep,
     _: Reader,
     region: RegionParam = None,
     depot: Annotated[str | None, Query(max_length=64, description="Only this depot")] = None,
@@ -33,8 +34,9 @@ def list_alerts(
     as_of: AsOf = None,
     known_at: KnownAt = None,
 ) -> AlertList:
-    """The alerts open at business time `as_of` as the ledger knew it at `known_at`, most severe first."""
-    return AlertViews(ledger).alerts(as_of, known_at, region, depot, item, kind, severity, status)
+    """The alerts open at business time `as_of` as the ledger knew it at `known_at`, most severe first.
+    Without a cut, the alerts the projection keeps current (`source: view`)."""
+    return AlertViews(ledger, views.projector).alerts(as_of, known_at, region, depot, item, kind, severity, status)
 
 
 @router.get("/alerts/history", response_model=EpisodeList)

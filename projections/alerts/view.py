@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import structlog
 from pydantic import BaseModel, Field, field_serializer
 
 from domain.alerts import ALERT_KINDS, DEFAULT_THRESHOLDS, Alert, AlertKind, Severity
@@ -13,8 +14,14 @@ from ledger.application import Ledger
 from projections.alerts.episodes import EpisodeList, alert_history
 from projections.alerts.evaluate import alerts_at
 from projections.alerts.inputs import read_rules
-from projections.cut import time_range
+from projections.cut import Cut, time_range
 from projections.history import History
+from projections.views import VIEW_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from projections.runner import Projector
+
+log = structlog.get_logger("supply_ledger.alerts")
 
 Status = Literal["open", "acknowledged", "all"]
 
@@ -61,6 +68,9 @@ class AlertList(BaseModel):
     as_of: str
     known_at: str
     position: int
+    source: Literal["view", "fold"] = Field(
+        description="`view`: the alerts the projection keeps current (no cut asked); `fold`: evaluated for the cut"
+    )
     alerts: list[AlertView]
 
 
@@ -78,9 +88,13 @@ class RuleList(BaseModel):
 
 
 class AlertViews:
-    def __init__(self, ledger: Ledger) -> None:
+    """`projector`: the live ledger's stock projection, whose alert watch keeps the current alerts
+    (`projections.alert_watch`); without one (an exercise) every view is evaluated on demand."""
+
+    def __init__(self, ledger: Ledger, projector: Projector | None = None) -> None:
         self.ledger = ledger
         self.cuts = History(ledger.index_store)
+        self.projector = projector
 
     def alerts(
         self,
@@ -99,20 +113,37 @@ class AlertViews:
             self.ledger.depot(depot)  # 404 for an unknown depot
         if item is not None:
             self.ledger.require_item(item)
-        depots = [
-            (row["code"], row["region"])
-            for row in self.ledger.journal.depots(region=region)
-            if depot is None or row["code"] == depot
-        ]
+        kept = self._kept(cut, region) if as_of is None and known_at is None else None
+        source: Literal["view", "fold"] = "fold" if kept is None else "view"
+        if kept is None:
+            depots = [
+                (row["code"], row["region"])
+                for row in self.ledger.journal.depots(region=region)
+                if depot is None or row["code"] == depot
+            ]
+            kept = alerts_at(self.ledger, depots, cut)
         found = [
             alert
-            for alert in alerts_at(self.ledger, depots, cut)
-            if (item is None or alert.item == item)
+            for alert in kept
+            if (depot is None or alert.depot == depot)
+            and (item is None or alert.item == item)
             and (kind is None or alert.kind == kind)
             and (severity is None or alert.severity == severity)
             and (status == "all" or (alert.acknowledged is None) == (status == "open"))
         ]
-        return AlertList(**cut.describe(), alerts=[AlertView.of(alert) for alert in found])
+        return AlertList(**cut.describe(), source=source, alerts=[AlertView.of(alert) for alert in found])
+
+    def _kept(self, cut: Cut, region: str | None) -> list[Alert] | None:
+        """The alerts the projection keeps, once it has projected the cut's position (the same
+        evaluation, run when the events were projected or at its last tick); None when there is
+        no projection or it is behind."""
+        projector = self.projector
+        if projector is None or projector.view.alerts is None:
+            return None
+        if not projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
+            log.warning("alert_view_behind", position=cut.known_position)
+            return None
+        return projector.view.alerts.current(region)
 
     def history(
         self, start: str | None = None, end: str | None = None, region: str | None = None, kind: AlertKind | None = None
