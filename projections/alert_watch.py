@@ -19,6 +19,7 @@ from uuid import UUID
 import orjson
 
 from domain.alerts import Alert, AlertChange, changes
+from domain.events import AlertRuleSet
 from ledger import clock as ledger_clock
 from ledger.clock import utc_text
 from projections.current import Changes, DepotRow
@@ -26,6 +27,12 @@ from projections.outbox import Outbox
 
 if TYPE_CHECKING:
     from projections.stock_view import StockView
+
+TICK_CHUNK = 50
+"""Depots a tick evaluates per view transaction."""
+
+MARK_DIRTY = """INSERT INTO {t}alert_dirty (depot, mark) VALUES (:depot, :mark)
+    ON CONFLICT (depot) DO UPDATE SET mark = excluded.mark"""
 
 Evaluate = Callable[[frozenset[str], datetime], list[Alert]]
 """`evaluate(depots, now)`: the open alerts of these depots (codes) at business time `now`."""
@@ -50,34 +57,72 @@ def touched_depots(events: Sequence[tuple[int, Any]], changes: Changes, depots: 
 class AlertWatch:
     """Keeps `current_alerts` and fills the outbox; plugged into a `StockView` as `view.alerts`."""
 
-    def __init__(self, view: StockView, evaluate: Evaluate, clock: Callable[[], datetime] = ledger_clock.now) -> None:
+    def __init__(
+        self,
+        view: StockView,
+        evaluate: Evaluate,
+        clock: Callable[[], datetime] = ledger_clock.now,
+        tracked: Callable[[], int | None] | None = None,
+    ) -> None:
+        """`tracked`: the view's tracked position (how a tick sees that a batch landed meanwhile)."""
         self.view = view
         self.evaluate = evaluate
         self.clock = clock
+        self.tracked = tracked or (lambda: None)
         self.outbox = Outbox(view)
 
     def after_batch(
         self, cursor: Any, events: Sequence[tuple[int, Any]], batch: Changes, depots: dict[UUID, DepotRow]
     ) -> list[AlertChange]:
-        """Inside `StockView.apply`'s transaction, before its tracking record is written."""
-        touched = touched_depots(events, batch, depots)
-        if not touched:
-            return []
-        recorded_at = getattr(events[-1][1], "timestamp", None) or self.clock()
-        return self._update(cursor, touched, self.clock(), recorded_at)
+        """Inside `StockView.apply`'s transaction, before its tracking record is written: the depots
+        the batch touched are marked for re-evaluation (`settle`), durably with the tracking record.
+        Evaluating here would make every reader that waits for the stock view wait for the alerts."""
+        touched = set(touched_depots(events, batch, depots))
+        if any(isinstance(event, AlertRuleSet) for _, event in events):  # a rule can change any depot's alerts
+            touched.update(row.code for row in depots.values())
+            touched.update(row.code for row in batch.depots)
+        if touched:
+            mark = events[-1][0]
+            cursor.executemany(
+                self.view._sql(MARK_DIRTY), [{"depot": depot, "mark": mark} for depot in sorted(touched)]
+            )
+        return []
+
+    def settle(self, now: datetime | None = None) -> list[AlertChange]:
+        """Evaluate the depots marked since the last settle, store their alerts and enqueue what
+        changed; the marks go in the same transaction as the alerts and their deliveries."""
+        marked = sorted(row["depot"] for row in self.view.query("SELECT depot FROM {t}alert_dirty"))
+        return self._evaluate_chunks(marked, now or self.clock())
 
     def tick(self, now: datetime | None = None) -> list[AlertChange]:
-        """Evaluate every depot at `now` (default: the clock) and enqueue what changed, in one transaction."""
-        now = now or self.clock()
-        with self.view._transaction(commit=True) as cursor:
-            self.view._lock(cursor)
-            cursor.execute(self.view._sql("SELECT code FROM {t}depots"))
-            every = frozenset(row["code"] for row in cursor.fetchall())
-            return self._update(cursor, every, now, now) if every else []
+        """Evaluate every depot at `now` (default: the clock) and enqueue what changed: time
+        passing alone opens and closes some alerts."""
+        every = sorted(row["code"] for row in self.view.query("SELECT code FROM {t}depots"))
+        return self._evaluate_chunks(every, now or self.clock())
 
-    def _update(self, cursor: Any, depots: frozenset[str], now: datetime, at: datetime) -> list[AlertChange]:
+    def _evaluate_chunks(self, depots: list[str], now: datetime) -> list[AlertChange]:
+        """`TICK_CHUNK` depots at a time, each chunk evaluated before its transaction takes the
+        view's lock (evaluation reads only the ledger, and a whole country takes long: the stock
+        projection must not wait for it); a chunk whose view moved meanwhile is evaluated again
+        under the lock, so no evaluation older than a batch's is ever stored."""
+        found: list[AlertChange] = []
+        for first in range(0, len(depots), TICK_CHUNK):
+            chunk = frozenset(depots[first : first + TICK_CHUNK])
+            seen = self.tracked()
+            evaluated = self.evaluate(chunk, now)
+            with self.view._transaction(commit=True) as cursor:
+                self.view._lock(cursor)
+                if self.tracked() != seen:
+                    evaluated = self.evaluate(chunk, now)
+                found.extend(self._store(cursor, chunk, evaluated, now, now))
+                cursor.execute(*self.view._in("DELETE FROM {t}alert_dirty WHERE depot", sorted(chunk)))
+        return found
+
+    def _store(
+        self, cursor: Any, depots: frozenset[str], evaluated: list[Alert], now: datetime, at: datetime
+    ) -> list[AlertChange]:
         before = self._current(cursor, depots)
-        after = {alert.alert_id: alert for alert in self.evaluate(depots, now) if alert.depot in depots}
+        after = {alert.alert_id: alert for alert in evaluated if alert.depot in depots}
         found = changes(before, after, at)
         closed = [key for key in before if key not in after]
         if closed:

@@ -34,6 +34,7 @@ OUTBOX_TABLES = [
         alert_id TEXT PRIMARY KEY, kind TEXT NOT NULL, severity TEXT NOT NULL, depot TEXT NOT NULL,
         region TEXT NOT NULL, item TEXT, since {ts} NOT NULL, figures TEXT NOT NULL, message TEXT NOT NULL,
         acknowledged TEXT)""",
+    "CREATE TABLE IF NOT EXISTS {t}alert_dirty (depot TEXT PRIMARY KEY, mark BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS {n}current_alerts_by_depot ON {t}current_alerts (depot)",
     "CREATE INDEX IF NOT EXISTS {n}current_alerts_by_region ON {t}current_alerts (region, severity)",
     """CREATE TABLE IF NOT EXISTS {t}subscriptions (

@@ -46,7 +46,7 @@ POLL_SECONDS = 0.5
 # transactions than the commands themselves. Readers of current figures never wait for it
 # (`wait` projects what they need in their own thread).
 GATHER_SECONDS = 0.1
-ALERT_TICK_SECONDS = 60.0
+ALERT_TICK_SECONDS = 300.0
 """How often the follower re-evaluates every depot's alerts (time passing opens some without any event)."""
 
 log = structlog.get_logger("supply_ledger.projections")
@@ -75,7 +75,9 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
     assert isinstance(view, StockView)  # the class given (the library types it as any tracking recorder)
     if view.upgrade(ledger.name):
         log.warning("stock_view_recreated", reason="written by an earlier version; it is rebuilt from the ledger")
-    view.alerts = AlertWatch(view, partial(evaluate_alerts, ledger), ledger.clock)
+    view.alerts = AlertWatch(
+        view, partial(evaluate_alerts, ledger), ledger.clock, tracked=lambda: view.max_tracking_id(ledger.name)
+    )
     return view
 
 
@@ -136,6 +138,7 @@ class Projector:
             self.checkpoint_ahead()
             if progress:
                 progress(self.position())
+        self.settle_alerts()
         return done
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
@@ -171,13 +174,18 @@ class Projector:
                 return False
         return True
 
+    def settle_alerts(self) -> None:
+        """Evaluate the alerts of the depots projected batches touched (`AlertWatch.settle`)."""
+        if self.view.alerts is not None:
+            self.view.alerts.settle()  # at the watch's clock
+
     def tick_alerts(self) -> None:
         """Re-evaluate every depot's alerts once `alert_tick` seconds have passed (when an alert
         projection is plugged into the view, see `projections.alert_watch`)."""
         if self.view.alerts is None or time.monotonic() - self._ticked < self.alert_tick:
             return
         self._ticked = time.monotonic()
-        self.view.alerts.tick(self.ledger.clock())
+        self.view.alerts.tick()  # at the watch's clock
 
     def wake(self) -> None:
         self._woken.set()
@@ -201,6 +209,7 @@ class Projector:
                     self.checkpoint_ahead()
                 if done >= self.batch:
                     continue  # catching up: there is more
+                self.settle_alerts()
                 self.tick_alerts()
             except Exception as error:
                 self._projected = None

@@ -143,6 +143,7 @@ class AlertViews:
         if not projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
             log.warning("alert_view_behind", position=cut.known_position)
             return None
+        projector.settle_alerts()  # the depots the batches up to the cut touched, if the follower has not yet
         return projector.view.alerts.current(region)
 
     def history(
