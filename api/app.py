@@ -26,6 +26,7 @@ from api.routers import (
     integrity,
     items,
     late,
+    obligations,
     stock,
     transfers,
 )
@@ -38,7 +39,7 @@ from ledger.settings import Database
 from projections.runner import ProjectionThread, Projector, open_view
 from projections.views import Views
 
-LEDGER_ROUTERS = (items, depots, depot_commands, transfers, allocations, stock, events, late, integrity)
+LEDGER_ROUTERS = (items, depots, depot_commands, transfers, allocations, stock, obligations, events, late, integrity)
 """The routers that act on one ledger: mounted under /v1 for the live ledger and under
 /v1/exercises/{exercise} for each exercise's."""
 

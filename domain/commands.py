@@ -18,12 +18,16 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
+from domain.obligations import DEFAULT_YEARS
+from domain.obligations import Basis as ObligationBasis
 from domain.policies import Policy
 
 D = TypeVar("D", bound=date)  # a date, or a datetime (which is a date)
@@ -86,6 +90,20 @@ MAX_POSITION = 10**18
 
 MAX_QUANTITY = 1_000_000_000
 """No single movement of one item is larger than a billion base units; larger is a typo."""
+
+MAX_OBLIGATION_YEARS = 50
+"""No regulation averages over more years than this; an annual average needs years of history."""
+OBLIGATION_FIELDS = ("min_days", "share_of_year", "years", "exclude_years", "daily_quantity")
+BASIS_NEEDS: dict[str, set[str]] = {
+    "recent_consumption": {"min_days"},
+    "annual_average": {"share_of_year"},
+    "fixed_daily": {"min_days", "daily_quantity"},
+}
+BASIS_TAKES: dict[str, set[str]] = {
+    "recent_consumption": set(),
+    "annual_average": {"years", "exclude_years"},
+    "fixed_daily": set(),
+}
 
 Quantity = Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY, description="Integer in the item's base unit")]
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
@@ -158,7 +176,84 @@ class RegisterDepot(Command):
 
 
 class SetObligation(Envelope):
-    min_days: Annotated[StrictInt, Field(gt=0, le=3650)]
+    """An obligation on one basis (API.md, "Preparedness obligations"); `{min_days}` alone is
+    recent_consumption, as before bases existed. Each basis takes its own fields and no others:
+    a field missing or out of place is refused at its own location."""
+
+    basis: ObligationBasis = Field(
+        default="recent_consumption",
+        description="recent_consumption: min_days × the 14-day average; annual_average: share_of_year × the "
+        "average annual consumption over the last `years` complete calendar years, exclude_years replaced by "
+        "earlier years; fixed_daily: min_days × daily_quantity",
+    )
+    min_days: Annotated[
+        StrictInt | None,
+        Field(
+            default=None,
+            gt=0,
+            le=3650,
+            validate_default=True,
+            description="Days: recent_consumption and fixed_daily (required there)",
+        ),
+    ] = None
+    share_of_year: Annotated[
+        StrictFloat | StrictInt | None,
+        Field(
+            default=None,
+            gt=0,
+            le=1,
+            validate_default=True,
+            description="annual_average (required there): e.g. 0.25, three months",
+        ),
+    ] = None
+    years: Annotated[
+        StrictInt | None,
+        Field(default=None, ge=1, le=MAX_OBLIGATION_YEARS, description="annual_average: default 3"),
+    ] = None
+    exclude_years: list[Annotated[StrictInt, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]] = Field(
+        default_factory=list,
+        max_length=MAX_OBLIGATION_YEARS,
+        description="annual_average: abnormal years, each before the year the obligation is set in; "
+        "earlier years are counted in their place",
+    )
+    daily_quantity: Annotated[
+        StrictFloat | StrictInt | None,
+        Field(
+            default=None,
+            gt=0,
+            le=MAX_QUANTITY,
+            validate_default=True,
+            description="fixed_daily (required there): units a day",
+        ),
+    ] = None
+
+    @field_validator(*OBLIGATION_FIELDS, mode="after")
+    @classmethod
+    def _of_the_basis(cls, value: Any, info: ValidationInfo) -> Any:
+        basis = info.data.get("basis")
+        if basis is None:  # the basis itself was refused
+            return value
+        name = info.field_name
+        if value in (None, []):
+            if name in BASIS_NEEDS[basis]:
+                raise ValueError(f"basis {basis} needs {name}")
+        elif name not in BASIS_NEEDS[basis] | BASIS_TAKES[basis]:
+            raise ValueError(f"basis {basis} does not take {name}")
+        if name == "exclude_years" and len(set(value)) != len(value):
+            raise ValueError("names a year twice")
+        return value
+
+    def terms(self) -> dict[str, Any]:
+        """The event's fields for these terms: years defaulted on annual_average."""
+        years = (self.years or DEFAULT_YEARS) if self.basis == "annual_average" else None
+        return {
+            "min_days": self.min_days,
+            "basis": self.basis,
+            "share_of_year": self.share_of_year,
+            "years": years,
+            "exclude_years": tuple(sorted(self.exclude_years)),
+            "daily_quantity": self.daily_quantity,
+        }
 
 
 class RecordReceipt(Envelope):
