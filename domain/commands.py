@@ -197,7 +197,7 @@ class SetObligation(Envelope):
         ),
     ] = None
     share_of_year: Annotated[
-        StrictFloat | StrictInt | None,
+        StrictFloat | None,
         Field(
             default=None,
             gt=0,
@@ -217,7 +217,7 @@ class SetObligation(Envelope):
         "earlier years are counted in their place",
     )
     daily_quantity: Annotated[
-        StrictFloat | StrictInt | None,
+        StrictFloat | None,
         Field(
             default=None,
             gt=0,
