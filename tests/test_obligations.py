@@ -358,3 +358,25 @@ def test_the_cli_prints_compliance_and_its_json_is_the_apis(api, database_url):
         ["", "", A_CLINIC, "fixed_daily", "105", "86", "19", "86.0", "NO"],
         ["", "", A_NORTH, "recent_consumption", "65", "970", "0", "452.7", "yes"],
     ]
+
+
+def test_the_materialised_stock_view_keeps_the_obligation_in_force(api):
+    """The projection's `min_days` follows the obligation in force, as the depot's stock line does:
+    an annual average (no min_days) replaces a 90-day obligation, and `obligation_at` says one is in force."""
+    seed(api)
+    obligation(api, B_SOUTH, FFP2, {"min_days": 90, "occurred_at": "2026-01-01T00:00:00Z"})
+    obligation(api, B_SOUTH, FFP2, {**NORWAY_2024, "occurred_at": "2026-02-01T00:00:00Z"})
+    obligation(api, B_SOUTH, GLOVE, {"min_days": 30, "occurred_at": "2026-03-01T00:00:00Z"})
+    obligation(api, B_SOUTH, GLOVE, {"min_days": 60, "occurred_at": "2026-02-01T00:00:00Z"})  # backdated: not in force
+
+    api.stores.projector.catch_up()
+    rows = api.stores.projector.view.query(
+        "SELECT item, min_days, obligation_at FROM {t}stock WHERE depot = :d", d=B_SOUTH
+    )
+
+    assert sorted((r["item"], r["min_days"], r["obligation_at"] is not None) for r in rows) == [
+        (FFP2, None, True),
+        (GLOVE, 30, True),
+    ]
+    assert at(api, B_SOUTH)[:2] == ("annual_average", None)
+    assert at(api, B_SOUTH, GLOVE)[:2] == ("recent_consumption", 30)
