@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
-from domain.obligations import DEFAULT_YEARS
+from domain.obligations import BASIS_FIELDS, DEFAULT_YEARS, MAX_YEARS, OBLIGATION_FIELDS
 from domain.obligations import Basis as ObligationBasis
 from domain.policies import Policy
 
@@ -90,20 +90,6 @@ MAX_POSITION = 10**18
 
 MAX_QUANTITY = 1_000_000_000
 """No single movement of one item is larger than a billion base units; larger is a typo."""
-
-MAX_OBLIGATION_YEARS = 50
-"""No regulation averages over more years than this; an annual average needs years of history."""
-OBLIGATION_FIELDS = ("min_days", "share_of_year", "years", "exclude_years", "daily_quantity")
-BASIS_NEEDS: dict[str, set[str]] = {
-    "recent_consumption": {"min_days"},
-    "annual_average": {"share_of_year"},
-    "fixed_daily": {"min_days", "daily_quantity"},
-}
-BASIS_TAKES: dict[str, set[str]] = {
-    "recent_consumption": set(),
-    "annual_average": {"years", "exclude_years"},
-    "fixed_daily": set(),
-}
 
 Quantity = Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY, description="Integer in the item's base unit")]
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
@@ -188,43 +174,22 @@ class SetObligation(Envelope):
     )
     min_days: Annotated[
         StrictInt | None,
-        Field(
-            default=None,
-            gt=0,
-            le=3650,
-            validate_default=True,
-            description="Days: recent_consumption and fixed_daily (required there)",
-        ),
+        Field(gt=0, le=3650, validate_default=True, description="Days: recent_consumption, fixed_daily (needed)"),
     ] = None
     share_of_year: Annotated[
         StrictFloat | None,
-        Field(
-            default=None,
-            gt=0,
-            le=1,
-            validate_default=True,
-            description="annual_average (required there): e.g. 0.25, three months",
-        ),
+        Field(gt=0, le=1, validate_default=True, description="annual_average (needed): e.g. 0.25, three months"),
     ] = None
-    years: Annotated[
-        StrictInt | None,
-        Field(default=None, ge=1, le=MAX_OBLIGATION_YEARS, description="annual_average: default 3"),
-    ] = None
+    years: Annotated[StrictInt | None, Field(ge=1, le=MAX_YEARS, description="annual_average: default 3")] = None
     exclude_years: list[Annotated[StrictInt, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]] = Field(
         default_factory=list,
-        max_length=MAX_OBLIGATION_YEARS,
-        description="annual_average: abnormal years, each before the year the obligation is set in; "
-        "earlier years are counted in their place",
+        max_length=MAX_YEARS,
+        description="annual_average: abnormal years, before the year the obligation is set in; earlier years "
+        "are counted in their place",
     )
     daily_quantity: Annotated[
         StrictFloat | None,
-        Field(
-            default=None,
-            gt=0,
-            le=MAX_QUANTITY,
-            validate_default=True,
-            description="fixed_daily (required there): units a day",
-        ),
+        Field(gt=0, le=MAX_QUANTITY, validate_default=True, description="fixed_daily (needed): units a day"),
     ] = None
 
     @field_validator(*OBLIGATION_FIELDS, mode="after")
@@ -233,11 +198,11 @@ class SetObligation(Envelope):
         basis = info.data.get("basis")
         if basis is None:  # the basis itself was refused
             return value
-        name = info.field_name
+        name, (needs, takes) = info.field_name, BASIS_FIELDS[basis]
         if value in (None, []):
-            if name in BASIS_NEEDS[basis]:
+            if name in needs:
                 raise ValueError(f"basis {basis} needs {name}")
-        elif name not in BASIS_NEEDS[basis] | BASIS_TAKES[basis]:
+        elif name not in needs | takes:
             raise ValueError(f"basis {basis} does not take {name}")
         if name == "exclude_years" and len(set(value)) != len(value):
             raise ValueError("names a year twice")

@@ -28,6 +28,16 @@ FIXED: Basis = "fixed_daily"
 
 DEFAULT_YEARS = 3
 """The Norwegian rule's three calendar years."""
+MAX_YEARS = 50
+"""No regulation averages over more years than this."""
+
+OBLIGATION_FIELDS = ("min_days", "share_of_year", "years", "exclude_years", "daily_quantity")
+BASIS_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "recent_consumption": ({"min_days"}, set()),
+    "annual_average": ({"share_of_year"}, {"years", "exclude_years"}),
+    "fixed_daily": ({"min_days", "daily_quantity"}, set()),
+}
+"""What each basis needs, and what else it takes; any other of `OBLIGATION_FIELDS` is refused."""
 
 WINDOW_DAYS = CONSUMPTION_WINDOW.days
 
