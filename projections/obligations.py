@@ -89,6 +89,53 @@ def obligations_at(
     return found
 
 
+@dataclass
+class ObligationTimeline:
+    """One book's obligations through business time, as known at one position: for a reader that
+    walks forward through time (the alert scan) and asks at each instant, without a query each."""
+
+    settings: list[tuple[datetime, int, ObligationTerms]]  # (occurred_at, position, terms), in business order
+    annual: dict[int, int]  # consumption per calendar year, every year any instant may count
+
+    def terms_at(self, at: datetime) -> ObligationTerms | None:
+        """The obligation in force at `at`: the one dated last at or before it."""
+        found = None
+        for occurred_at, _, terms in self.settings:
+            if occurred_at > at:
+                break
+            found = terms
+        return found
+
+    def figures(
+        self, at: datetime, on_hand: int, days_of_supply: float | None, consumed_14d: int
+    ) -> ObligationFigures | None:
+        terms = self.terms_at(at)
+        if terms is None:
+            return None
+        return obligation_figures(terms, on_hand, days_of_supply, consumed_14d, self.annual, at.astimezone(UTC).year)
+
+
+def obligation_timeline(store: IndexStore, depot: str, item: str, cut: Cut, since: datetime) -> ObligationTimeline:
+    """Every obligation of the book recorded up to the cut and dated by its business time, with the
+    yearly consumption any instant from `since` to the cut may read: two queries."""
+    where = " AND o.occurred_at <= :as_of" if cut.as_of is not None else ""
+    rows = store.query(
+        IN_FORCE + " AND o.depot = :depot AND o.item = :item" + where,
+        known=cut.known_position,
+        depot=depot,
+        item=item,
+        as_of=cut.as_of,
+    )
+    settings = sorted(
+        ((store.from_db_time(row["occurred_at"]), row["at_position"], terms_of(row)) for row in rows),
+        key=lambda setting: (setting[0], setting[1]),
+    )
+    first, last = since.astimezone(UTC).year, cut.business_time.astimezone(UTC).year
+    years = {y for _, _, terms in settings for year in range(first, last + 1) for y in terms.counted_years(year)}
+    annual = yearly_consumption(store, {(depot, item): sorted(years)}, cut.known_position) if years else {}
+    return ObligationTimeline(settings, annual.get((depot, item), {}))
+
+
 def terms_of(row: Mapping[str, Any]) -> ObligationTerms:
     """An `obligations` row's terms (a backfilled row has none beyond min_days)."""
     extra = orjson.loads(row["terms"]) if row["terms"] else {}

@@ -7,7 +7,7 @@ from typing import TypedDict
 from pydantic import BaseModel, Field
 
 from domain.depot import Depot
-from domain.obligations import Basis, ObligationFigures
+from domain.obligations import Basis, ObligationFigures, ObligationTerms, obligation_figures
 from projections.cut import Cut
 from projections.fold import ItemFold, avg_daily_consumption, days_of_supply
 from projections.history import History
@@ -82,9 +82,14 @@ class DepotStock(BaseModel):
 
 
 def stock_line(item: str, fold: ItemFold, cut: Cut, obligation: ObligationFigures | None = None) -> StockLine:
-    """`obligation`: the figures of the obligation in force (`projections.obligations`), if any."""
+    """`obligation`: the figures of the obligation in force (`projections.obligations`). Without
+    them, a fold that has an obligation's `min_days` reads it as recent_consumption (what every
+    obligation meant before bases): a caller that may meet the other bases passes the figures."""
     state = fold.state
     figures = StockFigures.of(state.on_hand, state.transit_in, state.transit_out, state.reserved, fold.consumed_14d)
+    if obligation is None and state.min_days is not None:
+        terms = ObligationTerms(min_days=state.min_days)
+        obligation = obligation_figures(terms, state.on_hand, figures["days_of_supply"], fold.consumed_14d, {}, 0)
     return StockLine(
         **figures,
         item=item,

@@ -380,3 +380,69 @@ def test_the_materialised_stock_view_keeps_the_obligation_in_force(api):
     ]
     assert at(api, B_SOUTH)[:2] == ("annual_average", None)
     assert at(api, B_SOUTH, GLOVE)[:2] == ("recent_consumption", 30)
+
+
+# --- for readers that walk through business time (the alert scan) -----------------------------------
+
+
+def test_an_obligation_timeline_gives_at_each_instant_what_the_views_give_as_of_it(api):
+    from datetime import UTC, datetime
+
+    from projections.obligations import obligation_timeline
+
+    obligations_world(api)
+    cut = api.stores.views.cut(None, None)
+    timeline = obligation_timeline(
+        api.stores.ledger.index_store, B_SOUTH, FFP2, cut, since=datetime(2025, 1, 1, tzinfo=UTC)
+    )
+
+    def at(text: str, on_hand: int) -> tuple[Any, ...] | None:
+        found = timeline.figures(datetime.fromisoformat(text), on_hand, None, 0)
+        return None if found is None else (found.basis, found.required, found.meets, found.shortfall)
+
+    assert at("2025-02-28T23:59:59+00:00", 6400) is None
+    assert at("2025-12-31T23:59:30+00:00", 5500) == ("annual_average", 300, True, 0)
+    assert at("2026-03-01T23:59:59+00:00", 300) == ("annual_average", 342, False, 42)
+    assert at(cut.business_time.isoformat(), 300) == ("annual_average", 209, True, 0)
+
+
+def test_a_stock_line_without_obligation_figures_reads_min_days_as_recent_consumption():
+    from datetime import UTC, datetime
+
+    from projections.cut import Cut
+    from projections.fold import ItemFold, ItemState
+    from projections.obligations import required_and_shortfall
+    from projections.stock import stock_line
+
+    now = datetime.now(UTC)
+    # 50 on hand, 60 consumed in 14 days: 11.7 days; 30 days x 60/14 = 128.57.. -> 129 required, 79 short
+    line = stock_line(FFP2, ItemFold(ItemState(on_hand=50, min_days=30), consumed_14d=60), Cut(None, 0, None, now))
+
+    assert (line.basis, line.required, line.meets_obligation, line.days_of_supply) == (
+        "recent_consumption",
+        129,
+        False,
+        11.7,
+    )
+    assert required_and_shortfall(line) == (129, 79)
+    assert required_and_shortfall(stock_line(FFP2, ItemFold(ItemState(on_hand=5)), Cut(None, 0, None, now))) is None
+
+
+def test_a_depot_whose_days_of_supply_round_up_to_min_days_meets_it_and_is_not_short():
+    from datetime import UTC, datetime
+
+    from projections.cut import Cut
+    from projections.fold import ItemFold, ItemState
+    from projections.obligations import required_and_shortfall
+    from projections.stock import stock_line
+
+    # 2996 on hand at 100 a day: 29.96 days, shown 30.0 >= 30 (the rule views always had), though
+    # 30 days require 3000 units
+    line = stock_line(
+        FFP2,
+        ItemFold(ItemState(on_hand=2996, min_days=30), consumed_14d=1400),
+        Cut(None, 0, None, datetime.now(UTC)),
+    )
+
+    assert (line.days_of_supply, line.required, line.meets_obligation) == (30.0, 3000, True)
+    assert required_and_shortfall(line) == (3000, 0)
