@@ -27,6 +27,7 @@ from api.routers import (
     integrity,
     items,
     late,
+    obligations,
     stock,
     subscriptions,
     transfers,
@@ -42,7 +43,19 @@ from projections.outbox import Outbox
 from projections.runner import ProjectionThread, Projector, open_view
 from projections.views import Views
 
-LEDGER_ROUTERS = (items, depots, depot_commands, transfers, allocations, stock, events, late, integrity, alerts)
+LEDGER_ROUTERS = (
+    items,
+    depots,
+    depot_commands,
+    transfers,
+    allocations,
+    stock,
+    obligations,
+    events,
+    late,
+    integrity,
+    alerts,
+)
 """The routers that act on one ledger: mounted under /v1 for the live ledger and under
 /v1/exercises/{exercise} for each exercise's."""
 

@@ -18,12 +18,16 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
+from domain.obligations import BASIS_FIELDS, DEFAULT_YEARS, MAX_YEARS, OBLIGATION_FIELDS
+from domain.obligations import Basis as ObligationBasis
 from domain.policies import Policy
 
 D = TypeVar("D", bound=date)  # a date, or a datetime (which is a date)
@@ -158,7 +162,63 @@ class RegisterDepot(Command):
 
 
 class SetObligation(Envelope):
-    min_days: Annotated[StrictInt, Field(gt=0, le=3650)]
+    """An obligation on one basis (API.md, "Preparedness obligations"); `{min_days}` alone is
+    recent_consumption, as before bases existed. Each basis takes its own fields and no others:
+    a field missing or out of place is refused at its own location."""
+
+    basis: ObligationBasis = Field(
+        default="recent_consumption",
+        description="recent_consumption: min_days × the 14-day average; annual_average: share_of_year × the "
+        "average annual consumption over the last `years` complete calendar years, exclude_years replaced by "
+        "earlier years; fixed_daily: min_days × daily_quantity",
+    )
+    min_days: Annotated[
+        StrictInt | None,
+        Field(gt=0, le=3650, validate_default=True, description="Days: recent_consumption, fixed_daily (needed)"),
+    ] = None
+    share_of_year: Annotated[
+        StrictFloat | None,
+        Field(gt=0, le=1, validate_default=True, description="annual_average (needed): e.g. 0.25, three months"),
+    ] = None
+    years: Annotated[StrictInt | None, Field(ge=1, le=MAX_YEARS, description="annual_average: default 3")] = None
+    exclude_years: list[Annotated[StrictInt, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]] = Field(
+        default_factory=list,
+        max_length=MAX_YEARS,
+        description="annual_average: abnormal years, before the year the obligation is set in; earlier years "
+        "are counted in their place",
+    )
+    daily_quantity: Annotated[
+        StrictFloat | None,
+        Field(gt=0, le=MAX_QUANTITY, validate_default=True, description="fixed_daily (needed): units a day"),
+    ] = None
+
+    @field_validator(*OBLIGATION_FIELDS, mode="after")
+    @classmethod
+    def _of_the_basis(cls, value: Any, info: ValidationInfo) -> Any:
+        basis = info.data.get("basis")
+        if basis is None:  # the basis itself was refused
+            return value
+        name, (needs, takes) = info.field_name, BASIS_FIELDS[basis]
+        if value in (None, []):
+            if name in needs:
+                raise ValueError(f"basis {basis} needs {name}")
+        elif name not in needs | takes:
+            raise ValueError(f"basis {basis} does not take {name}")
+        if name == "exclude_years" and len(set(value)) != len(value):
+            raise ValueError("names a year twice")
+        return value
+
+    def terms(self) -> dict[str, Any]:
+        """The event's fields for these terms: years defaulted on annual_average."""
+        years = (self.years or DEFAULT_YEARS) if self.basis == "annual_average" else None
+        return {
+            "min_days": self.min_days,
+            "basis": self.basis,
+            "share_of_year": self.share_of_year,
+            "years": years,
+            "exclude_years": tuple(sorted(self.exclude_years)),
+            "daily_quantity": self.daily_quantity,
+        }
 
 
 class RecordReceipt(Envelope):

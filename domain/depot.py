@@ -86,8 +86,17 @@ class Depot(DepotBooks):
 
     # --- commands: facts are accepted, with a warning when the book disagrees -----------
 
-    def set_obligation(self, item: str, min_days: int, stamp: Stamp) -> ev.ObligationSet:
-        return self.trigger(ev.ObligationSet, item=item, min_days=min_days, **stamp.fields())
+    def set_obligation(self, item: str, min_days: int | None, stamp: Stamp, **terms: Any) -> ev.ObligationSet:
+        """`terms`: the basis and its parameters (`ev.ObligationSet`); none: recent_consumption.
+        Abnormal years left out of an annual average are complete years before the setting's."""
+        future = sorted(year for year in terms.get("exclude_years", ()) if year >= stamp.occurred_at.year)
+        if future:
+            raise InvalidCommand(
+                f"exclude_years {', '.join(map(str, future))}: only complete years before "
+                f"{stamp.occurred_at.year} can be left out",
+                errors=[{"loc": ["body", "exclude_years"], "msg": "not a past year", "type": "value_error"}],
+            )
+        return self.trigger(ev.ObligationSet, item=item, min_days=min_days, **terms, **stamp.fields())
 
     def record_receipt(self, stamp: Stamp, **fields: Any) -> ev.ReceiptRecorded:
         return self.trigger(ev.ReceiptRecorded, **fields, **stamp.fields())

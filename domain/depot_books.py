@@ -23,6 +23,7 @@ from domain import events as ev
 from domain.aggregate import Aggregate
 from domain.effects import Direction, Effect, InTransit, effects_of
 from domain.exceptions import UnknownTransfer
+from domain.obligations import Basis
 
 
 class ItemBook(BaseModel):
@@ -111,7 +112,8 @@ class DepotBooks(Aggregate):
     organisation: str
     kind: ev.DepotKind
     population_served: int | None = None
-    obligations: dict[str, int] = {}
+    obligations: dict[str, int | None] = {}  # min_days of the obligation in force (None: annual_average)
+    obligation_bases: dict[str, Basis] = {}  # its basis (missing in older snapshots: recent_consumption)
     obligations_dated: dict[str, datetime] = {}  # the business time of the obligation in force
     books: dict[str, ItemBook] = {}
     open_transfers: dict[str, OpenTransfer] = {}
@@ -181,6 +183,7 @@ class DepotBooks(Aggregate):
                 dated = self.obligations_dated.get(event.item)
                 if dated is None or event.occurred_at >= dated:
                     self.obligations[event.item] = event.min_days
+                    self.obligation_bases[event.item] = event.basis
                     self.obligations_dated[event.item] = event.occurred_at
             case ev.SupplyRequested():
                 self.open_requests[event.request_id] = OpenRequest(

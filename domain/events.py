@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import datetime_now_with_tzinfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.obligations import Basis, ObligationTerms
 from domain.policies import Policy
 
 Source = Literal["api", "import", "inject", "demo"]
@@ -127,8 +128,22 @@ class DepotRegistered(LedgerEvent):
 
 
 class ObligationSet(LedgerEvent):
+    """An item's obligation at the depot, on one basis (`domain.obligations`). Events stored before
+    bases existed hold only `min_days`: the defaults read them as recent_consumption, as they meant."""
+
     item: str
-    min_days: int
+    min_days: int | None = None  # None only on annual_average, which counts in years
+    basis: Basis = "recent_consumption"
+    share_of_year: float | None = None  # annual_average
+    years: int | None = None  # annual_average
+    exclude_years: tuple[int, ...] = ()  # annual_average: abnormal years, replaced by earlier ones
+    daily_quantity: float | None = None  # fixed_daily
+
+    @property
+    def terms(self) -> ObligationTerms:
+        return ObligationTerms(
+            self.basis, self.min_days, self.share_of_year, self.years, self.exclude_years, self.daily_quantity
+        )
 
 
 class ReceiptRecorded(LedgerEvent):

@@ -46,7 +46,7 @@ from domain.item import Item
 from ledger import clock
 from ledger.alerts import AlertCommands
 from ledger.allocations import AllocationCommands
-from ledger.backfill import backfill_late_events
+from ledger.backfill import backfill_late_events, backfill_obligations
 from ledger.context import Context
 from ledger.indexes import index_rows
 from ledger.journal import Journal
@@ -87,6 +87,7 @@ class Ledger(TransferCommands, AllocationCommands, AlertCommands, Application):
         self.journal = Journal(self.index_store)
         self.index_store.check_schema()
         backfill_late_events(self)
+        backfill_obligations(self)
         self.listeners: list[Callable[[], None]] = []  # told after each command is stored (wakes projections)
         # The time commands default to and are checked against, and views' "now". An
         # exercise ledger runs on its scenario clock and also records its events in
@@ -293,8 +294,10 @@ class Ledger(TransferCommands, AllocationCommands, AlertCommands, Application):
         def decide() -> tuple[list[Any], ObligationOutcome]:
             depot = self._writable_depot(code, ctx)
             self.require_item(item)
-            depot.set_obligation(item, command.min_days, self._stamp(ctx, command.occurred_at, command.note))
-            return [depot], ObligationOutcome(depot=code, item=item, min_days=command.min_days, version=depot.version)
+            terms = command.terms()
+            stamp = self._stamp(ctx, command.occurred_at, command.note)
+            depot.set_obligation(item, terms.pop("min_days"), stamp, **terms)
+            return [depot], ObligationOutcome(depot=code, item=item, **command.terms(), version=depot.version)
 
         return self._execute(ctx, ObligationOutcome, decide)
 

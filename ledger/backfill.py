@@ -50,3 +50,19 @@ def backfill_late_events(ledger: Ledger) -> int:
         store.write(LATE_EVENT, rows)
     store.write(DONE, [{"name": "late_events", "upto": upto}])
     return len(rows)
+
+
+OBLIGATIONS = """INSERT INTO {t}obligations (position, depot, item, occurred_at, basis, min_days, terms)
+    SELECT position, depot, item, occurred_at, :basis, min_days, NULL FROM {t}movements
+    WHERE event_type = :event_type ON CONFLICT (position) DO NOTHING"""
+
+
+def backfill_obligations(ledger: Ledger) -> None:
+    """The obligations stored before `obligations` existed, from their movement journal rows:
+    one statement, no events read. They were all set before bases existed, so recent_consumption."""
+    store = ledger.index_store
+    if store.query("SELECT upto FROM {t}backfills WHERE name = :name", name="obligations"):
+        return
+    upto = ledger.position()
+    store.write(OBLIGATIONS, [{"basis": "recent_consumption", "event_type": "ObligationSet"}])
+    store.write(DONE, [{"name": "obligations", "upto": upto}])

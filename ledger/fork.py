@@ -46,10 +46,13 @@ def fork(live_views: Views, target: Ledger, known_at: datetime, start: datetime,
             not_carried["units_in_transit"] += line.in_transit_out
             not_carried["units_reserved"] += line.reserved
             days = tuple(daily.get((depot["code"], line.item), [0] * WINDOW_DAYS))
-            if line.on_hand or any(days) or line.min_days is not None:
+            # Only an obligation on recent consumption is carried: the fork has 14 days of
+            # history, not the years or stated quantities the other bases read.
+            min_days = line.min_days if line.basis == "recent_consumption" else None
+            if line.on_hand or any(days) or min_days is not None:
                 balances.append(
                     ForkedBalance(
-                        depot=depot["code"], item=line.item, on_hand=line.on_hand, daily=days, min_days=line.min_days
+                        depot=depot["code"], item=line.item, on_hand=line.on_hand, daily=days, min_days=min_days
                     )
                 )
     result = Fork(

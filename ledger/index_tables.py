@@ -7,6 +7,10 @@ that write rows into it in the same transaction as the events (`ledger.persisten
   book, indexed by depot, item and business time. Backdated commands and historical
   views read it instead of replaying a depot's whole stream. Receipts that state a lot's
   expiry are indexed by (item, lot, position): a view looks the expiry up as known at its cut.
+- `obligations`: one row per obligation set, by depot, item and business time, with its
+  basis and terms, so a view finds the obligation in force at its cut without reading
+  events (`projections.obligations`). Rows for obligations stored before it existed are
+  backfilled from the movement journal (`ledger.backfill`): those were all recent_consumption.
 - `transfers`: transfer id -> source, destination, status, so a receipt or cancellation
   naming only the transfer finds both depots.
 - `depots`, `items`: the directory, for listing and filtering.
@@ -58,6 +62,13 @@ SCHEMA = {
     "movements_lot_expiry": """
         CREATE INDEX IF NOT EXISTS {n}movements_lot_expiry ON {t}movements (item, lot, position)
             WHERE expires_on IS NOT NULL""",
+    "obligations": """
+        CREATE TABLE IF NOT EXISTS {t}obligations (
+            position BIGINT PRIMARY KEY, depot TEXT NOT NULL, item TEXT NOT NULL, occurred_at {ts} NOT NULL,
+            basis TEXT NOT NULL, min_days INTEGER, terms TEXT)""",
+    "obligations_index": """
+        CREATE INDEX IF NOT EXISTS {n}obligations_by_depot_item
+            ON {t}obligations (depot, item, occurred_at, position)""",
     "fold_checkpoints": """
         CREATE TABLE IF NOT EXISTS {t}fold_checkpoints (
             depot TEXT NOT NULL, item TEXT NOT NULL, known_position BIGINT NOT NULL,
@@ -124,6 +135,8 @@ WRITES = {
         event_type, delta, counted, lot, expires_on, transit_in, transit_out, reserved, min_days, backdated)
         VALUES (:position, :line, :depot, :item, :occurred_at, :recorded_at, :version, :event_type, :delta,
         :counted, :lot, :expires_on, :transit_in, :transit_out, :reserved, :min_days, :backdated)""",
+    "obligation": """INSERT INTO {t}obligations (position, depot, item, occurred_at, basis, min_days, terms)
+        VALUES (:position, :depot, :item, :occurred_at, :basis, :min_days, :terms)""",
     "depot": """INSERT INTO {t}depots (code, name, region, organisation, kind, population_served, position)
         VALUES (:code, :name, :region, :organisation, :kind, :population_served, :position)""",
     "item": """INSERT INTO {t}items (code, name, unit, category, atc_code, position)

@@ -63,6 +63,19 @@ def index_rows(
                     position,
                     **event.model_dump(include={"code", "name", "region", "organisation", "kind", "population_served"}),
                 )
+            case ev.ObligationSet():
+                index.add(
+                    "obligation",
+                    position,
+                    depot=aggregate.code,
+                    item=event.item,
+                    occurred_at=event.occurred_at,
+                    basis=event.basis,
+                    min_days=event.min_days,
+                    terms=event.model_dump(
+                        mode="json", include={"share_of_year", "years", "exclude_years", "daily_quantity"}
+                    ),
+                )
             case ev.ItemDefined():
                 index.add(
                     "item", position, **event.model_dump(include={"code", "name", "unit", "category", "atc_code"})

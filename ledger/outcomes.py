@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from domain.obligations import Basis
 from ledger.clock import utc_text
 
 NOT_YET_RECORDED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,9 +66,16 @@ class DepotOutcome(DepotFacts, Outcome):
 
 
 class ObligationOutcome(Outcome):
+    """The obligation as stored: its basis and that basis's parameters (the others null)."""
+
     depot: str
     item: str
-    min_days: int
+    min_days: int | None
+    basis: Basis = "recent_consumption"
+    share_of_year: float | None = None
+    years: int | None = None
+    exclude_years: list[int] = []
+    daily_quantity: float | None = None
     version: int
 
 

@@ -31,8 +31,8 @@ class StockRow:
     transit_in: int = 0
     transit_out: int = 0
     reserved: int = 0
-    min_days: int | None = None
-    obligation_at: datetime | None = None
+    min_days: int | None = None  # of the obligation in force: None without one, or on annual_average
+    obligation_at: datetime | None = None  # set whenever an obligation is in force
     last_count_at: datetime | None = None
     last_movement_at: datetime | None = None
 
@@ -162,8 +162,10 @@ class CurrentStock:
             row.transit_in += effect.transit_in
             row.transit_out += effect.transit_out
             row.reserved += effect.reserved
-            if effect.min_days is not None and (row.obligation_at is None or event.occurred_at >= row.obligation_at):
-                row.min_days, row.obligation_at = effect.min_days, event.occurred_at  # the one dated last is in force
+            if isinstance(event, ev.ObligationSet) and (
+                row.obligation_at is None or event.occurred_at >= row.obligation_at
+            ):  # the one dated last is in force; its min_days is None on annual_average
+                row.min_days, row.obligation_at = effect.min_days, event.occurred_at
             if type(event).__name__ == CONSUMPTION:
                 self.changes.consumption.append(
                     ConsumptionRow(

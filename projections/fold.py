@@ -19,6 +19,7 @@ from typing import Any
 from domain.stock import CONSUMPTION_WINDOW, count_disagrees
 
 CONSUMPTION = "ConsumptionReported"
+OBLIGATION = "ObligationSet"
 
 
 Expiries = Mapping[str, date]
@@ -175,8 +176,8 @@ class ItemState:
         self.transit_in += row.get("transit_in") or 0
         self.transit_out += row.get("transit_out") or 0
         self.reserved += row.get("reserved") or 0
-        if row.get("min_days") is not None:
-            self.min_days = row["min_days"]
+        if row.get("event_type") == OBLIGATION or row.get("min_days") is not None:
+            self.min_days = row["min_days"]  # the obligation in force; None on annual_average
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -244,10 +245,3 @@ def days_of_supply(on_hand: int, consumed_14d: int) -> float | None:
         return None
     exact = Decimal(on_hand) * CONSUMPTION_WINDOW.days / Decimal(consumed_14d)
     return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
-def meets_obligation(days: float | None, min_days: int | None) -> bool | None:
-    """Unknown (None) without an obligation or without consumption to measure days of supply by."""
-    if min_days is None or days is None:
-        return None
-    return days >= min_days

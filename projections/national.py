@@ -201,14 +201,16 @@ GROUP BY k.depot, k.region, k.item
 """
 
 
-def historical_figures(store: IndexStore, cut: Cut, region: str | None, item: str | None) -> list[Figures]:
+def historical_figures(
+    store: IndexStore, cut: Cut, region: str | None, item: str | None, organisation: str | None = None
+) -> list[Figures]:
     """Every depot and item in scope at the cut, in one pass over the journal rows known then.
 
     The same arithmetic as the fold (the last count dated at or before `as_of`, plus every
     movement after it), written as one query because a national question is about every
     depot: its cost grows with the journal, not with thousands of separate folds. Lots and
     discrepancies, which need the rows one by one, are only in the depot view."""
-    where, params = filters(d__region=region, m__item=item)
+    where, params = filters(d__region=region, m__item=item, d__organisation=organisation)
     rows = store.query(
         LEDGER_FOLD.replace("{where}", where),
         known=cut.known_position,

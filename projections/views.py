@@ -12,6 +12,7 @@ from __future__ import annotations
 import structlog
 
 from ledger.application import Ledger
+from projections.compliance import ObligationsReport, compliance
 from projections.cut import BadCut, Cut, time_range
 from projections.history import History
 from projections.national import (
@@ -72,6 +73,20 @@ class Views:
         figures = historical_figures(self.ledger.index_store, cut, region, item)
         rows = grouped(figures, group_by, region)
         return NationalStock(**cut.describe(), group_by=group_by, source="fold", rows=rows)
+
+    def obligations(
+        self,
+        organisation: str | None = None,
+        region: str | None = None,
+        item: str | None = None,
+        as_of: str | None = None,
+        known_at: str | None = None,
+    ) -> ObligationsReport:
+        """Compliance with obligations per organisation and item, at any cut."""
+        cut = self.cut(as_of, known_at)
+        if item is not None:
+            self.ledger.require_item(item)
+        return compliance(self.ledger.index_store, cut, organisation, region, item)
 
     def timeline(
         self,

@@ -192,6 +192,7 @@ def test_one_depot_shows_its_version_obligations_open_transfers_and_requests(api
         "population_served": None,
         "version": 5,
         "obligations": {FFP2: 90},
+        "obligation_bases": {FFP2: "recent_consumption"},
         "open_transfers": 1,
         "open_requests": 1,
     }
@@ -218,13 +219,23 @@ def test_setting_an_obligation_answers_200_and_shows_in_stock(api):
         "depot": A_NORTH,
         "item": FFP2,
         "min_days": 90,
+        "basis": "recent_consumption",
+        "share_of_year": None,
+        "years": None,
+        "exclude_years": [],
+        "daily_quantity": None,
         "version": 2,
         "position": api.position(),
         "recorded_at": body["recorded_at"],
     }
     assert is_utc_text(body["recorded_at"])
     line = stock(api, A_NORTH)
-    assert (line["min_days"], line["meets_obligation"]) == (90, None)
+    assert (line["min_days"], line["basis"], line["required"], line["meets_obligation"]) == (
+        90,
+        "recent_consumption",
+        0,
+        None,
+    )
 
 
 def test_setting_an_obligation_again_replaces_it(api):

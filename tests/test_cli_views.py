@@ -138,9 +138,10 @@ def test_stock_of_a_depot_prints_its_figures_and_json_equal_to_the_api(database_
     output = succeeded(cli(database_url, "stock", A_NORTH, *cut_options(written["cut"])))
     assert f"(position {written['latest']})" in output
     [row] = table_rows(output)
-    # item, on_hand, in_transit_in, in_transit_out, reserved, available, avg/day, days, min_days, meets, expired, ...
-    assert row[:11] == [FFP2, "50", "0", "15", "0", "50", "4.29", "11.7", "30", "False", "0"]
-    assert "L-1:" in row[12]
+    # item, on_hand, in_transit_in, in_transit_out, reserved, available, avg/day, days, min_days, required, meets,
+    # expired, ... (required: 30 days x 60/14 a day = 128.57.. -> 129 units)
+    assert row[:12] == [FFP2, "50", "0", "15", "0", "50", "4.29", "11.7", "30", "129", "False", "0"]
+    assert "L-1:" in row[13]
 
 
 def test_national_stock_by_region_and_by_depot_prints_the_figures_and_json_equal_to_the_api(database_url):

@@ -33,6 +33,15 @@ def _exercise_every_event(ledger: Ledger) -> None:
             CTX,
         )
     ledger.set_obligation("SRC", "PROPOFOL-20", c.SetObligation(min_days=90), CTX)
+    ledger.set_obligation(
+        "DST",
+        "PROPOFOL-20",
+        c.SetObligation(basis="annual_average", share_of_year=0.25, exclude_years=[2021, 2020]),
+        CTX,
+    )
+    ledger.set_obligation(
+        "DST", "PROPOFOL-20", c.SetObligation(basis="fixed_daily", min_days=42, daily_quantity=2.5), CTX
+    )
     ledger.record_receipt(
         "SRC",
         c.RecordReceipt(
@@ -148,6 +157,14 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
     decided = next(e for e in stored if isinstance(e, ev.AllocationDecided))
     assert decided.lines == (ev.AllocationLine(to="DST", quantity=20),) and decided.rationale == "all of it"
     assert decided.inputs == (ev.AllocationInput(depot="DST", on_hand=48, consumed_14d=0, population_served=850_000),)
+    obligations = [(e.basis, e.min_days, e.terms) for e in stored if isinstance(e, ev.ObligationSet)]
+    assert [(basis, min_days) for basis, min_days, _ in obligations] == [
+        ("recent_consumption", 90),
+        ("annual_average", None),
+        ("fixed_daily", 42),
+    ]
+    assert obligations[1][2].share_of_year == 0.25 and obligations[1][2].exclude_years == (2020, 2021)
+    assert obligations[1][2].years == 3 and obligations[2][2].daily_quantity == 2.5
     revoked = next(e for e in stored if isinstance(e, ev.AllocationRevoked))
     assert (revoked.item, revoked.released) == ("PROPOFOL-20", 15)
     rule = next(e for e in stored if isinstance(e, ev.AlertRuleSet))

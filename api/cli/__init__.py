@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import alerts, deliveries, exercise, integrity, projections, replay, serve, tokens, views
+from api.cli import alerts, deliveries, exercise, integrity, obligations, projections, replay, serve, tokens, views
 
 app = typer.Typer(help="Supply Ledger: an event-sourced ledger of critical medical supplies.", no_args_is_help=True)
 app.command()(serve.serve)
 app.command()(serve.demo)
 app.command()(views.stock)
 app.command()(views.timeline)
+app.command()(obligations.obligations)
 app.command()(integrity.digest)
 app.command()(integrity.verify)
 app.add_typer(tokens.app, name="token")

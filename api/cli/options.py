@@ -35,7 +35,20 @@ KnownAtOption = Annotated[str | None, typer.Option("--known-at", help="As known 
 ItemOption = Annotated[str | None, typer.Option("--item", help="Only this item")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table")]
 
-LEFT_ALIGNED = ("depot", "region", "item", "type", "lots", "occurred_at", "recorded_at", "correction", "name", "role")
+LEFT_ALIGNED = (
+    "depot",
+    "region",
+    "item",
+    "type",
+    "lots",
+    "occurred_at",
+    "recorded_at",
+    "correction",
+    "name",
+    "role",
+    "organisation",
+    "basis",
+)
 
 
 def open_stores(database: str | None) -> Stores:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import Field
 
 from api.deps import CommandContext, LedgerDep, Reader, ViewsDep, requires
 from api.responses import ERRORS, answer
@@ -19,6 +20,7 @@ from api.routers.view_params import (
 )
 from domain.commands import Code, RegisterDepot, SetObligation
 from domain.events import DepotKind
+from domain.obligations import Basis
 from ledger.outcomes import DepotFacts, DepotOutcome, ObligationOutcome
 from projections.stock import DepotStock
 from projections.timeline import Timeline
@@ -28,7 +30,10 @@ router = APIRouter(prefix="/depots", tags=["depots"], responses=ERRORS)
 
 class DepotView(DepotFacts):
     version: int
-    obligations: dict[str, int]
+    obligations: dict[str, int | None] = Field(
+        description="min_days of each item's obligation in force (null on annual_average)"
+    )
+    obligation_bases: dict[str, Basis] = Field(description="The basis of each item's obligation in force")
     open_transfers: int
     open_requests: int
 
@@ -56,6 +61,7 @@ def get_depot(code: str, ledger: LedgerDep, _: Reader) -> DepotView:
         **depot.model_dump(include={"code", "name", "region", "organisation", "kind", "population_served"}),
         version=depot.version,
         obligations=depot.obligations,
+        obligation_bases={item: depot.obligation_bases.get(item, "recent_consumption") for item in depot.obligations},
         open_transfers=len(depot.open_transfers),
         open_requests=len(depot.open_requests),
     )
