@@ -446,3 +446,23 @@ def test_a_depot_whose_days_of_supply_round_up_to_min_days_meets_it_and_is_not_s
 
     assert (line.days_of_supply, line.required, line.meets_obligation) == (30.0, 3000, True)
     assert required_and_shortfall(line) == (3000, 0)
+
+
+def test_an_obligation_breach_alert_reads_the_obligations_own_basis(api: Any) -> None:
+    """A-CLINIC holds 86 FFP2 and uses 1 a day: 86 days of supply, compliant if its 42 days were
+    recent consumption; under fixed_daily (42 x 2.5 = 105 units) it is 19 short, and the alert says so."""
+    obligations_world(api)
+    for answer in (
+        ok(api.get("/v1/alerts", depot=A_CLINIC, kind="obligation_breach")),
+        ok(api.get("/v1/alerts", depot=A_CLINIC, kind="obligation_breach", as_of=ago(hours=0))),
+    ):
+        [alert] = answer["alerts"]
+        assert alert["item"] == FFP2
+        assert {k: alert["figures"][k] for k in ("basis", "required", "on_hand", "shortfall")} == {
+            "basis": "fixed_daily",
+            "required": 105,
+            "on_hand": 86,
+            "shortfall": 19,
+        }
+    north = ok(api.get("/v1/alerts", depot=A_NORTH, kind="obligation_breach"))
+    assert north["alerts"] == []  # 970 on hand at 30/14 a day: 452.7 days, above its 30

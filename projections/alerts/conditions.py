@@ -9,7 +9,6 @@ figures that make them true (API.md's table; DESIGN.md, "Shortage watch").
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from domain.alerts import CRITICAL_STOCKOUT_DAYS, HIGH_REQUEST_HOURS, AlertKind,
 from domain.stock import CONSUMPTION_WINDOW, count_disagrees
 from ledger.clock import utc_text
 from projections.alerts.inputs import Inbound, Request
+from projections.obligations import required_and_shortfall
 from projections.stock import StockLine
 
 DEFAULT_TRANSIT = timedelta(days=2)
@@ -51,14 +51,12 @@ Threshold = Callable[[AlertKind], float | None]
 
 
 def obligation_figures(line: StockLine, consumed_14d: int) -> dict[str, Any]:
-    """Required units and the shortfall behind `meets_obligation: false`. Reads the line's own
-    `required` where the stock view gives one (obligation bases); else `min_days` times the
-    exact 14-day average, rounded up to whole units."""
-    required = getattr(line, "required", None)
-    if required is None and line.min_days is not None:
-        required = math.ceil(Fraction(line.min_days * consumed_14d, CONSUMPTION_WINDOW.days))
-    shortfall = None if required is None else max(0, required - line.on_hand)
+    """Required units and the shortfall behind `meets_obligation: false`, as the stock views and
+    GET /v1/obligations report them (`projections.obligations`)."""
+    found = required_and_shortfall(line)
+    required, shortfall = found if found is not None else (None, None)
     return {
+        "basis": line.basis,
         "min_days": line.min_days,
         "days_of_supply": line.days_of_supply,
         "required": required,

@@ -20,6 +20,7 @@ from projections.alerts.inputs import DepotInputs, item_categories, read_depot, 
 from projections.alerts.scan import Episode, scan_item
 from projections.cut import Cut
 from projections.history import History
+from projections.obligations import ObligationTimeline, obligation_timeline
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -44,9 +45,17 @@ def depot_episodes(
             rules,
             cut,
             expiries.get(item, {}),
+            _obligations(ledger, inputs, item, cut),
         )
         for item in items
     }
+
+
+def _obligations(ledger: Ledger, inputs: DepotInputs, item: str, cut: Cut) -> ObligationTimeline:
+    """The book's obligations (every basis) and the yearly consumption they read, from its first row."""
+    rows = inputs.rows.get(item, ())
+    since = rows[0]["occurred_at"] if rows else cut.business_time
+    return obligation_timeline(ledger.index_store, inputs.depot, item, cut, since)
 
 
 def open_alerts(inputs: DepotInputs, episodes: dict[str, list[Episode]], cut: Cut) -> list[Alert]:

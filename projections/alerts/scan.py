@@ -27,7 +27,8 @@ from domain.alerts import DEFAULT_THRESHOLDS, AlertKind
 from projections.alerts.conditions import Finding, Moment, findings, request_limit
 from projections.alerts.inputs import DepotInputs, Request
 from projections.cut import Cut
-from projections.fold import CONSUMPTION, Expiries, ItemFold, ItemState
+from projections.fold import CONSUMPTION, Expiries, ItemFold, ItemState, days_of_supply
+from projections.obligations import ObligationTimeline
 from projections.stock import stock_line
 
 REPORTS = (CONSUMPTION, "StockCounted")
@@ -75,9 +76,11 @@ def scan_item(
     rules: Sequence[Rule],
     cut: Cut,
     expiries: Expiries,
+    obligations: ObligationTimeline | None = None,
 ) -> list[Episode]:
     """Every episode of every kind for `item` at the depot up to the cut's business time, as known
-    at the cut's position (an open one last)."""
+    at the cut's position (an open one last). `obligations`: the book's obligations through time
+    (every basis); without them an obligation's `min_days` reads as recent consumption."""
     known, end = cut.known_position, cut.business_time
     rows = [r for r in inputs.rows.get(item, ()) if r["position"] <= known]
     if cut.as_of is not None:
@@ -142,7 +145,14 @@ def scan_item(
         while window and window[0][0] <= at - timedelta(days=14):
             consumed -= window.popleft()[1]
         moment.at, moment.consumed_14d = at, consumed
-        moment.line = stock_line(item, ItemFold(state, consumed, expiries), Cut(at, known, cut.known_at, cut.asked_at))
+        obligation = (
+            None
+            if obligations is None
+            else obligations.figures(at, state.on_hand, days_of_supply(state.on_hand, consumed), consumed)
+        )
+        moment.line = stock_line(
+            item, ItemFold(state, consumed, expiries), Cut(at, known, cut.known_at, cut.asked_at), obligation
+        )
         moment.transits = {}
         for closed, source, transit in received:
             if closed <= at:
