@@ -86,14 +86,30 @@ def projected_stockout(moment: Moment, item: str, known: int, horizon: int) -> t
     consumption or when it lies beyond the horizon. Also returns the day's number."""
     if moment.consumed_14d <= 0:
         return None
-    daily = Fraction(moment.consumed_14d, CONSUMPTION_WINDOW.days)
-    dues = [(due_on(t, moment.transits or {}), t.lines[item]) for t in in_transit(moment, known)]
     today = moment.at.date()
-    for day in range(0, horizon + 1):
-        on = today + timedelta(days=day)
-        arriving = sum(quantity for due, quantity in dues if due <= on)
-        if moment.line.on_hand + arriving - daily * day <= 0:
-            return on, day
+    arriving_on: dict[int, int] = {}
+    for transfer in in_transit(moment, known):
+        offset = max(0, (due_on(transfer, moment.transits or {}) - today).days)
+        arriving_on[offset] = arriving_on.get(offset, 0) + transfer.lines[item]
+    day = stockout_day(moment.line.on_hand, moment.consumed_14d, arriving_on, horizon)
+    return None if day is None else (today + timedelta(days=day), day)
+
+
+def stockout_day(on_hand: int, consumed_14d: int, arriving_on: dict[int, int], horizon: int) -> int | None:
+    """The first day d in [0, horizon] with 14 × (on_hand + what arrives by day d) <= consumed_14d × d
+    (`arriving_on`: units by day number). What arrives only changes on arrival days, so each
+    stretch between them is solved at once instead of day by day."""
+    starts = sorted({0, *arriving_on})
+    arrived = 0
+    for index, start in enumerate(starts):
+        if start > horizon:
+            break
+        arrived += arriving_on.get(start, 0)
+        stretch_end = min(starts[index + 1] if index + 1 < len(starts) else horizon + 1, horizon + 1)
+        needed = CONSUMPTION_WINDOW.days * (on_hand + arrived)
+        day = max(start, -(-needed // consumed_14d))  # the first day of the stretch the stock is used up by
+        if day < stretch_end:
+            return day
     return None
 
 
