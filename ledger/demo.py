@@ -43,6 +43,7 @@ from ledger.demo_world import (
     DAYS,
     DISPATCH_AT,
     ITEMS,
+    LAST_FFP3,
     LATE_REPORTS,
     LOCAL_ARRIVAL_AT,
     NATIONAL,
@@ -115,6 +116,7 @@ class _Scenario(ScriptedStories):
         self.reference_data()
         for day in range(DAYS):
             self.entered = self.at(day + 1, time(1))
+            self.reports_arriving(day)
             if day % 7 == 0:
                 self.progress(f"week {day // 7 + 1} of {DAYS // 7}")
             if day in COUNT_DAYS:
@@ -323,6 +325,8 @@ class _Scenario(ScriptedStories):
                 if weekend and depot.kind != "municipal":  # fewer planned procedures at weekends
                     demand *= 0.75
                 quantity = min(round(demand), self.stock[depot.code, item])
+                if (depot.code, item, day) == LAST_FFP3:
+                    quantity = self.stock[depot.code, item]  # the ICU's cohort wards use all that is left
                 if quantity <= 0:
                     continue
                 self.stock[depot.code, item] -= quantity
@@ -333,15 +337,27 @@ class _Scenario(ScriptedStories):
                     self.late.append((depot.code, item, quantity, day, why))
 
     def late_reason(self, code: str, item: str, day: int) -> str | None:
-        for depot, items, days, why in LATE_REPORTS:
+        for depot, items, days, why, _ in LATE_REPORTS:
             if depot == code and day in days and (items is None or item in items):
                 return why
         return None
 
+    def days_late(self, code: str) -> int | None:
+        return next((late for depot, _, _, _, late in LATE_REPORTS if depot == code), None)
+
+    def reports_arriving(self, day: int) -> None:
+        """The late reports due to arrive with this day's entries (their days are before events
+        already in the ledger)."""
+        for code, item, quantity, reported_day, why in self.late:
+            if reported_day + (self.days_late(code) or DAYS) == day:
+                self.report(code, item, quantity, reported_day, note=f"Late report: {why}")
+
     def late_reports(self) -> None:
-        """Recorded last: their days are before events already in the ledger."""
+        """Recorded last: the late reports no day of the six weeks brought."""
         for code, item, quantity, day, why in self.late:
-            self.report(code, item, quantity, day, note=f"Late report: {why}")
+            late = self.days_late(code)
+            if late is None or day + late >= DAYS:
+                self.report(code, item, quantity, day, note=f"Late report: {why}")
 
     def counts(self, day: int) -> None:
         """Fortnightly counts find a little less than the book (breakage, unrecorded use)."""

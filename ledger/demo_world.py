@@ -80,11 +80,17 @@ SURGE = {range(0, 12): 1.0, range(12, 14): 1.8, range(14, 35): 3.0, range(35, 38
 """Consumption multiplier by day in the surge regions: it triples in weeks 3-5."""
 
 LATE_REPORTS = (
-    # depot, items (None: all it stocks), days whose reports arrive at the end, why
-    ("DK-81-AALBORG", None, (11, 12), "home-care system offline; reported after the count of day 14"),
-    ("DK-85-SUH", None, (38, 39), "ward reports delayed during the surge"),
-    ("DK-83-OUH", ("PROPOFOL-20",), (40,), "ICU pharmacy report entered late"),
+    # depot, items (None: all it stocks), days whose reports arrive late, why, days late (None: at the end)
+    ("DK-81-AALBORG", None, (11, 12), "home-care system offline; reported after the count of day 14", None),
+    ("DK-85-SUH", None, (38, 39), "ward reports delayed during the surge", 2),
+    ("DK-83-OUH", ("PROPOFOL-20",), (40,), "ICU pharmacy report entered late", None),
 )
+LAST_FFP3 = ("DK-85-SUH", "FFP3", 39)
+"""Sjællands Universitetshospital's ICU uses its last FFP3 on day 39, a day whose report arrives two
+days late: a stockout the shortage watch learns of two days after it happened."""
+
+"""Sjællands Universitetshospital's surge reports arrive two days late: the shortage watch shows
+its alerts two days after they became true (GET /v1/alerts/history: the detection delay)."""
 
 COUNT_DAYS = (14, 28)
 """Fortnightly counts, at 06:00, at every depot that holds the item."""

@@ -18,6 +18,7 @@ from domain.ids import depot_id
 from ledger.application import Context, Ledger
 from ledger.demo import DemoAlreadyLoaded, DemoSummary, load_demo
 from ledger.settings import Database
+from projections.alerts.view import AlertViews
 from projections.allocations import allocation_list
 from projections.views import Views
 from replay.decisions import replay_allocation
@@ -46,6 +47,7 @@ def test_the_demo_scenario(ledger: Ledger, database_url: str) -> None:
     check_known_then_and_now(ledger)
     check_allocations(ledger)
     check_correction(ledger)
+    check_shortage_watch(ledger)
 
     # A fresh process reads the depots back from snapshots (they have hundreds of events).
     reopened = Ledger(Database(database_url).env())
@@ -320,3 +322,31 @@ def check_known_then_and_now(ledger: Ledger) -> None:
     # Ordinary entries were recorded within a day of happening.
     ordinary = views.timeline("DK-84-RH", item="FFP2", limit=10000).entries
     assert ordinary and not any(entry.late for entry in ordinary)
+
+
+def check_shortage_watch(ledger: Ledger) -> None:
+    """The surge opens alerts in the surge regions; Sjællands Universitetshospital's ICU runs out of
+    FFP3 on day 39, whose report arrives two days late, so the watch learnt of it 49 hours late."""
+    views = AlertViews(ledger)
+    [stockout] = views.history(kind="stockout").episodes
+    ran_out = START + timedelta(days=40)  # the day-39 report is dated at the midnight ending it
+    assert (stockout.depot, stockout.item, stockout.opened_at) == ("DK-85-SUH", "FFP3", utc(ran_out))
+    assert stockout.first_known_at is not None and stockout.first_known_at.startswith(
+        utc(ran_out + timedelta(hours=49))[:19]
+    )
+    assert stockout.detection_delay_hours == 49.0
+    morning = (ran_out + timedelta(hours=6)).isoformat()
+    then = views.alerts(
+        as_of=morning, known_at=(ran_out + timedelta(days=1)).isoformat(), depot="DK-85-SUH", item="FFP3"
+    )
+    assert "stockout" not in {alert.kind for alert in then.alerts}  # the report had not arrived
+    now = views.alerts(as_of=morning, depot="DK-85-SUH", item="FFP3", kind="stockout")
+    assert [(alert.severity, alert.since, alert.figures["on_hand"]) for alert in now.alerts] == [
+        ("critical", utc(ran_out), 0)
+    ]
+    surge = views.alerts(as_of=END.isoformat(), severity="critical")
+    assert {alert.region for alert in surge.alerts} >= {"DK-84", "DK-85"}
+
+
+def utc(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
