@@ -62,13 +62,10 @@ class AlertWatch:
         view: StockView,
         evaluate: Evaluate,
         clock: Callable[[], datetime] = ledger_clock.now,
-        tracked: Callable[[], int | None] | None = None,
     ) -> None:
-        """`tracked`: the view's tracked position (how a tick sees that a batch landed meanwhile)."""
         self.view = view
         self.evaluate = evaluate
         self.clock = clock
-        self.tracked = tracked or (lambda: None)
         self.outbox = Outbox(view)
 
     def after_batch(
@@ -88,34 +85,47 @@ class AlertWatch:
             )
         return []
 
-    def settle(self, now: datetime | None = None) -> list[AlertChange]:
+    def settle(self, now: datetime | None = None, at_most: int | None = None) -> list[AlertChange]:
         """Evaluate the depots marked since the last settle, store their alerts and enqueue what
-        changed; the marks go in the same transaction as the alerts and their deliveries."""
-        marked = sorted(row["depot"] for row in self.view.query("SELECT depot FROM {t}alert_dirty"))
-        return self._evaluate_chunks(marked, now or self.clock())
+        changed; the marks go in the same transaction as the alerts and their deliveries.
+        `at_most`: do nothing when more depots than this are marked (a reader leaves a bulk
+        load's depots to the follower rather than evaluate them while its caller waits)."""
+        marks = self._marks()
+        if at_most is not None and len(marks) > at_most:
+            return []
+        return self._evaluate_chunks(sorted(marks), marks, now or self.clock())
 
     def tick(self, now: datetime | None = None) -> list[AlertChange]:
         """Evaluate every depot at `now` (default: the clock) and enqueue what changed: time
         passing alone opens and closes some alerts."""
+        marks = self._marks()
         every = sorted(row["code"] for row in self.view.query("SELECT code FROM {t}depots"))
-        return self._evaluate_chunks(every, now or self.clock())
+        return self._evaluate_chunks(every, marks, now or self.clock())
 
-    def _evaluate_chunks(self, depots: list[str], now: datetime) -> list[AlertChange]:
-        """`TICK_CHUNK` depots at a time, each chunk evaluated before its transaction takes the
-        view's lock (evaluation reads only the ledger, and a whole country takes long: the stock
-        projection must not wait for it); a chunk whose view moved meanwhile is evaluated again
-        under the lock, so no evaluation older than a batch's is ever stored."""
+    def _marks(self) -> dict[str, int]:
+        return {row["depot"]: row["mark"] for row in self.view.query("SELECT depot, mark FROM {t}alert_dirty")}
+
+    def _evaluate_chunks(self, depots: list[str], marks: dict[str, int], now: datetime) -> list[AlertChange]:
+        """`TICK_CHUNK` depots at a time, each evaluated before its transaction (evaluation reads
+        only the ledger and takes long: no view transaction may wait for it, and PostgreSQL ends
+        one idle for 5 s). A depot marked again meanwhile (a batch touched it after its marks
+        were read) is left marked for the next settle, and one another settle cleared is left
+        alone: only an evaluation that saw every batch of its depot is stored."""
         found: list[AlertChange] = []
         for first in range(0, len(depots), TICK_CHUNK):
-            chunk = frozenset(depots[first : first + TICK_CHUNK])
-            seen = self.tracked()
-            evaluated = self.evaluate(chunk, now)
+            chunk = depots[first : first + TICK_CHUNK]
+            evaluated = self.evaluate(frozenset(chunk), now)
             with self.view._transaction(commit=True) as cursor:
                 self.view._lock(cursor)
-                if self.tracked() != seen:
-                    evaluated = self.evaluate(chunk, now)
-                found.extend(self._store(cursor, chunk, evaluated, now, now))
-                cursor.execute(*self.view._in("DELETE FROM {t}alert_dirty WHERE depot", sorted(chunk)))
+                cursor.execute(*self.view._in("SELECT depot, mark FROM {t}alert_dirty WHERE depot", chunk))
+                current = {row["depot"]: row["mark"] for row in cursor.fetchall()}
+                settled = frozenset(depot for depot in chunk if current.get(depot) == marks.get(depot))
+                if not settled:
+                    continue
+                found.extend(self._store(cursor, settled, [a for a in evaluated if a.depot in settled], now, now))
+                cleared = sorted(depot for depot in settled if depot in current)
+                if cleared:
+                    cursor.execute(*self.view._in("DELETE FROM {t}alert_dirty WHERE depot", cleared))
         return found
 
     def _store(

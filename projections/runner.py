@@ -75,9 +75,7 @@ def open_view(database: Database, ledger: Ledger, ledger_key: str = "ledger") ->
     assert isinstance(view, StockView)  # the class given (the library types it as any tracking recorder)
     if view.upgrade(ledger.name):
         log.warning("stock_view_recreated", reason="written by an earlier version; it is rebuilt from the ledger")
-    view.alerts = AlertWatch(
-        view, partial(evaluate_alerts, ledger), ledger.clock, tracked=lambda: view.max_tracking_id(ledger.name)
-    )
+    view.alerts = AlertWatch(view, partial(evaluate_alerts, ledger), ledger.clock)
     return view
 
 
@@ -174,10 +172,10 @@ class Projector:
                 return False
         return True
 
-    def settle_alerts(self) -> None:
+    def settle_alerts(self, at_most: int | None = None) -> None:
         """Evaluate the alerts of the depots projected batches touched (`AlertWatch.settle`)."""
         if self.view.alerts is not None:
-            self.view.alerts.settle()  # at the watch's clock
+            self.view.alerts.settle(at_most=at_most)  # at the watch's clock
 
     def tick_alerts(self) -> None:
         """Re-evaluate every depot's alerts once `alert_tick` seconds have passed (when an alert

@@ -81,3 +81,35 @@ def test_current_alerts_come_from_the_projection_with_their_acknowledgement(api)
     as_of = ok(api.get("/v1/alerts", depot=A_NORTH, as_of=datetime.now().astimezone().isoformat()))
     assert as_of["source"] == "fold"
     assert {a["alert_id"] for a in as_of["alerts"]} == {a["alert_id"] for a in current["alerts"]}
+
+
+def test_a_depot_a_batch_touches_while_it_is_evaluated_is_settled_again(ledger, database_url) -> None:  # type: ignore[no-untyped-def]
+    """An evaluation that did not see every batch of its depot is not stored: the depot stays
+    marked, and the next settle stores an evaluation that saw them all."""
+    from domain import commands as c
+    from domain.alerts import Alert
+    from tests.test_alerts_property import CTX
+
+    view = open_view(Database(database_url), ledger)
+    try:
+        projector = Projector(ledger, view)
+        ledger.define_item(c.DefineItem(code="I", name="item", unit="piece", category="ppe"), CTX)
+        ledger.register_depot(c.RegisterDepot(code="D", name="D", region="R", organisation="o", kind="regional"), CTX)
+        calls: list[list[str]] = []
+
+        def evaluate(depots: frozenset[str], now: datetime) -> list[Alert]:
+            calls.append(sorted(depots))
+            if len(calls) == 1:  # a receipt is recorded and projected while this runs
+                ledger.record_receipt("D", c.RecordReceipt(item="I", quantity=5, occurred_at=T0), CTX)
+                projector.step()
+            return [Alert("stockout", "critical", "D", "R", "I", T0, f"evaluation {len(calls)}")]
+
+        view.alerts = AlertWatch(view, evaluate, lambda: T0 + timedelta(days=1))
+        projector.catch_up()  # projects the registration, then settles: the receipt lands meanwhile
+        assert calls == [["D"]] and view.alerts.current() == []
+        assert [row["depot"] for row in view.query("SELECT depot FROM {t}alert_dirty")] == ["D"]
+        view.alerts.settle()
+        assert [alert.message for alert in view.alerts.current()] == ["evaluation 2"]
+        assert view.query("SELECT depot FROM {t}alert_dirty") == []
+    finally:
+        view.datastore.close()  # type: ignore[attr-defined]

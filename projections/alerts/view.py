@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("supply_ledger.alerts")
 
+READER_SETTLES_AT_MOST = 50
+"""A request for the current alerts evaluates at most this many marked depots itself."""
+
 Status = Literal["open", "acknowledged", "all"]
 
 
@@ -143,7 +146,9 @@ class AlertViews:
         if not projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
             log.warning("alert_view_behind", position=cut.known_position)
             return None
-        projector.settle_alerts()  # the depots the batches up to the cut touched, if the follower has not yet
+        # the depots the batches up to the cut touched, if the follower has not yet (a few: many
+        # are a bulk load, which the follower settles; the kept alerts are answered meanwhile)
+        projector.settle_alerts(at_most=READER_SETTLES_AT_MOST)
         return projector.view.alerts.current(region)
 
     def history(
