@@ -405,9 +405,12 @@ def main() -> None:
     started = time.perf_counter()
     lines = [*machine(), f"Load average at the start: {load_average()}"]
     lines.append(
-        f"View connections' idle_in_transaction_session_timeout: {args.idle_timeout:g} s"
-        + (" (off)" if not args.idle_timeout else "")
-        + f"; the product runs with the library's {LIBRARY_IDLE_TIMEOUT:.0f} s"
+        "View connections' idle_in_transaction_session_timeout: "
+        + (
+            f"the library's {LIBRARY_IDLE_TIMEOUT:.0f} s, as the product runs"
+            if args.idle_timeout is None
+            else f"{args.idle_timeout:g} s" + (" (off)" if not args.idle_timeout else "")
+        )
     )
     with scratch_database(
         args.server_url, "supply_ledger_bench_alerts", "pool_size=4&max_overflow=8", args.keep
