@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal, get_args
 from uuid import uuid5
 
@@ -77,8 +78,8 @@ class Alert:
     figures: dict[str, Any] = field(default_factory=dict)
     acknowledged: dict[str, Any] | None = None  # {by, at, note}
 
-    @property
-    def alert_id(self) -> str:
+    @cached_property
+    def alert_id(self) -> str:  # a hash: computed once per alert (a national listing has thousands)
         return alert_id(self.kind, self.depot, self.item, self.since)
 
     def order(self) -> tuple[int, str, str, str, str]:

@@ -173,7 +173,7 @@ class AlertWatch:
         since = self.view.from_db_time(row["since"])
         assert since is not None  # NOT NULL
         since = since.astimezone(UTC)  # as evaluated: the episode's id is derived from its text
-        return Alert(
+        alert = Alert(
             kind=row["kind"],
             severity=row["severity"],
             depot=row["depot"],
@@ -184,6 +184,8 @@ class AlertWatch:
             figures=orjson.loads(row["figures"]),
             acknowledged=_acknowledged(row.get("acknowledged")),
         )
+        alert.__dict__["alert_id"] = row["alert_id"]  # stored as evaluated: not hashed again for every reader
+        return alert
 
 
 def _json(value: Any) -> str:
