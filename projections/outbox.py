@@ -60,11 +60,13 @@ INSERT_DELIVERY = """INSERT INTO {t}deliveries (delivery_id, subscription_id, se
     status, created_at, next_attempt_at, attempts, claims) VALUES (:delivery_id, :subscription_id, :sequence,
     :alert_id, :change, :body, 'pending', :created_at, :created_at, 0, 0) ON CONFLICT (delivery_id) DO NOTHING"""
 DUE = """SELECT d.delivery_id, d.subscription_id, d.sequence, d.body, d.claims, s.url, s.secret
-    FROM {t}deliveries d JOIN {t}subscriptions s ON s.subscription_id = d.subscription_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND d.sequence = (
+    FROM {t}subscriptions s JOIN {t}deliveries d ON d.subscription_id = s.subscription_id AND d.sequence = (
         SELECT MIN(p.sequence) FROM {t}deliveries p
-        WHERE p.subscription_id = d.subscription_id AND p.status = 'pending')
+        WHERE p.subscription_id = s.subscription_id AND p.status = 'pending')
+    WHERE d.next_attempt_at <= :now
     ORDER BY d.next_attempt_at, d.subscription_id LIMIT :limit"""
+"""Each subscription's head (its oldest pending delivery) if it is due: driven by the subscriptions,
+each head one index seek (`deliveries_head`), however many deliveries are pending."""
 CLAIM = """UPDATE {t}deliveries SET claims = claims + 1, next_attempt_at = :lease
     WHERE delivery_id = :delivery_id AND claims = :claims AND status = 'pending' RETURNING delivery_id"""
 
