@@ -82,6 +82,20 @@ class Alert:
     def alert_id(self) -> str:  # a hash: computed once per alert (a national listing has thousands)
         return alert_id(self.kind, self.depot, self.item, self.since)
 
+    def fields(self) -> dict[str, Any]:
+        """What every reader of an alert is told of it (`since` as a datetime: each writes it its way)."""
+        return {
+            "alert_id": self.alert_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "depot": self.depot,
+            "region": self.region,
+            "item": self.item,
+            "since": self.since,
+            "figures": self.figures,
+            "message": self.message,
+        }
+
     def order(self) -> tuple[int, str, str, str, str]:
         """Most severe first, then by region, depot, item and kind (a stable listing)."""
         return (SEVERITY_ORDER[self.severity], self.region, self.depot, self.item or "", self.kind)

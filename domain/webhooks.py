@@ -133,17 +133,7 @@ def _utc(value: datetime) -> str:
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": alert.alert_id,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "depot": alert.depot,
-        "region": alert.region,
-        "item": alert.item,
-        "since": _utc(alert.since),
-        "figures": alert.figures,
-        "message": alert.message,
-    }
+    return {**alert.fields(), "since": _utc(alert.since)}
 
 
 def body_of(subscription_id: str, sequence: int, change: AlertChange) -> str:

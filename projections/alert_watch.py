@@ -157,15 +157,9 @@ class AlertWatch:
 
     def _row(self, alert: Alert) -> dict[str, Any]:
         return {
-            "alert_id": alert.alert_id,
-            "kind": alert.kind,
-            "severity": alert.severity,
-            "depot": alert.depot,
-            "region": alert.region,
-            "item": alert.item,
+            **alert.fields(),
             "since": self.view.to_db_time(alert.since),
             "figures": _json(alert.figures),
-            "message": alert.message,
             "acknowledged": None if alert.acknowledged is None else _json(alert.acknowledged),
         }
 

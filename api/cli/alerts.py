@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from api.cli.options import AsOfOption, DatabaseOption, ItemOption, JsonOption, KnownAtOption, opened, table
+from api.cli.options import (
+    AsOfOption,
+    DatabaseOption,
+    ItemOption,
+    JsonOption,
+    KnownAtOption,
+    RegionOption,
+    opened,
+    table,
+)
 
 app = typer.Typer(help="Shortage watch: the open alerts, most severe first.")
 
@@ -17,7 +26,7 @@ app = typer.Typer(help="Shortage watch: the open alerts, most severe first.")
 @app.callback(invoke_without_command=True)
 def alerts(
     context: typer.Context,
-    region: Annotated[str | None, typer.Option("--region", help="Only depots of this region")] = None,
+    region: RegionOption = None,
     depot: Annotated[str | None, typer.Option("--depot", help="Only this depot")] = None,
     item: ItemOption = None,
     as_of: AsOfOption = None,

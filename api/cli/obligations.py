@@ -6,12 +6,21 @@ from typing import Annotated
 
 import typer
 
-from api.cli.options import AsOfOption, DatabaseOption, ItemOption, JsonOption, KnownAtOption, opened, table
+from api.cli.options import (
+    AsOfOption,
+    DatabaseOption,
+    ItemOption,
+    JsonOption,
+    KnownAtOption,
+    RegionOption,
+    opened,
+    table,
+)
 
 
 def obligations(
     organisation: Annotated[str | None, typer.Option("--organisation", help="Only depots of this organisation")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="Only depots of this region")] = None,
+    region: RegionOption = None,
     item: ItemOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,

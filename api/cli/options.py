@@ -33,6 +33,7 @@ DatabaseOption = Annotated[
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Business time (ISO 8601 with offset, or a date)")]
 KnownAtOption = Annotated[str | None, typer.Option("--known-at", help="As known at a time, or a position pos:N")]
 ItemOption = Annotated[str | None, typer.Option("--item", help="Only this item")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="Only depots of this region")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of a table")]
 
 LEFT_ALIGNED = (

@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.options import AsOfOption, DatabaseOption, ItemOption, JsonOption, KnownAtOption, opened, table
+from api.cli.options import (
+    AsOfOption,
+    DatabaseOption,
+    ItemOption,
+    JsonOption,
+    KnownAtOption,
+    RegionOption,
+    opened,
+    table,
+)
 
 
 def stock(
@@ -20,7 +29,7 @@ def stock(
             "--group-by", help="region (and the national total), depot, or national (only the national total)"
         ),
     ] = "region",
-    region: Annotated[str | None, typer.Option("--region", help="Only depots of this region")] = None,
+    region: RegionOption = None,
     json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
