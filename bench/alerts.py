@@ -51,6 +51,7 @@ from views import (  # noqa: E402 - bench/views.py puts the repository on sys.pa
     NationalSimulation,
     RecordingClock,
     Stamper,
+    define_items,
     load_average,
     machine,
     percentile,
@@ -58,9 +59,8 @@ from views import (  # noqa: E402 - bench/views.py puts the repository on sys.pa
     timed,
 )
 
-from domain import commands as cmd  # noqa: E402
 from domain.events import recorded_by  # noqa: E402
-from ledger.application import Context, Ledger  # noqa: E402
+from ledger.application import Ledger  # noqa: E402
 from ledger.settings import Database  # noqa: E402
 from ledger.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, Deliverer, signature  # noqa: E402
 from projections.alert_watch import TICK_CHUNK  # noqa: E402
@@ -101,11 +101,7 @@ def p50_p95(samples: list[float]) -> str:
 
 def generate(ledger: Ledger, depots: int, items: list[str], seed: int, clock: Clock) -> tuple[int, float]:
     """The national ledger, each simulated day recorded shortly after it ends; (events, seconds)."""
-    ctx = Context(actor="bench", source="import")
-    names = {code: (name, unit, category, atc) for code, name, unit, category, atc in ITEMS}
-    for code in items:
-        name, unit, category, atc = names.get(code, (f"Bench item {code}", "piece", "consumable", None))
-        ledger.define_item(cmd.DefineItem(code=code, name=name, unit=unit, category=category, atc_code=atc), ctx)
+    define_items(ledger, items)
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=NATIONAL_DAYS)
     national = NationalSimulation(ledger, depots, items, start, random.Random(seed), Stamper())

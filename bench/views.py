@@ -138,6 +138,15 @@ TARGET_FLAT = 2.0
 # --- small helpers ---------------------------------------------------------------------------
 
 
+def define_items(ledger: Ledger, items: list[str]) -> None:
+    """The catalogue: the demo's items by their codes, a generic consumable for any other code."""
+    ctx = Context(actor="bench", source="import")
+    names = {code: (name, unit, category, atc) for code, name, unit, category, atc in ITEMS}
+    for code in items:
+        name, unit, category, atc = names.get(code, (f"Bench item {code}", "piece", "consumable", None))
+        ledger.define_item(cmd.DefineItem(code=code, name=name, unit=unit, category=category, atc_code=atc), ctx)
+
+
 def percentile(values: Iterable[float], p: float) -> float:
     """Nearest-rank percentile (nan when empty)."""
     ordered = sorted(values)
@@ -1008,11 +1017,7 @@ def run(args: argparse.Namespace, url: str, report: Report) -> None:
     try:
         items = [code for code, *_ in ITEMS][: args.items]
         items += [f"ITEM-{n:03d}" for n in range(len(items) + 1, args.items + 1)]
-        ctx = Context(actor="bench", source="import")
-        names = {code: (name, unit, category, atc) for code, name, unit, category, atc in ITEMS}
-        for code in items:
-            name, unit, category, atc = names.get(code, (f"Bench item {code}", "piece", "consumable", None))
-            ledger.define_item(cmd.DefineItem(code=code, name=name, unit=unit, category=category, atc_code=atc), ctx)
+        define_items(ledger, items)
         end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
         # 1. the history ---------------------------------------------------------------------
