@@ -24,6 +24,7 @@ from api.routers import (
     events,
     exercises,
     health,
+    imports,
     integrity,
     items,
     late,
@@ -55,6 +56,7 @@ LEDGER_ROUTERS = (
     late,
     integrity,
     alerts,
+    imports,
 )
 """The routers that act on one ledger: mounted under /v1 for the live ledger and under
 /v1/exercises/{exercise} for each exercise's."""

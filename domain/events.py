@@ -363,3 +363,22 @@ class AlertAcknowledged(LedgerEvent):
 DEPOT_EVENTS = (*DEPOT_EVENTS, AlertAcknowledged)
 ALL_EVENTS = (*ALL_EVENTS, AlertRuleSet, AlertAcknowledged)
 EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}
+
+
+# --- Imports -------------------------------------------------------------------------------------
+
+
+class ImportRecorded(LedgerEvent):
+    """On the import's own aggregate (its id derived from who imported and the file's content,
+    so the same file again collides with it), saved in the same transaction as the events
+    its rows became: who imported which file, when, and how many rows and events it held."""
+
+    kind: str
+    file_name: str | None = None
+    content_hash: str
+    rows: int
+    events: int
+
+
+ALL_EVENTS = (*ALL_EVENTS, ImportRecorded)
+EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}

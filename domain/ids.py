@@ -48,3 +48,9 @@ def exercise_id(code: str) -> UUID:
 def alert_rules_id() -> UUID:
     """The one aggregate that holds every alert rule set (`AlertRuleSet`) of a ledger."""
     return uuid5(NAMESPACE, "alert-rules")
+
+
+def import_id(scope: str, kind: str, content_hash: str) -> UUID:
+    """An import's record: one per principal, kind and file content, so the same file again
+    is the same aggregate and cannot be stored twice."""
+    return uuid5(NAMESPACE, f"import:{scope}:{kind}:{content_hash}")

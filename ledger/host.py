@@ -26,6 +26,7 @@ OutcomeT = TypeVar("OutcomeT", bound="Outcome")
 
 class LedgerHost(Protocol):
     journal: Journal
+    clock: Callable[[], datetime]
 
     @property
     def index_store(self) -> IndexStore: ...
@@ -42,6 +43,10 @@ class LedgerHost(Protocol):
     def _execute(
         self, ctx: Context, outcome_type: type[OutcomeT], decide: Callable[[], tuple[list[Any], OutcomeT]]
     ) -> tuple[OutcomeT, bool]: ...
+
+    def _replay(self, ctx: Context, outcome_type: type[OutcomeT]) -> OutcomeT | None: ...
+
+    def _decide_in_time(self, decide: Callable[[], tuple[list[Any], OutcomeT]]) -> tuple[list[Any], OutcomeT]: ...
 
     def _stamp(self, ctx: Context, occurred_at: datetime | None, note: str | None = None) -> Stamp: ...
 

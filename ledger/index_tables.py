@@ -31,6 +31,9 @@ that write rows into it in the same transaction as the events (`ledger.persisten
   concurrent duplicate fail the whole transaction, so one key stores one command.
 - `exercise_reviews`: a cache, used in the exercises' control store only: each exercise's
   latest review per policy with the state it was computed from (`ledger.exercise_reviews`).
+- `imports`: one row per stored import (`ImportRecorded`): who imported which file (its
+  content hash), when, its rows and events, and the position of its record, the last of its
+  events (its events are the `events` positions before it), for `GET /v1/imports`.
 - `health_probe`: one row, rewritten by `/healthz` to prove the database still takes
   writes (`ledger.health`).
 """
@@ -123,6 +126,11 @@ SCHEMA = {
             PRIMARY KEY (exercise, policy))""",
     "health_probe": """
         CREATE TABLE IF NOT EXISTS {t}health_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)""",
+    "imports": """
+        CREATE TABLE IF NOT EXISTS {t}imports (
+            import_id TEXT PRIMARY KEY, kind TEXT NOT NULL, actor TEXT NOT NULL, file_name TEXT,
+            content_hash TEXT NOT NULL, row_count BIGINT NOT NULL, event_count BIGINT NOT NULL,
+            recorded_at {ts} NOT NULL, position BIGINT NOT NULL)""",
     "idempotency": """
         CREATE TABLE IF NOT EXISTS {t}idempotency (
             scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
@@ -158,6 +166,9 @@ WRITES = {
         revoke_reason = :reason, revoked_position = :position WHERE allocation_id = :allocation_id""",
     "correction": """INSERT INTO {t}corrections (position, depot, event_id, corrects, corrects_position)
         VALUES (:position, :depot, :event_id, :corrects, :corrects_position)""",
+    "import": """INSERT INTO {t}imports (import_id, kind, actor, file_name, content_hash, row_count,
+        event_count, recorded_at, position) VALUES (:import_id, :kind, :actor, :file_name, :content_hash,
+        :rows, :events, :recorded_at, :position)""",
     "late_event": """INSERT INTO {t}late_events (position, depot, event_type, occurred_at, recorded_at)
         VALUES (:position, :depot, :event_type, :occurred_at, :recorded_at)""",
 }

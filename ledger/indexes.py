@@ -133,6 +133,14 @@ def index_rows(
                         corrects=corrects,
                         corrects_position=corrects_position,
                     )
+            case ev.ImportRecorded():
+                index.add(
+                    "import",
+                    position,
+                    import_id=str(event.originator_id),
+                    recorded_at=event.timestamp,
+                    **event.model_dump(include={"kind", "actor", "file_name", "content_hash", "rows", "events"}),
+                )
             case ev.TransferCancelled() if event.transfer_id not in cancelled:  # on both depots: index it once
                 cancelled.add(event.transfer_id)
                 index.add(

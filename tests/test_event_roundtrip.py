@@ -4,6 +4,7 @@ and a depot's snapshot restores the same state as replaying its events."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 from domain import commands as c
 from domain import events as ev
@@ -15,7 +16,8 @@ from projections.alerts.evaluate import alerts_for
 CTX = Context(actor="roundtrip-tester")
 
 
-def _exercise_every_event(ledger: Ledger) -> None:
+def _exercise_every_event(ledger: Ledger) -> UUID:
+    """Records every kind of event; returns the import record's aggregate id."""
     now = datetime.now(UTC)
     ledger.define_item(
         c.DefineItem(code="PROPOFOL-20", name="Propofol", unit="vial", category="medicine", atc_code="N01AX10"), CTX
@@ -130,11 +132,15 @@ def _exercise_every_event(ledger: Ledger) -> None:
     )
     [expired] = [a for a in alerts_for(ledger, ["DST"]) if a.kind == "expired_stock"]
     ledger.acknowledge_alert(expired.alert_id, AcknowledgeAlert(note="to be destroyed"), CTX)
+    receipts = [{"depot": "DST", "item": "PROPOFOL-20", "date": now.date().isoformat(), "quantity": "3"}]
+    outcome, _ = ledger.import_rows("receipts", receipts, CTX, file_name="receipts.csv", content_hash="c0ffee")
+    return UUID(outcome.import_id)
 
 
 def test_every_event_type_round_trips(ledger: Ledger) -> None:
-    _exercise_every_event(ledger)
+    record = _exercise_every_event(ledger)
     stored = [
+        *ledger.events.get(record),
         *ledger.events.get(item_id("PROPOFOL-20")),
         *ledger.events.get(depot_id("SRC")),
         *ledger.events.get(depot_id("DST")),
