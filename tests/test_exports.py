@@ -49,15 +49,16 @@ def t(days: float, hour: int = 12) -> str:
 
 
 class World:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, url: str) -> None:
         self.api = api
+        self.url = url
         self.past: dict[str, str] = {}
 
 
-def build(api: Api) -> World:
+def build(api: Api, url: str) -> World:
     """Receipts with and without lots, obligations, consumption, a transfer received short and one
     in transit (its reference starts with `=`), a correction, a late report and an acknowledged alert."""
-    world = World(api)
+    world = World(api, url)
     seed(api)
 
     def command(depot: str, kind: str, **body: Any) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     stores = Stores.open(Database(url))
     try:
         with TestClient(create_app(stores=stores), raise_server_exceptions=False) as client:
-            yield build(Api(client, stores))
+            yield build(Api(client, stores), url)
     finally:
         stores.close()
 
@@ -428,3 +429,35 @@ def test_a_feed_export_with_a_limit_is_one_page_and_says_where_to_go_on(world: W
     response = world.api.get("/v1/events", after=2, limit=5, format="csv")
     assert_round_trip(events(body), COLUMNS["events"], response, "csv")
     assert response.headers["next-after"] == str(body["next_after"])
+
+
+def test_the_cli_writes_the_same_files(world: World, tmp_path: Any) -> None:
+    """`supply-ledger stock|timeline --format csv|xlsx [--output FILE]`: the file the API answers."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    runner = CliRunner()
+    cut = ["--as-of", world.past["as_of"], "--known-at", world.past["known_at"], "--database", world.url]
+    for args, path, params in (
+        (["stock", "--group-by", "depot"], "/v1/stock", {"group_by": "depot"}),
+        (["stock", A_NORTH], f"/v1/depots/{A_NORTH}/stock", {}),
+        (["timeline", A_CLINIC], f"/v1/depots/{A_CLINIC}/timeline", {}),
+    ):
+        printed = runner.invoke(app, [*args, *cut, "--format", "csv"])
+        assert printed.exit_code == 0, printed.output
+        api_csv = world.api.get(path, format="csv", **params, **world.past)
+        assert printed.stdout_bytes == api_csv.content
+        target = tmp_path / "view.xlsx"
+        written = runner.invoke(app, [*args, *cut, "--format", "xlsx", "--output", str(target)])
+        assert written.exit_code == 0, written.output
+        api_xlsx = world.api.get(path, format="xlsx", **params, **world.past)
+        assert read_back(api_xlsx, "xlsx") == read_xlsx(target.read_bytes())
+    refused = runner.invoke(app, ["stock", *cut, "--format", "xlsx"])
+    assert refused.exit_code == 2 and "--format xlsx needs --output FILE" in refused.output
+
+
+def read_xlsx(content: bytes) -> tuple[list[str], list[list[Any]]]:
+    sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).worksheets[0]
+    [header, *cells] = [list(row) for row in sheet.iter_rows(values_only=True)]
+    return header, [row + [None] * (len(header) - len(row)) for row in cells]
