@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from projections.alerts.view import AlertList
 from projections.compliance import ObligationsReport
 from projections.national import NationalStock
 from projections.stock import DepotStock
@@ -233,8 +234,8 @@ ALERT_COLUMNS = (
 )
 
 
-def alerts(view: Any) -> Table:
-    """One row per open alert, most severe first, as the JSON lists them (`view`: an `AlertList`)."""
+def alerts(view: AlertList) -> Table:
+    """One row per open alert, most severe first, as the JSON lists them."""
     cut = _cut(view)
 
     def rows() -> Iterator[Row]:
