@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 
 from api.cli.options import (
     AsOfOption,
@@ -13,9 +16,21 @@ from api.cli.options import (
     JsonOption,
     KnownAtOption,
     RegionOption,
+    fail,
     opened,
     table,
 )
+from api.exports import tables
+from api.exports.tables import Table
+from api.exports.writers import chunks
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", help="json, csv or xlsx: the API's answer or its export (default: a table)"),
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", help="Write it to this file (default: standard output; xlsx needs a file)")
+]
 
 
 def stock(
@@ -31,17 +46,20 @@ def stock(
     ] = "region",
     region: RegionOption = None,
     json: JsonOption = False,
+    export: FormatOption = None,
+    output: OutputOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Stock, days of supply and obligations, as of any date, as known at any time."""
     if group_by not in ("region", "depot", "national"):
         typer.echo("error: --group-by is region, depot or national", err=True)
         raise typer.Exit(2)
+    export = _format(export, json, output)
     with opened(database) as stores:
         if depot is not None:
             view = stores.views.depot_stock(depot, as_of, known_at, item)
-            if json:
-                typer.echo(view.model_dump_json(indent=2))
+            if export is not None:
+                _write(view, tables.depot_stock, export, output)
                 return
             table(
                 f"{view.depot} as of {view.as_of}, as known at {view.known_at} (position {view.position})",
@@ -86,8 +104,8 @@ def stock(
             )
             return
         national = stores.views.stock(as_of, known_at, group_by, region, item)
-        if json:
-            typer.echo(national.model_dump_json(indent=2))
+        if export is not None:
+            _write(national, tables.national_stock, export, output)
             return
         key = "depot" if group_by == "depot" else "region"
         table(
@@ -120,16 +138,19 @@ def timeline(
     known_at: KnownAtOption = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many entries")] = 1000,
     json: JsonOption = False,
+    export: FormatOption = None,
+    output: OutputOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Every entry of a depot with its running balance; late entries are flagged."""
     if order not in ("occurred", "recorded"):
         typer.echo("error: --order is occurred or recorded", err=True)
         raise typer.Exit(2)
+    export = _format(export, json, output)
     with opened(database) as stores:
         view = stores.views.timeline(depot, as_of, known_at, order, start, end, item, limit)
-        if json:
-            typer.echo(view.model_dump_json(indent=2))
+        if export is not None:
+            _write(view, tables.timeline, export, output)
             return
         table(
             f"{view.depot} timeline in {order} order, as known at {view.known_at} (position {view.position})"
@@ -176,3 +197,34 @@ def _correction_marker(entry: Any) -> str:
     if entry.corrected_by:
         marks.append("corrected by " + ", ".join(_link(c.position, c.event_id) for c in entry.corrected_by))
     return "; ".join(marks)
+
+
+def _format(export: str | None, json: bool, output: Path | None) -> str | None:
+    """What to write instead of a table (None: the table): `--json` is `--format json`."""
+    if export is None and json:
+        export = "json"
+    if export not in (None, "json", "csv", "xlsx"):
+        raise fail("--format is json, csv or xlsx")
+    if export is None and output is not None:
+        raise fail("--output needs --format json, csv or xlsx")
+    if export == "xlsx" and output is None:
+        raise fail("--format xlsx needs --output FILE")
+    return export
+
+
+def _write(view: Any, table_of: Callable[[Any], Table], export: str, output: Path | None) -> None:
+    """The view as the API answers it: its JSON, or its export (the same file `?format=` gives)."""
+    assert isinstance(view, BaseModel)
+    data: Iterable[bytes]
+    if export == "json":
+        data = [(view.model_dump_json(indent=2) + "\n").encode()]
+    else:
+        data = chunks(table_of(view), "csv" if export == "csv" else "xlsx")
+    if output is None:
+        for chunk in data:
+            typer.echo(chunk, nl=False)
+        return
+    with output.open("wb") as file:
+        for chunk in data:
+            file.write(chunk)
+    typer.echo(f"wrote {output}", err=True)

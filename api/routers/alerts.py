@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.deps import CommandContext, LedgerDep, Reader, ViewsDep, requires
+from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.tables import alerts as alerts_table
 from api.responses import ERRORS, answer
 from api.routers.view_params import AsOf, From, ItemParam, KnownAt, RegionParam, To
 from domain.alert_commands import AcknowledgeAlert, SetAlertRule
@@ -18,8 +20,9 @@ from projections.alerts.view import AlertList, AlertViews, RuleList, Status
 router = APIRouter(tags=["alerts"], responses=ERRORS)
 
 
-@router.get("/alerts", response_model=AlertList)
+@router.get("/alerts", response_model=AlertList, responses=EXPORTS)
 def list_alerts(
+    request: Request,
     ledger: LedgerDep,
     views: ViewsDep,
     _: Reader,
@@ -33,10 +36,14 @@ def list_alerts(
     ] = "all",
     as_of: AsOf = None,
     known_at: KnownAt = None,
+    export: FormatParam = None,
 ) -> Response:
     """The alerts open at business time `as_of` as the ledger knew it at `known_at`, most severe first.
     Without a cut, the alerts the projection keeps current (`source: view`)."""
+    wanted = negotiated(request, export)
     listing = AlertViews(ledger, views.projector).alerts(as_of, known_at, region, depot, item, kind, severity, status)
+    if wanted != "json":
+        return exported(alerts_table(listing), wanted)
     # Serialised once, as built: FastAPI would dump the model, validate the dump and serialise it
     # again, which for the whole country's thousands of alerts costs more than finding them.
     return Response(listing.model_dump_json(), media_type="application/json")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from api.deps import CommandContext, LedgerDep, Reader, ViewsDep, requires
+from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.tables import depot_stock, timeline
 from api.responses import ERRORS, answer
 from api.routers.view_params import (
     AsOf,
@@ -78,16 +80,26 @@ def set_obligation(
     return answer(ledger.set_obligation(code, item, body, ctx), response)
 
 
-@router.get("/{code}/stock", response_model=DepotStock, tags=["views"])
+@router.get("/{code}/stock", response_model=DepotStock, tags=["views"], responses=EXPORTS)
 def get_stock(
-    code: str, views: ViewsDep, _: Reader, item: ItemParam = None, as_of: AsOf = None, known_at: KnownAt = None
-) -> DepotStock:
+    request: Request,
+    code: str,
+    views: ViewsDep,
+    _: Reader,
+    item: ItemParam = None,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    export: FormatParam = None,
+) -> Any:
     """Every item of the depot at business time `as_of`, as the ledger knew it at `known_at`."""
-    return views.depot_stock(code, as_of, known_at, item)
+    wanted = negotiated(request, export)
+    view = views.depot_stock(code, as_of, known_at, item)
+    return view if wanted == "json" else exported(depot_stock(view), wanted)
 
 
-@router.get("/{code}/timeline", response_model=Timeline, tags=["views"])
+@router.get("/{code}/timeline", response_model=Timeline, tags=["views"], responses=EXPORTS)
 def get_timeline(
+    request: Request,
     code: str,
     views: ViewsDep,
     _: Reader,
@@ -98,6 +110,9 @@ def get_timeline(
     as_of: AsOf = None,
     known_at: KnownAt = None,
     limit: Limit = 1000,
-) -> Timeline:
+    export: FormatParam = None,
+) -> Any:
     """Every entry with its running balance; `late` marks entries recorded over 24 h after they occurred."""
-    return views.timeline(code, as_of, known_at, order, start, end, item, limit)
+    wanted = negotiated(request, export)
+    view = views.timeline(code, as_of, known_at, order, start, end, item, limit)
+    return view if wanted == "json" else exported(timeline(view), wanted)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import Reader, ViewsDep
+from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.tables import obligations as obligations_table
 from api.responses import ERRORS
 from api.routers.view_params import AsOf, ItemParam, KnownAt, RegionParam
 from projections.compliance import ObligationsReport
@@ -16,8 +18,9 @@ router = APIRouter(prefix="/obligations", tags=["views"], responses=ERRORS)
 OrganisationParam = Annotated[str | None, Query(max_length=64, description="Only depots of this organisation")]
 
 
-@router.get("", response_model=ObligationsReport)
+@router.get("", response_model=ObligationsReport, responses=EXPORTS)
 def obligations(
+    request: Request,
     views: ViewsDep,
     _: Reader,
     organisation: OrganisationParam = None,
@@ -25,7 +28,10 @@ def obligations(
     item: ItemParam = None,
     as_of: AsOf = None,
     known_at: KnownAt = None,
-) -> ObligationsReport:
+    export: FormatParam = None,
+) -> Any:
     """Per organisation and item with an obligation in force at `as_of`, as known at `known_at`:
     units required and held, the shortfall, days covered, and each depot's line."""
-    return views.obligations(organisation, region, item, as_of, known_at)
+    wanted = negotiated(request, export)
+    view = views.obligations(organisation, region, item, as_of, known_at)
+    return view if wanted == "json" else exported(obligations_table(view), wanted)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
 
 from api.deps import Reader, ViewsDep
+from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.tables import national_stock as stock_table
 from api.responses import ERRORS
 from api.routers.view_params import AsOf, GroupByParam, ItemParam, KnownAt, RegionParam
 from projections.national import NationalStock
@@ -12,8 +16,9 @@ from projections.national import NationalStock
 router = APIRouter(prefix="/stock", tags=["views"], responses=ERRORS)
 
 
-@router.get("", response_model=NationalStock)
+@router.get("", response_model=NationalStock, responses=EXPORTS)
 def national_stock(
+    request: Request,
     views: ViewsDep,
     _: Reader,
     as_of: AsOf = None,
@@ -21,6 +26,9 @@ def national_stock(
     group_by: GroupByParam = "region",
     region: RegionParam = None,
     item: ItemParam = None,
-) -> NationalStock:
+    export: FormatParam = None,
+) -> Any:
     """Sums over depots per region and nationally (or one row per depot); days of supply from the sums."""
-    return views.stock(as_of, known_at, group_by, region, item)
+    wanted = negotiated(request, export)
+    view = views.stock(as_of, known_at, group_by, region, item)
+    return view if wanted == "json" else exported(stock_table(view), wanted)

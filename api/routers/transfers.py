@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from api.deps import CommandContext, LedgerDep, Reader
+from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.tables import transfers as transfers_table
 from api.responses import ERRORS, answer
 from domain.commands import CancelTransfer, DispatchTransfer, ReceiveTransfer
 from domain.events import ReceivedLine
@@ -113,8 +115,9 @@ def get_transfer(transfer_id: str, ledger: LedgerDep, _: Reader) -> TransferView
     return _view(row)
 
 
-@router.get("", response_model=TransferList)
+@router.get("", response_model=TransferList, responses=EXPORTS)
 def list_transfers(
+    request: Request,
     ledger: LedgerDep,
     _: Reader,
     status: Status | None = None,
@@ -122,6 +125,12 @@ def list_transfers(
     destination: Annotated[str | None, Query(alias="to")] = None,
     region: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> TransferList:
+    export: FormatParam = None,
+) -> Any:
+    wanted = negotiated(request, export)
     rows = ledger.journal.transfers(status, source, destination, region, limit)
-    return TransferList(transfers=[_view(row) for row in rows])
+    listing = TransferList(transfers=[_view(row) for row in rows])
+    if wanted == "json":
+        return listing
+    stem = f"transfers-{ledger.clock().date().isoformat()}-pos{ledger.position()}"
+    return exported(transfers_table(listing.transfers, stem), wanted)
