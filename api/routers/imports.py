@@ -21,11 +21,15 @@ router = APIRouter(prefix="/imports", tags=["imports"], responses=ERRORS)
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 BINARY = {"type": "string", "format": "binary"}
+# Declared as a file's bytes or a multipart `file`: the raw body may also be sent as `text/csv`
+# or the XLSX type (or anything, told apart by its content), but standard client generators
+# know only these two upload types, and warn on the others.
 UPLOAD = {
     "required": True,
+    "description": f"The file: its bytes (CSV or XLSX, told apart by content; `text/csv` or `{XLSX_MEDIA_TYPE}` "
+    "are read as such), or a multipart form with the file in `file`",
     "content": {
-        "text/csv": {"schema": {"type": "string"}},
-        XLSX_MEDIA_TYPE: {"schema": BINARY},
+        "application/octet-stream": {"schema": BINARY},
         "multipart/form-data": {
             "schema": {"type": "object", "properties": {"file": BINARY}, "required": ["file"]},
         },
