@@ -59,18 +59,33 @@ def read_inventory_report(resource: object, units: Mapping[str, str]) -> ReportR
     if resource.get("resourceType") != "InventoryReport":
         found = resource.get("resourceType")
         raise _invalid([_error("resourceType", f"expected InventoryReport, got {found!r}", "wrong_resource_type")])
+    errors = _codes(resource)
     try:
         InventoryReport.model_validate(resource)
     except ValidationError as error:
-        raise _invalid([_error(_path(e["loc"]), e["msg"], "fhir_validation") for e in error.errors()]) from None
+        said = {str(e["loc"]) for e in errors}
+        found = [_error(_path(e["loc"]), e["msg"], "fhir_validation") for e in error.errors()]
+        raise _invalid(errors + [e for e in found if str(e["loc"]) not in said]) from None
+    if errors:
+        raise _invalid(errors)
     return _rows(resource, units)
+
+
+def _codes(report: dict[str, Any]) -> list[dict[str, object]]:
+    """The codes the ledger reads, checked against FHIR's required bindings (which the models do not check)."""
+    errors = []
+    count_type = report.get("countType")
+    if count_type is not None and count_type not in COUNT_TYPES:
+        errors.append(_error("countType", f"{count_type!r} is not snapshot or difference"))
+    status = report.get("status")
+    if status is not None and status != "active":
+        errors.append(_error("status", f"only an active report states stock, not {status!r}"))
+    return errors
 
 
 def _rows(report: dict[str, Any], units: Mapping[str, str]) -> ReportRows:
     errors: list[dict[str, object]] = []
     count_type = report["countType"]
-    if count_type not in COUNT_TYPES:
-        errors.append(_error("countType", f"{count_type!r} is not snapshot or difference"))
     lots = _contained_lots(report)
     period_start = (report.get("reportingPeriod") or {}).get("start")
     out = ReportRows()

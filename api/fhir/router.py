@@ -115,6 +115,7 @@ POSTED_REPORT = {
     "/InventoryReport",
     status_code=201,
     response_model=FhirOperationOutcome,
+    responses={413: {"description": "The body is larger than the service accepts (OperationOutcome, `too-costly`)"}},
     openapi_extra=POSTED_REPORT,
     **SHOWN,  # type: ignore[arg-type]
 )
