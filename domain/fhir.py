@@ -108,8 +108,6 @@ def _rows(report: dict[str, Any], units: Mapping[str, str]) -> ReportRows:
                 errors.append(_error(f"{where}.quantity.unit", f"{item} is counted in {units[item]}, not {unit}"))
             if quantity is None:
                 errors.append(_error(f"{where}.quantity.value", "a whole number of units is required"))
-            elif count_type == "snapshot" and quantity < 0:
-                errors.append(_error(f"{where}.quantity.value", "a snapshot counts stock: it cannot be negative"))
             if depot is None or item is None or quantity is None:
                 continue
             if count_type == "snapshot":
@@ -132,6 +130,11 @@ def _rows(report: dict[str, Any], units: Mapping[str, str]) -> ReportRows:
             else:
                 continue  # no difference: nothing happened
             out.paths.append(where)
+    for row, where in zip(out.rows, out.paths, strict=True):
+        if count_type == "snapshot" and int(str(row["on_hand"])) < 0:  # a lot's line may be, not the item's sum
+            errors.append(
+                _error(f"{where}.quantity.value", f"a snapshot counts stock: {row['item']} cannot be negative")
+            )
     if not errors and not out.rows:
         errors.append(_error("inventoryListing", "the report has no line that counts or changes stock"))
     if errors:
