@@ -38,7 +38,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or bad token (OperationOutcome, issue code `login`)"},
     403: {"description": "Not allowed for this role or organisation (OperationOutcome, `forbidden`)"},
     404: {"description": "Unknown depot, transfer or supply request (OperationOutcome, `not-found`)"},
-    409: {"description": "Conflict, e.g. an Idempotency-Key reused with another body (OperationOutcome, `conflict`)"},
+    409: {"description": "A conflict the ledger reports, as on /v1 (OperationOutcome, `conflict`)"},
     422: {"description": "Invalid request or resource, every error as an issue (OperationOutcome, `invalid`)"},
     500: {"description": "A bug: it is logged with its traceback (OperationOutcome, `exception`)"},
     503: {
