@@ -11,7 +11,7 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -125,6 +125,10 @@ async def post_inventory_report(
     """A depot's own stock, stored as a stock report import: one atomic save, every mistake
     refused at once (422, nothing stored), the same resource again stored once."""
     body = await request.body()
+    try:
+        body.decode()
+    except UnicodeDecodeError:  # as /v1 answers a body that is not text
+        raise HTTPException(400, "There was an error parsing the body") from None
     try:
         resource = orjson.loads(body)
     except orjson.JSONDecodeError as error:
