@@ -26,6 +26,7 @@ from api.routers import (
     events,
     exercises,
     health,
+    imports,
     integrity,
     items,
     late,
@@ -57,6 +58,7 @@ LEDGER_ROUTERS = (
     late,
     integrity,
     alerts,
+    imports,
 )
 """The routers that act on one ledger: mounted under /v1 for the live ledger and under
 /v1/exercises/{exercise} for each exercise's."""

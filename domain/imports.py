@@ -45,6 +45,7 @@ OPTIONAL: dict[ImportKind, tuple[str, ...]] = {
     "consumption": ("period_start", "note"),
     "receipts": ("lot", "expires_on", "supplier", "reference", "note"),
 }
+PROGRESS_EVERY = 1000
 STOCK_FIGURES = ("on_hand", "consumed", "received")
 """A stock report row states at least one of these."""
 
@@ -321,8 +322,15 @@ class Reading:
     named: list[tuple[int, str | None, str | None]]
 
 
-def read_rows(kind: ImportKind, rows: Sequence[Mapping[str, object]], clock: Clock, first_row: int = 2) -> Reading:
-    """Every row read, and every mistake of every row (and of the header the rows' keys make)."""
+def read_rows(
+    kind: ImportKind,
+    rows: Sequence[Mapping[str, object]],
+    clock: Clock,
+    first_row: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> Reading:
+    """Every row read, and every mistake of every row (and of the header the rows' keys make);
+    `progress` is told how many rows are read, every `PROGRESS_EVERY` rows."""
     if not rows:
         return Reading([], [RowError(1, None, "the file has no data rows")], [])
     named: dict[str, None] = {}
@@ -339,6 +347,8 @@ def read_rows(kind: ImportKind, rows: Sequence[Mapping[str, object]], clock: Clo
         return Reading([], errors, [])
     reading = Reading([], [], [])
     for row, cells in enumerate(normalised, start=first_row):
+        if progress is not None and (row - first_row) % PROGRESS_EVERY == 0:
+            progress(row - first_row)
         values, mistakes = _read_cells(kind, row, cells, clock)
         reading.named.append((row, values.get("depot"), values.get("item")))
         if mistakes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,9 +28,9 @@ from pydantic import BaseModel, Field, field_serializer
 
 from domain import events as ev
 from domain.depot import Depot, Stamp
-from domain.exceptions import InvalidCommand, UnknownEvent
+from domain.exceptions import InvalidCommand, NotFound
 from domain.ids import import_id
-from domain.imports import KINDS, Clock, ImportKind, ImportRecord, ImportRow, RowError, read_rows
+from domain.imports import KINDS, PROGRESS_EVERY, Clock, ImportKind, ImportRecord, ImportRow, RowError, read_rows
 from domain.stock import Movement, balance
 from ledger import clock
 from ledger.clock import utc_text
@@ -48,6 +48,10 @@ this many warnings."""
 MAX_WARNINGS = 100
 PENDING = 10**18
 """Positions given to this import's own movements when folding them after the stored ones."""
+
+
+class UnknownImport(NotFound):
+    title = "Unknown import"
 
 
 class ImportWarning(BaseModel):
@@ -159,10 +163,12 @@ class ImportCommands(LedgerHost):
         file_name: str | None = None,
         content_hash: str | None = None,
         first_row: int = 2,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[ImportOutcome, bool]:
         """Store every row of a file as events in one transaction, or refuse the whole file with
         every mistake (`InvalidCommand`, `errors` of `{row, column, message}`). Returns the
-        outcome and whether it is the stored answer to the same content imported before."""
+        outcome and whether it is the stored answer to the same content imported before.
+        `progress` (the CLI's bar) is told the rows read, then the rows read plus those decided."""
         if kind not in KINDS:
             raise InvalidCommand(
                 f"unknown import kind {kind!r}: one of {', '.join(KINDS)}",
@@ -180,11 +186,11 @@ class ImportCommands(LedgerHost):
         stored = self._replay(ctx, ImportOutcome)
         if stored is not None:
             return _with_first_position(stored), True
-        read = self._checked_rows(kind, rows, ctx, first_row)
+        read = self._checked_rows(kind, rows, ctx, first_row, progress)
 
         def decide() -> tuple[list[Any], ImportOutcome]:
             aggregates, outcome, planned = self._decide_import(
-                kind, read, ctx, record_id, file_name, content_hash, len(rows)
+                kind, read, ctx, record_id, file_name, content_hash, len(rows), progress
             )
             if dry_run:
                 outcome.planned = planned
@@ -198,10 +204,15 @@ class ImportCommands(LedgerHost):
         return _with_first_position(outcome), replayed
 
     def _checked_rows(
-        self, kind: ImportKind, rows: Sequence[Mapping[str, object]], ctx: Context, first_row: int
+        self,
+        kind: ImportKind,
+        rows: Sequence[Mapping[str, object]],
+        ctx: Context,
+        first_row: int,
+        progress: Callable[[int], None] | None,
     ) -> list[ImportRow]:
         """The rows read, or `InvalidCommand` with every mistake of every row."""
-        reading = read_rows(kind, rows, Clock(self.clock(), clock.FUTURE_TOLERANCE), first_row)
+        reading = read_rows(kind, rows, Clock(self.clock(), clock.FUTURE_TOLERANCE), first_row, progress)
         errors = reading.errors
         organisations = {row["code"]: row["organisation"] for row in self.journal.depots()}
         items = {row["code"] for row in self.journal.items()}
@@ -234,6 +245,7 @@ class ImportCommands(LedgerHost):
         file_name: str | None,
         content_hash: str,
         row_count: int,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[list[Any], ImportOutcome, list[PlannedEvent]]:
         """The depots with their new events and the import's record; the outcome; every event planned."""
         by_depot: dict[str, list[ImportRow]] = defaultdict(list)
@@ -242,11 +254,15 @@ class ImportCommands(LedgerHost):
         depots: list[Depot] = []
         planned: list[PlannedEvent] = []
         warnings: list[ImportWarning] = []
+        decided = 0
         for code in sorted(by_depot):
             depot = self.depot(code)
             depots.append(depot)
             books = _Books(self.journal, depot)
             for row in sorted(by_depot[code], key=lambda row: (row.at, row.row)):
+                decided += 1
+                if progress is not None and decided % PROGRESS_EVERY == 0:
+                    progress(row_count + decided)
                 stamp = Stamp(row.at, ctx.actor, "import", ctx.command_id, row.note)
                 for event, variance, said in _row_events(depot, row, stamp, books):
                     planned.append(_planned(row, code, event, variance))
@@ -293,7 +309,7 @@ class ImportCommands(LedgerHost):
     def import_record(self, record_id: str) -> ImportRecordView:
         rows = self.index_store.query("SELECT * FROM {t}imports WHERE import_id = :id", id=record_id.strip().lower())
         if not rows:
-            raise UnknownEvent(f"no import {record_id}")
+            raise UnknownImport(f"no import {record_id}")
         return self._import_view(rows[0])
 
     def _import_view(self, row: dict[str, Any]) -> ImportRecordView:
