@@ -13,6 +13,8 @@ from fastapi_offline import FastAPIOffline
 from api import openapi, problems
 from api.authentication import Authentication
 from api.deps import exercise_scope
+from api.fhir import errors as fhir_errors
+from api.fhir import router as fhir
 from api.input_guard import RefuseNul
 from api.limits import BodyLimit, max_body_bytes
 from api.observability import Metrics, RequestLog, configure_logging
@@ -165,11 +167,13 @@ def create_app(
     app.state.metrics = Metrics()
     problems.install(app)
     openapi.install(app)
+    fhir_errors.document_errors(app)  # after `openapi`: /fhir errors are OperationOutcomes
     app.include_router(health.router)
     for module in LEDGER_ROUTERS:
         app.include_router(module.router, prefix="/v1")
     app.include_router(exercises.router)
     app.include_router(subscriptions.router)  # the live ledger's alerts only, not an exercise's
+    app.include_router(fhir.router)  # the live ledger only (docs/fhir.md)
     # Every ledger route again, acting on an exercise's ledger (API.md, "Exercises").
     for module in LEDGER_ROUTERS:
         app.include_router(
@@ -184,4 +188,5 @@ def create_app(
     app.add_middleware(Authentication)
     # Outermost: logs refusals too, and answers any exception itself (see RequestLog).
     app.add_middleware(RequestLog, metrics=app.state.metrics)
+    app.add_middleware(fhir_errors.OperationOutcomes)  # outermost: every /fhir problem, a 500 too
     return app

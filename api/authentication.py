@@ -1,4 +1,4 @@
-"""Every `/v1` request needs a valid bearer token, checked before its body is read, so a
+"""Every `/v1` and `/fhir` request needs a valid bearer token, checked before its body is read, so a
 caller without one learns that first (401), whatever else is wrong with the request."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.problems import problem
 from ledger.access import TokenRefused
 
-PROTECTED = "/v1"
+PROTECTED = ("/v1", "/fhir")
 
 
 class Authentication:

@@ -15,6 +15,7 @@ from tests.exercise_world import S
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXERCISE = "drill"
+FHIR_JSON = "application/fhir+json"
 
 
 @pytest.fixture
@@ -24,6 +25,18 @@ def document(api) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         api.post("/v1/exercises", {"code": EXERCISE, "name": "Drill", "scenario_start": S.isoformat()}, role="admin")
     )
     return api.client.app.openapi()
+
+
+def refusal(response: Any, status: int, path: str) -> dict[str, Any]:
+    """A problem on /v1; on /fhir the same refusal as an OperationOutcome (docs/fhir.md), whose
+    first issue's diagnostics is the problem's detail."""
+    if not path.startswith("/fhir/"):
+        return problem(response, status)
+    assert response.status_code == status, (path, response.status_code, response.text)
+    assert response.headers["content-type"] == FHIR_JSON, (path, response.headers["content-type"])
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["severity"] == "error", body
+    return {"detail": body["issue"][0]["diagnostics"]}
 
 
 def concrete(path: str, exercise: str = EXERCISE) -> str:
@@ -43,7 +56,7 @@ def test_a_405_names_in_allow_exactly_the_methods_the_path_answers(api, document
         allowed = answered | ({"HEAD"} if "GET" in answered else set())
         for method, response in answers.items():
             if response.status_code == 405:
-                problem(response, 405)
+                refusal(response, 405, path)
                 assert set(response.headers["Allow"].split(", ")) == allowed, (method, path, response.headers["Allow"])
                 refused += 1
     assert refused > 150
@@ -75,7 +88,7 @@ def test_every_write_declares_400_and_gives_it_for_a_body_that_is_not_text(api, 
             },
         )
         if (method, path) in declaring:
-            problem(response, 400)
+            refusal(response, 400, path)
         else:
             assert response.status_code != 400, (method, path, response.text)
 
@@ -104,7 +117,7 @@ def test_each_malformed_header_is_a_declared_400(api, document, header, value) -
         response = api.client.request(
             method.upper(), concrete(path), json={}, headers={**api.headers("admin"), header: value}
         )
-        assert header in problem(response, 400)["detail"], (method, path)
+        assert header in refusal(response, 400, path)["detail"], (method, path)
 
 
 def test_every_error_is_documented_as_problem_json(document) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +126,8 @@ def test_every_error_is_documented_as_problem_json(document) -> None:  # type: i
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
                 if status[0] in "45":
-                    assert list(response["content"]) == [PROBLEM_JSON], (method, path, status)
+                    expected = FHIR_JSON if path.startswith("/fhir/") else PROBLEM_JSON  # docs/fhir.md
+                    assert list(response["content"]) == [expected], (method, path, status)
 
 
 def test_metrics_are_documented_and_answered_as_text(api, document) -> None:  # type: ignore[no-untyped-def]

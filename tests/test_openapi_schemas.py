@@ -21,6 +21,7 @@ from api.problems import PROBLEM_JSON, FieldError, Problem
 
 CLEAN_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 PROBLEM_REF = {"schema": {"$ref": "#/components/schemas/Problem"}}
+OUTCOME = {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/FhirOperationOutcome"}}}
 EVERY_V1_ERROR = {"401", "403", "404", "409", "422", "500", "503"}
 
 
@@ -94,8 +95,10 @@ def test_every_error_response_of_every_operation_is_a_problem(document) -> None:
             responses = operation["responses"]
             errors = {status for status in responses if status[0] in "45"}
             for status in errors:
-                assert responses[status]["content"] == {PROBLEM_JSON: PROBLEM_REF}, (method, path, status)
-            if path.startswith("/v1/"):
+                # /fhir answers FHIR's own error resource (docs/fhir.md); everything else a Problem
+                expected = OUTCOME if path.startswith("/fhir/") else {PROBLEM_JSON: PROBLEM_REF}
+                assert responses[status]["content"] == expected, (method, path, status)
+            if path.startswith(("/v1/", "/fhir/")):
                 assert EVERY_V1_ERROR <= errors, (method, path, EVERY_V1_ERROR - errors)
                 assert "Retry-After" in responses["503"]["headers"], (method, path)
             if "requestBody" in operation:

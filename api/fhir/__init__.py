@@ -1,0 +1,1 @@
+"""FHIR R5 interoperability (API.md, "Interoperability"): see docs/fhir.md."""
