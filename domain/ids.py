@@ -48,3 +48,8 @@ def exercise_id(code: str) -> UUID:
 def alert_rules_id() -> UUID:
     """The one aggregate that holds every alert rule set (`AlertRuleSet`) of a ledger."""
     return uuid5(NAMESPACE, "alert-rules")
+
+
+def distribution_models_id() -> UUID:
+    """The one aggregate that holds every version of every distribution model of a ledger."""
+    return uuid5(NAMESPACE, "distribution-models")
