@@ -206,11 +206,12 @@ class DistributionModelCommands(LedgerHost):
             return {}
         filled: dict[str, int] = {}
         rows = self.index_store.query(
-            "SELECT decided_position FROM {t}allocations WHERE item = :item AND policy LIKE 'model:%'"
+            "SELECT decided_position FROM {t}allocations WHERE item = :item AND policy LIKE :models"
             " AND decided_position <= :known AND (revoked_position IS NULL OR revoked_position > :known)"
             " ORDER BY decided_position",
             item=item,
             known=known,
+            models="model:%",
         )
         for row in rows:
             position = int(row["decided_position"])

@@ -1,6 +1,6 @@
 """The distribution model tests' world, shared by the HTTP and CLI tests (the issue's example).
 
-A national stockpile `NAT` holds 2,000 FFP2; two hospitals and two municipalities:
+A national stockpile `NAT` holds 1,000 FFP2; two hospitals and two municipalities:
 
     depot     kind       population
     H-NORTH   hospital      300,000
@@ -60,7 +60,7 @@ def world(api: Any) -> Any:
     for code, kind, population in depots:
         body = {"code": code, "name": code, "region": "north", "organisation": "state", "kind": kind}
         created(api.post("/v1/depots", {**body, "population_served": population} if population else body))
-    created(api.post(f"/v1/depots/{NAT}/receipts", {"item": FFP2, "quantity": 2_000}))
+    created(api.post(f"/v1/depots/{NAT}/receipts", {"item": FFP2, "quantity": 1_000}))
     return api
 
 
