@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import alerts, deliveries, exercise, integrity, obligations, projections, replay, serve, tokens, views
+from api.cli import (
+    alerts,
+    deliveries,
+    exercise,
+    integrity,
+    models,
+    obligations,
+    projections,
+    replay,
+    serve,
+    tokens,
+    views,
+)
 
 app = typer.Typer(help="Supply Ledger: an event-sourced ledger of critical medical supplies.", no_args_is_help=True)
 app.command()(serve.serve)
@@ -23,6 +35,7 @@ app.add_typer(replay.app, name="replay")
 app.add_typer(exercise.app, name="exercise")
 alerts.app.command("deliver")(deliveries.deliver)
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:
