@@ -95,7 +95,11 @@ class TransferOutcome(Outcome):
 class AllocationLineView(BaseModel):
     to: str
     quantity: int
-    sector: str | None = Field(None, description="Under a distribution model: the recipient's sector (null: none)")
+    sector: str | None = Field(
+        None,
+        exclude_if=lambda sector: sector is None,  # a plain policy's line stays {to, quantity}
+        description="Under a distribution model: the recipient's sector (absent: a plain policy, or in no sector)",
+    )
 
 
 class RequestFillView(BaseModel):
