@@ -28,7 +28,7 @@ from pydantic import (
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
 from domain.obligations import BASIS_FIELDS, DEFAULT_YEARS, MAX_YEARS, OBLIGATION_FIELDS
 from domain.obligations import Basis as ObligationBasis
-from domain.policies import AnyPolicy
+from domain.policies import PolicyChoice
 
 D = TypeVar("D", bound=date)  # a date, or a datetime (which is a date)
 
@@ -340,10 +340,7 @@ class RecommendAllocation(Command):
     item: Code
     quantity: Quantity
     recipients: Annotated[list[Code], Field(min_length=1, max_length=200)]
-    policy: AnyPolicy = Field(
-        description="A policy, or a distribution model: `model:NAME` (its version current at the basis) "
-        "or `model:NAME@VERSION`"
-    )
+    policy: PolicyChoice
     occurred_at: Instant | None = Field(
         default=None, description="The decision's business time: inputs are read as of it (default now)"
     )

@@ -36,6 +36,17 @@ ModelPolicy = Annotated[
 ]
 """A decision under a distribution model stores `model:NAME@VERSION`, so its replay uses that version."""
 AnyPolicy = Policy | ModelPolicy
+PolicyChoice = Annotated[
+    str,
+    Field(
+        pattern="^(" + "|".join(POLICIES) + ")$|" + MODEL_POLICY,
+        max_length=80,
+        description=f"One of {', '.join(POLICIES)}, or a distribution model: `model:NAME` (its version current "
+        "at the basis) or `model:NAME@VERSION`",
+        examples=["equal_days_of_supply", "model:national-ppe"],
+    ),
+]
+"""What a request names as its policy: one string, so a wrong one is one field error."""
 
 
 @dataclass(frozen=True)
