@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from eventsourcing.domain import datetime_now_with_tzinfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.obligations import Basis, ObligationTerms
-from domain.policies import Policy
+from domain.policies import AnyPolicy, Policy
 
 Source = Literal["api", "import", "inject", "demo"]
 DepotKind = Literal["national", "regional", "municipal", "hospital", "wholesaler", "pharmacy", "other"]
@@ -282,13 +283,26 @@ class AllocationInput(Immutable):
     population_served: int | None = None
 
 
+class RequestFill(Immutable):
+    """Units of a decision under a distribution model that went to a critical request first."""
+
+    request_id: str
+    to: str
+    quantity: int
+
+
 class AllocationDecided(LedgerEvent):
-    """On the source: the quantity is reserved there until dispatched against it or revoked."""
+    """On the source: the quantity is reserved there until dispatched against it or revoked.
+
+    Under a distribution model (`policy` = `model:NAME@VERSION`) `quantity` is what the lines
+    allocate, and `reserve` what the model kept at the source out of the quantity asked for
+    (so the replay splits `quantity + reserve` again); `requests_filled` are the critical
+    requests it served first, which later decisions no longer count as open."""
 
     allocation_id: str
     item: str
     quantity: int
-    policy: Policy
+    policy: AnyPolicy
     basis_position: int
     basis_known_at: AwareDatetime | None = None
     recipients: tuple[str, ...]
@@ -296,6 +310,8 @@ class AllocationDecided(LedgerEvent):
     lines: tuple[AllocationLine, ...]
     rationale: str | None = None
     inputs: tuple[AllocationInput, ...] = ()
+    reserve: int | None = None
+    requests_filled: tuple[RequestFill, ...] = ()
 
 
 class AllocationRevoked(LedgerEvent):
@@ -381,4 +397,45 @@ class ImportRecorded(LedgerEvent):
 
 
 ALL_EVENTS = (*ALL_EVENTS, ImportRecorded)
+
+
+# --- Distribution models -----------------------------------------------------------------
+# Added after the catalogue above, as the alerts were, so that branches extending it merge cleanly.
+
+
+class ModelSector(Immutable):
+    """A sector of a distribution model: the depot kinds it holds and its share of the quantity."""
+
+    name: str
+    kinds: tuple[DepotKind, ...]
+    share: Decimal
+
+
+class DistributionModelSet(LedgerEvent):
+    """A version of a distribution model (DESIGN.md, "Distribution models") on the ledger's one
+    distribution models aggregate (`domain.ids.distribution_models_id`). Shares and reserve are
+    exact decimals summing to 1; `within` splits each sector among its recipients."""
+
+    name: str
+    version: int
+    sectors: tuple[ModelSector, ...]
+    reserve: Decimal
+    within: Policy
+    requests_first: bool = False
+
+    @property
+    def policy(self) -> str:
+        """What a decision under this version stores as its policy."""
+        return f"model:{self.name}@{self.version}"
+
+
+class DistributionModelDefined(DistributionModelSet):
+    """Version 1 of a model."""
+
+
+class DistributionModelRevised(DistributionModelSet):
+    """A later version of a model: decisions taken under earlier versions keep theirs."""
+
+
+ALL_EVENTS = (*ALL_EVENTS, DistributionModelDefined, DistributionModelRevised)
 EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}

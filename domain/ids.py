@@ -54,3 +54,8 @@ def import_id(scope: str, kind: str, content_hash: str) -> UUID:
     """An import's record: one per principal, kind and file content, so the same file again
     is the same aggregate and cannot be stored twice."""
     return uuid5(NAMESPACE, f"import:{scope}:{kind}:{content_hash}")
+
+
+def distribution_models_id() -> UUID:
+    """The one aggregate that holds every version of every distribution model of a ledger."""
+    return uuid5(NAMESPACE, "distribution-models")

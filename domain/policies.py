@@ -13,12 +13,40 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from math import floor
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field
 
 from domain.stock import CONSUMPTION_WINDOW
 
 Policy = Literal["proportional_to_consumption", "proportional_to_population", "equal_days_of_supply"]
 POLICIES: tuple[str, ...] = get_args(Policy)
+
+MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+MODEL_POLICY = rf"^model:{MODEL_NAME}(@[1-9][0-9]{{0,8}})?$"
+ModelPolicy = Annotated[
+    str,
+    Field(
+        pattern=MODEL_POLICY,
+        max_length=80,
+        description="A distribution model (`domain.distribution`): `model:NAME` (its current version) "
+        "or `model:NAME@VERSION`",
+        examples=["model:national-ppe", "model:national-ppe@2"],
+    ),
+]
+"""A decision under a distribution model stores `model:NAME@VERSION`, so its replay uses that version."""
+AnyPolicy = Policy | ModelPolicy
+PolicyChoice = Annotated[
+    str,
+    Field(
+        pattern="^(" + "|".join(POLICIES) + ")$|" + MODEL_POLICY,
+        max_length=80,
+        description=f"One of {', '.join(POLICIES)}, or a distribution model: `model:NAME` (its version current "
+        "at the basis) or `model:NAME@VERSION`",
+        examples=["equal_days_of_supply", "model:national-ppe"],
+    ),
+]
+"""What a request names as its policy: one string, so a wrong one is one field error."""
 
 
 @dataclass(frozen=True)

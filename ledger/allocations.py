@@ -20,10 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from domain import commands as cmd
 from domain import events as ev
 from domain.depot import Depot
+from domain.distribution import split
 from domain.exceptions import AllocationClosed, InvalidCommand, UnknownAllocation
 from domain.policies import Recipient, recommend
 from ledger.clock import utc_text
-from ledger.outcomes import AllocationLineView, AllocationOutcome, RevocationOutcome, TransferSummary
+from ledger.distribution_models import SectorShare, fills_view, sector_shares
+from ledger.outcomes import (
+    AllocationLineView,
+    AllocationOutcome,
+    RequestFillView,
+    RevocationOutcome,
+    TransferSummary,
+)
 from ledger.transfers import lots_drawn
 from projections.cut import Cut
 from projections.fold import avg_daily_consumption, days_of_supply
@@ -62,6 +70,11 @@ class Recommendation(BaseModel):
     inputs: list[RecipientInput]
     available: int = Field(description="What the source can commit now")
     warnings: list[str] = []
+    reserve: int | None = Field(
+        None, description="Under a distribution model: units kept available at the source (the lines allocate the rest)"
+    )
+    sectors: list[SectorShare] | None = Field(None, description="Under a distribution model: each sector's cut")
+    requests_filled: list[RequestFillView] = Field([], description="Under a model: critical requests filled first")
 
     @field_serializer("occurred_at", "basis_known_at")
     def _utc(self, value: datetime | None) -> str | None:
@@ -69,6 +82,14 @@ class Recommendation(BaseModel):
 
     def line_map(self) -> dict[str, int]:
         return {line.to: line.quantity for line in self.lines}
+
+    @property
+    def allocated(self) -> int:
+        """What the lines allocate: the quantity less any reserve a model keeps at the source."""
+        return self.quantity - (self.reserve or 0)
+
+    def sector_of(self) -> dict[str, str | None]:
+        return {line.to: line.sector for line in self.lines}
 
 
 def inputs_view(recipients: Sequence[Recipient], lines: dict[str, int]) -> list[RecipientInput]:
@@ -86,8 +107,12 @@ def inputs_view(recipients: Sequence[Recipient], lines: dict[str, int]) -> list[
     ]
 
 
-def lines_view(lines: dict[str, int]) -> list[AllocationLineView]:
-    return [AllocationLineView(to=to, quantity=quantity) for to, quantity in sorted(lines.items())]
+def lines_view(lines: dict[str, int], sectors: dict[str, str | None] | None = None) -> list[AllocationLineView]:
+    """Lines by recipient; under a model each names its recipient's sector."""
+    return [
+        AllocationLineView(to=to, quantity=quantity, sector=(sectors or {}).get(to))
+        for to, quantity in sorted(lines.items())
+    ]
 
 
 class AllocationCommands(LedgerHost):
@@ -136,9 +161,24 @@ class AllocationCommands(LedgerHost):
         basis_position: int,
     ) -> tuple[Recommendation, list[Recipient]]:
         """The policy's lines at a cut, without checking anything: the same code serves a live
-        recommendation, a decision and its replay, so they can only agree."""
+        recommendation, a decision and its replay, so they can only agree. A distribution model
+        (`model:NAME[@VERSION]`) is read as known at the basis too, and so are the open requests."""
         recipients = self.recipients_at(item, codes, at, basis_position)
-        lines = recommend(policy, quantity, recipients)
+        model = self.model_for(policy, basis_position)
+        extra: dict[str, Any] = {}
+        if model is None:
+            lines = recommend(policy, quantity, recipients)
+            shown = lines_view(lines)
+        else:
+            kinds = {code: self.depot(code).kind for code in codes}
+            requests = self.critical_requests(item, codes, at, basis_position) if model.requests_first else []
+            result = split(model, quantity, recipients, kinds, requests)
+            lines, shown, policy = result.lines, lines_view(result.lines, result.sector_of), model.policy
+            extra = {
+                "reserve": result.reserve,
+                "sectors": sector_shares(model, result),
+                "requests_filled": fills_view(result.requests_filled),
+            }
         return (
             Recommendation(
                 source=source,
@@ -148,9 +188,10 @@ class AllocationCommands(LedgerHost):
                 occurred_at=at,
                 basis_position=basis_position,
                 basis_known_at=History(self.index_store).recorded_at(basis_position),
-                lines=lines_view(lines),
+                lines=shown,
                 inputs=inputs_view(recipients, lines),
                 available=0,
+                **extra,
             ),
             recipients,
         )
@@ -170,10 +211,10 @@ class AllocationCommands(LedgerHost):
         )
         available = max(0, self._dispatchable(source, command.item, at))
         warnings = []
-        if command.quantity > available:
+        if recommendation.allocated > available:
             warnings.append(
                 f"{source.code} has only {available} {command.item} available: an allocation of "
-                f"{command.quantity} would be refused"
+                f"{recommendation.allocated} would be refused"
             )
         return recommendation.model_copy(update={"available": available, "warnings": warnings})
 
@@ -198,6 +239,15 @@ class AllocationCommands(LedgerHost):
             )
             recommended = recommendation.line_map()
             chosen = command.chosen(recommended)
+            if sum(chosen.values()) != recommendation.allocated:
+                raise InvalidCommand(
+                    f"the lines add up to {sum(chosen.values())}, not the {recommendation.allocated} the model "
+                    f"allocates ({command.quantity} less a reserve of {recommendation.reserve})",
+                    errors=[
+                        {"loc": ["body", "lines"], "msg": "do not add up to the allocated quantity", "type": "sum"}
+                    ],
+                    recommended_lines=[line.model_dump() for line in recommendation.lines],
+                )
             if chosen != recommended and command.rationale is None:
                 raise InvalidCommand(
                     "the lines differ from the recommendation: give a rationale",
@@ -210,7 +260,7 @@ class AllocationCommands(LedgerHost):
                 chosen,
                 self._dispatchable(source, command.item, stamp.occurred_at),
                 stamp,
-                policy=command.policy,
+                policy=recommendation.policy,
                 basis_position=basis,
                 basis_known_at=recommendation.basis_known_at,
                 recipients=tuple(command.recipients),
@@ -221,6 +271,11 @@ class AllocationCommands(LedgerHost):
                         depot=r.code, on_hand=r.on_hand, consumed_14d=r.consumed_14d, population_served=r.population
                     )
                     for r in read
+                ),
+                reserve=recommendation.reserve,
+                requests_filled=tuple(
+                    ev.RequestFill(request_id=f.request_id, to=f.to, quantity=f.quantity)
+                    for f in recommendation.requests_filled
                 ),
             )
             touched: list[Depot] = [source]
@@ -251,16 +306,18 @@ class AllocationCommands(LedgerHost):
                 allocation_id=allocation_id,
                 source=source.code,
                 item=command.item,
-                quantity=command.quantity,
-                policy=command.policy,
+                quantity=sum(chosen.values()),
+                policy=recommendation.policy,
                 occurred_at=stamp.occurred_at,
                 basis_position=basis,
                 basis_known_at=recommendation.basis_known_at,
-                lines=lines_view(chosen),
+                lines=lines_view(chosen, recommendation.sector_of() if recommendation.sectors else None),
                 recommended_lines=recommendation.lines,
                 departed=chosen != recommended,
                 rationale=command.rationale,
                 transfers=transfers if command.dispatch else None,
+                reserve=recommendation.reserve,
+                requests_filled=recommendation.requests_filled,
             )
 
         return self._execute(ctx, AllocationOutcome, decide)

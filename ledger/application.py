@@ -48,6 +48,7 @@ from ledger.alerts import AlertCommands
 from ledger.allocations import AllocationCommands
 from ledger.backfill import backfill_late_events, backfill_obligations
 from ledger.context import Context
+from ledger.distribution_models import DistributionModelCommands
 from ledger.imports import ImportCommands
 from ledger.indexes import index_rows
 from ledger.journal import Journal
@@ -71,7 +72,9 @@ project_depot = projector(Depot)
 project_item = projector(Item)
 
 
-class Ledger(TransferCommands, AllocationCommands, AlertCommands, ImportCommands, Application):
+class Ledger(
+    TransferCommands, AllocationCommands, AlertCommands, ImportCommands, DistributionModelCommands, Application
+):
     name = "SupplyLedger"
     # Cached depots save replaying since the snapshot, never correctness: a read brings its
     # copy up to date from the store, and a command that trusted a stale copy fails its save

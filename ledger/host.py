@@ -8,12 +8,14 @@ definitions still match these declarations.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from domain.depot import Depot, Stamp
+    from domain.distribution import CriticalRequest
+    from domain.events import DistributionModelSet
     from ledger.application import Context
     from ledger.journal import Journal
     from ledger.outcomes import Outcome
@@ -58,3 +60,7 @@ class LedgerHost(Protocol):
     def _source_lots(self, source: str, items: set[str], at: datetime) -> dict[str, ItemFold]: ...
 
     def _allocation_source(self, allocation_id: str, ctx: Context, source: str | None = None) -> Depot: ...
+
+    def model_for(self, policy: str, known: int) -> DistributionModelSet | None: ...
+
+    def critical_requests(self, item: str, codes: Sequence[str], at: datetime, known: int) -> list[CriticalRequest]: ...

@@ -95,6 +95,19 @@ class TransferOutcome(Outcome):
 class AllocationLineView(BaseModel):
     to: str
     quantity: int
+    sector: str | None = Field(
+        None,
+        exclude_if=lambda sector: sector is None,  # a plain policy's line stays {to, quantity}
+        description="Under a distribution model: the recipient's sector (absent: a plain policy, or in no sector)",
+    )
+
+
+class RequestFillView(BaseModel):
+    """Under a distribution model with `requests_first`: units that went to a critical request first."""
+
+    request_id: str
+    to: str
+    quantity: int
 
 
 class TransferSummary(BaseModel):
@@ -120,6 +133,10 @@ class AllocationOutcome(Outcome):
     departed: bool = Field(description="Whether the chosen lines differ from the recommendation")
     rationale: str | None = None
     transfers: list[TransferSummary] | None = Field(None, description="With dispatch: the transfers dispatched")
+    reserve: int | None = Field(
+        None, description="Under a distribution model: units of the quantity asked for kept available at the source"
+    )
+    requests_filled: list[RequestFillView] = Field([], description="Under a model: critical requests filled first")
 
     @field_serializer("occurred_at", "basis_known_at")
     def _utc_times(self, value: datetime | None) -> str | None:

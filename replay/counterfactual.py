@@ -49,7 +49,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from domain.events import DistributionModelSet
 from domain.policies import POLICIES
 from domain.scenario import Inject
 from replay.counterfactual_world import Opening, Stock, World
@@ -67,9 +69,36 @@ class Outcome:
     lost_in_depots: int  # units destroyed by depot losses
 
 
-def assumptions(policy: str | None) -> list[str]:
+Decider = str | DistributionModelSet
+"""A policy's name, or a version of a distribution model (`domain.distribution`)."""
+
+
+def label(policy: Decider) -> str:
+    """What the review calls the decider: the policy's name, or `model:NAME@VERSION`."""
+    return policy.policy if isinstance(policy, DistributionModelSet) else policy
+
+
+def percent(share: Decimal) -> str:
+    return format((share * 100).normalize(), "f")
+
+
+def described(policy: Decider) -> str:
+    if isinstance(policy, DistributionModelSet):
+        shares = ", ".join(f"{s.name} {percent(s.share)} %" for s in policy.sectors)
+        first = "critical requests first, then " if policy.requests_first else ""
+        return (
+            f"distribution model {policy.name} version {policy.version} ({first}{shares}, "
+            f"reserve {percent(policy.reserve)} % kept at the source; within a sector by "
+            f"{policy.within.replace('_', ' ')})"
+        )
+    return policy.replace("_", " ")
+
+
+def assumptions(policy: Decider | None) -> list[str]:
     """How the simulated run was produced, in words, for the review."""
-    who = "the players' own lines" if policy is None else f"the {policy.replace('_', ' ')} policy"
+    who = "the players' own lines" if policy is None else f"the {described(policy)}"
+    if isinstance(policy, str):
+        who += " policy"
     rules = [
         "The exercise is re-run in memory from its fork, with the same simulated demand, injects, "
         f"requests, players' stock reports and direct transfers; allocations follow {who}.",
@@ -93,7 +122,7 @@ def assumptions(policy: str | None) -> list[str]:
         rules += [
             "Each allocation is decided when the players decided theirs, from the same source to the "
             "same recipients, for the played quantity or the source's unreserved stock if that is less, "
-            f"split by {policy.replace('_', ' ')} from the simulated stock and consumption at that time.",
+            f"split by the {described(policy)} from the simulated stock and consumption at that time.",
             "A simulated allocation is dispatched only if the players dispatched theirs, at their first "
             "dispatch and capped by the stock at the source, and arrives whole when the players' transfer "
             "to that recipient arrived (else their first arrival under that allocation, else never); a "
@@ -109,30 +138,38 @@ AtClock = Mapping[str, int] | None
 
 
 def simulate(
-    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str | None, at_clock: AtClock = None
+    opening: Opening,
+    injects: Sequence[tuple[str, Inject]],
+    played: Run,
+    policy: Decider | None,
+    at_clock: AtClock = None,
 ) -> Run:
     """The run `policy` would have produced (None: the run as played, recomputed)."""
     return play(opening, injects, played, policy, at_clock).run
 
 
 def counterfactual(
-    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str, at_clock: AtClock = None
+    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: Decider, at_clock: AtClock = None
 ) -> Counterfactual:
     """The review's second column: the measures had `policy` decided, and one sentence comparing them."""
     alternative = measure(simulate(opening, injects, played, policy, at_clock))
     return Counterfactual(
-        policy=policy,
+        policy=label(policy),
         measures=alternative,
         assumptions=assumptions(policy),
-        summary=compare(measure(played), alternative, policy),
+        summary=compare(measure(played), alternative, label(policy)),
     )
 
 
 def play(
-    opening: Opening, injects: Sequence[tuple[str, Inject]], played: Run, policy: str | None, at_clock: AtClock = None
+    opening: Opening,
+    injects: Sequence[tuple[str, Inject]],
+    played: Run,
+    policy: Decider | None,
+    at_clock: AtClock = None,
 ) -> Outcome:
     """`simulate`, also returning the final stock and the depot losses (what conservation is checked by)."""
-    if policy is not None and policy not in POLICIES:
+    if isinstance(policy, str) and policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}: one of {', '.join(POLICIES)}")
     world = World(opening, played)
     world.schedule_scenario(injects, at_clock or {})

@@ -16,6 +16,8 @@ from functools import partial
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from domain.distribution import CriticalRequest, split
+from domain.events import DistributionModelSet
 from domain.policies import Recipient, recommend
 from domain.scenario import Delivery, DepotLoss, Inject
 from domain.simulation import DAY, Baseline, consumed, demands, failed_deliveries, lost, steps
@@ -43,6 +45,7 @@ class OpeningDepot(OpeningModel):
 
     code: str
     region: str
+    kind: str | None = None  # a distribution model's sectors are depot kinds
     population_served: int | None = None
 
 
@@ -112,6 +115,8 @@ class World:
     def __post_init__(self) -> None:
         self.region_of = {d.code: d.region for d in self.opening.depots}
         self.population = {d.code: d.population_served for d in self.opening.depots}
+        self.kind = {d.code: d.kind or "" for d in self.opening.depots}
+        self.filled: dict[str, int] = defaultdict(int)  # units of each request a model's decisions filled
         self._check_depots_known()
         for s in self.opening.stocks:
             self.stock[(s.depot, s.item)] = s.on_hand
@@ -286,7 +291,7 @@ class World:
 
     # --- allocations decided by the policy -----------------------------------------
 
-    def schedule_allocation(self, decision: DecisionRecord, policy: str) -> None:
+    def schedule_allocation(self, decision: DecisionRecord, policy: str | DistributionModelSet) -> None:
         """The played decision taken by `policy`, carried out when the players carried out theirs."""
         theirs = [
             t for t in self.played.transfers if t.allocation_id == decision.allocation_id and t.cancelled_at is None
@@ -312,7 +317,7 @@ class World:
     def _reserved(self, source: str, item: str) -> int:
         return sum(a.reserved for a in self.allocations.values() if (a.source, a.item) == (source, item))
 
-    def _decide(self, allocation: _Allocation, policy: str) -> None:
+    def _decide(self, allocation: _Allocation, policy: str | DistributionModelSet) -> None:
         played, source, item = allocation.decision, allocation.source, allocation.item
         free = max(0, self.stock[(source, item)] - self._reserved(source, item))
         quantity = min(played.quantity, free)
@@ -325,20 +330,40 @@ class World:
             )
             for code in played.recipients
         ]
-        lines = recommend(policy, quantity, recipients)
+        if isinstance(policy, DistributionModelSet):
+            requests = self._open_critical(played.recipients, item, played.decided_at) if policy.requests_first else []
+            result = split(policy, quantity, recipients, self.kind, requests)
+            for fill in result.requests_filled:
+                self.filled[fill.request_id] += fill.quantity
+            lines, quantity, label = result.lines, result.allocated, policy.policy  # the reserve stays free
+        else:
+            lines, label = recommend(policy, quantity, recipients), policy
         allocation.lines = lines
         allocation.reserved = 0 if allocation.revoked else quantity  # revoked the moment it was made
         self.decisions.append(
             played.model_copy(
                 update={
                     "quantity": quantity,
-                    "policy": policy,
+                    "policy": label,
                     "lines": lines,
                     "recommended_lines": dict(lines),
                     "rationale": None,
                 }
             )
         )
+
+    def _open_critical(self, recipients: Sequence[str], item: str, at: datetime) -> list[CriticalRequest]:
+        """The played critical requests of `recipients` for `item` open at `at`, less what earlier
+        simulated decisions filled of them, in the order the exercise ledger recorded them."""
+        return [
+            CriticalRequest(r.request_id, r.depot, r.quantity - self.filled[r.request_id], r.needed_by, r.requested_at)
+            for r in sorted(self.played.requests, key=lambda r: (r.position or 0, r.requested_at))
+            if r.item == item
+            and r.depot in recipients
+            and r.priority == "critical"
+            and r.requested_at <= at
+            and (r.closed_at is None or r.closed_at > at)
+        ]
 
     def _revoke(self, allocation: _Allocation) -> None:
         allocation.revoked, allocation.reserved = True, 0

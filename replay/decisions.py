@@ -16,11 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_serializer
 
 from domain import events as ev
+from domain.distribution import model_reference
+from domain.policies import Recipient
 from domain.stock import CONSUMPTION_WINDOW
-from ledger.allocations import RecipientInput
+from ledger.allocations import RecipientInput, Recommendation
 from ledger.application import Ledger
 from ledger.clock import utc_text
-from ledger.outcomes import AllocationLineView
+from ledger.distribution_models import SectorShare
+from ledger.outcomes import AllocationLineView, RequestFillView
 from projections.allocations import AllocationView, allocation_view, decision, stored_inputs
 from projections.fold import CONSUMPTION
 
@@ -32,8 +35,26 @@ class Picture(BaseModel):
 
     position: int = Field(description="The ledger read up to this position")
     known_at: datetime | None
+    policy: str = Field(description="The policy recomputed; a distribution model with the version used")
     inputs: list[RecipientInput]
     recommendation: list[AllocationLineView]
+    reserve: int | None = Field(None, description="Under a distribution model: units kept at the source")
+    sectors: list[SectorShare] | None = None
+    requests_filled: list[RequestFillView] = []
+
+    @classmethod
+    def of(cls, recommendation: Recommendation, **fields: Any) -> Any:
+        return cls(
+            position=recommendation.basis_position,
+            known_at=recommendation.basis_known_at,
+            policy=recommendation.policy,
+            inputs=recommendation.inputs,
+            recommendation=recommendation.lines,
+            reserve=recommendation.reserve,
+            sectors=recommendation.sectors,
+            requests_filled=recommendation.requests_filled,
+            **fields,
+        )
 
     @field_serializer("known_at")
     def _utc(self, value: datetime | None) -> str | None:
@@ -78,6 +99,11 @@ class AllocationReplay(BaseModel):
     allocation: AllocationView
     known_then: KnownThen
     hindsight: Picture
+    current_model: Picture | None = Field(
+        None,
+        description="Under a distribution model revised since: the current version's answer with everything "
+        "known now (hindsight keeps the decision's version)",
+    )
     late_information: list[LateEntry]
     differences: list[Difference]
     findings: list[str] = Field(description="What the replay shows, in words")
@@ -87,33 +113,38 @@ def replay_allocation(ledger: Ledger, allocation_id: str) -> AllocationReplay:
     row, decided = decision(ledger, allocation_id)
     view = allocation_view(ledger, allocation_id)
     at, basis = decided.occurred_at, decided.basis_position
-    then, then_read = ledger.recommendation_at(
-        row["source"], decided.item, decided.quantity, decided.recipients, decided.policy, at, basis
-    )
+    asked = decided.quantity + (decided.reserve or 0)  # a model's reserve was part of the quantity split
+
+    def at_position(policy: str, position: int) -> tuple[Recommendation, list[Recipient]]:
+        return ledger.recommendation_at(row["source"], decided.item, asked, decided.recipients, policy, at, position)
+
+    then, then_read = at_position(decided.policy, basis)
     latest = ledger.position()
-    now, _ = ledger.recommendation_at(
-        row["source"], decided.item, decided.quantity, decided.recipients, decided.policy, at, latest
-    )
-    stored = [AllocationLineView(to=line.to, quantity=line.quantity) for line in decided.recommended_lines]
-    known_then = KnownThen(
-        position=basis,
+    now, _ = at_position(decided.policy, latest)
+    stored = {line.to: line.quantity for line in decided.recommended_lines}
+    known_then = KnownThen.of(
+        then,
         basis_position=basis,
-        known_at=then.basis_known_at,
-        inputs=then.inputs,
-        recommendation=then.lines,
-        reproduced=then.lines == stored,
+        reproduced=then.line_map() == stored and then.reserve == decided.reserve,
         inputs_reproduced=not decided.inputs or then_read == stored_inputs(decided),
     )
-    hindsight = Picture(position=latest, known_at=now.basis_known_at, inputs=now.inputs, recommendation=now.lines)
+    hindsight = Picture.of(now)
+    current_model = None
+    reference = model_reference(decided.policy)
+    if reference is not None:
+        current = ledger.distribution_model(reference[0], None)
+        if current.policy != decided.policy:
+            current_model = Picture.of(at_position(current.policy, latest)[0])
     late = late_information(ledger, decided, row["decided_position"])
     differences = _differences(decided, then.line_map(), now.line_map())
     return AllocationReplay(
         allocation=view,
         known_then=known_then,
         hindsight=hindsight,
+        current_model=current_model,
         late_information=late,
         differences=differences,
-        findings=_findings(view, known_then, hindsight, late, differences),
+        findings=_findings(view, known_then, hindsight, late, differences) + _model_findings(known_then, current_model),
     )
 
 
@@ -233,4 +264,23 @@ def _findings(
         findings.append(f"With everything known now, the policy would recommend differently ({moves}).")
     else:
         findings.append("With everything known now, the policy would recommend the same lines.")
+    return findings
+
+
+def _model_findings(then: KnownThen, current: Picture | None) -> list[str]:
+    """Which version of a distribution model the replay used, and what the current one would give."""
+    reference = model_reference(then.policy)
+    if reference is None:
+        return []
+    name, version = reference
+    findings = [
+        f"The decision was taken under distribution model {name} version {version}, and is replayed under "
+        f"that version (reserve {then.reserve})."
+    ]
+    if current is not None:
+        lines = ", ".join(f"{line.to} {line.quantity}" for line in current.recommendation)
+        findings.append(
+            f"The model's current version ({current.policy}) would give, with everything known now: {lines}; "
+            f"reserve {current.reserve}."
+        )
     return findings

@@ -12,11 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from domain.distribution import model_reference
+from domain.events import DistributionModelSet
 from domain.exercise import Exercise
 from domain.scenario import Message
 from ledger import clock
+from ledger.distribution_models import UnknownDistributionModel
 from ledger.exercises import ExerciseLedger, Exercises
-from replay.counterfactual import assumptions, simulate
+from replay.counterfactual import Decider, assumptions, label, simulate
 from replay.exercise_run import (
     Run,
 )
@@ -52,16 +55,32 @@ def review(exercises: Exercises, code: str, policy: str | None = "equal_days_of_
     opened = exercises.opened(code)
     position = opened.ledger.position()  # read before the review reads anything, and read up to
     state = f"{FORMAT}:{exercise.version}:{position}"
+    decider = decider_for(exercises, opened, policy, position)
     found = exercises.reviews.get_or_compute(
         code,
-        policy or "none",
+        label(decider) if decider is not None else "none",
         state,
-        lambda: compute_review(exercise, opened, policy, position),
+        lambda: compute_review(exercise, opened, decider, position),
         ExerciseReview.model_dump_json,
         _load,
     )
     overview = found.overview.model_copy(update={"scenario_clock": exercise.clock(clock.now())})
     return found.model_copy(update={"overview": overview})
+
+
+def decider_for(exercises: Exercises, opened: ExerciseLedger, policy: str | None, position: int) -> Decider | None:
+    """A policy name as it is; `model:NAME[@VERSION]` as that version of the distribution model,
+    from the exercise's own ledger (as known at `position`), else from the live ledger (the
+    national model "had the coordinators followed it"): 404 when neither has it."""
+    reference = model_reference(policy or "")
+    if reference is None:
+        return policy
+    model: DistributionModelSet
+    try:
+        model = opened.ledger.distribution_model(*reference, known=position)
+    except UnknownDistributionModel:
+        model = exercises.live.ledger.distribution_model(*reference)
+    return model
 
 
 def _load(text: str) -> ExerciseReview | None:
@@ -72,7 +91,7 @@ def _load(text: str) -> ExerciseReview | None:
 
 
 def compute_review(
-    exercise: Exercise, opened: ExerciseLedger, policy: str | None, upto: int | None = None
+    exercise: Exercise, opened: ExerciseLedger, policy: Decider | None, upto: int | None = None
 ) -> ExerciseReview:
     played = played_run(exercise, opened, upto)
     measures = measure(played)
@@ -83,10 +102,10 @@ def compute_review(
         scheduled = [(i, inject) for i, inject, status in statuses if status != "scheduled" or inject.at > played.end]
         alternative = measure(simulate(opening(exercise, opened.ledger), scheduled, played, policy, exercise.at_clock))
         counterfactual = Counterfactual(
-            policy=policy,
+            policy=label(policy),
             measures=alternative,
             assumptions=assumptions(policy),
-            summary=compare(measures, alternative, policy),
+            summary=compare(measures, alternative, label(policy)),
         )
     observations = sorted(exercise.observations, key=lambda o: (o.at, o.recorded_at))
     capabilities = _capabilities(exercise, observations)

@@ -43,6 +43,7 @@ class RequestRecord(Record):
     needed_by: datetime | None = None
     source: str  # "inject" (scenario) or "api" (a player)
     position: int | None = None  # in the exercise ledger: orders requests made at the same time
+    closed_at: datetime | None = None  # closed (fulfilled or withdrawn) by the players
 
 
 class DecisionRecord(Record):

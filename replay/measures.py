@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from domain.distribution import model_reference
 from projections.fold import days_of_supply as ledger_days_of_supply
 from replay.exercise_run import DecisionRecord, RequestRecord, Run, SimulatedDay, TransferRecord
 from replay.review_model import (
@@ -251,6 +252,15 @@ def lowest_days_of_supply(measures: Measures) -> float | None:
     return min((c.minimum for c in measures.days_of_supply if c.minimum is not None), default=None)
 
 
+def policy_words(policy: str) -> str:
+    """A policy as a sentence names it; a distribution model (`model:NAME@VERSION`) by name and version."""
+    reference = model_reference(policy)
+    if reference is not None:
+        name, version = reference
+        return f"the distribution model {name}" + (f" (version {version})" if version else "")
+    return POLICY_WORDS.get(policy, policy.replace("_", " "))
+
+
 def compare(played: Measures, alternative: Measures, policy: str) -> str:
     """One sentence for the review: what the alternative would have changed in the headline measures.
 
@@ -259,7 +269,7 @@ def compare(played: Measures, alternative: Measures, policy: str) -> str:
     if played.decisions == 0:
         return (
             f"No allocation was decided in this exercise, so there is no decision "
-            f"{POLICY_WORDS.get(policy, policy.replace('_', ' '))} could have taken instead: nothing to compare."
+            f"{policy_words(policy)} could have taken instead: nothing to compare."
         )
     clauses = [
         ("stockout depot-days would have been", alternative.stockout_depot_days, played.stockout_depot_days),
@@ -271,7 +281,7 @@ def compare(played: Measures, alternative: Measures, policy: str) -> str:
         listed = ", ".join(said[:-1]) + ", and " + said[-1]
     else:
         listed = " and ".join(said)
-    return f"Had the coordinators followed {POLICY_WORDS.get(policy, policy.replace('_', ' '))}, {listed}."
+    return f"Had the coordinators followed {policy_words(policy)}, {listed}."
 
 
 def _versus(had: float | None, was: float | None) -> str:

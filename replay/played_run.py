@@ -47,6 +47,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
     decisions: dict[str, dict[str, Any]] = {}
     transfers: dict[str, dict[str, Any]] = {}
     movements: list[MovementRecord] = []
+    closed: dict[str, datetime] = {}
     for position, event in _events(ledger, upto):
         depot = codes.get(event.originator_id)
         if depot is None:
@@ -69,6 +70,8 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
                     position=position,
                 )
             )
+        elif isinstance(event, ev.SupplyRequestClosed):
+            closed[event.request_id] = event.occurred_at
         elif isinstance(event, ev.AllocationDecided):
             decisions[event.allocation_id] = {
                 "allocation_id": event.allocation_id,
@@ -114,7 +117,7 @@ def played_run(exercise: Exercise, opened: ExerciseLedger, upto: int | None = No
         start=exercise.scenario_start,
         end=exercise.applied_until,
         days=days,
-        requests=requests,
+        requests=[r.model_copy(update={"closed_at": closed.get(r.request_id)}) for r in requests],
         decisions=[DecisionRecord(**d) for d in decisions.values()],
         transfers=[
             TransferRecord(**{**t, "lines": [TransferLineRecord(**line) for line in t["lines"]]})
@@ -200,7 +203,7 @@ def _region_points(
 def opening(exercise: Exercise, ledger: Any) -> Opening:
     """The fork as the simulation starts from it: every depot of the exercise ledger (players
     may register more), the forked stock and the consumption of the 14 days before the start."""
-    depots = ledger.index_store.query("SELECT code, region, population_served FROM {t}depots ORDER BY code")
+    depots = ledger.index_store.query("SELECT code, region, kind, population_served FROM {t}depots ORDER BY code")
     regions = {row["code"]: row["region"] for row in depots}
     simulated = {(b.depot, b.item): b for b in baselines(exercise)}
     stocks = []
@@ -216,7 +219,12 @@ def opening(exercise: Exercise, ledger: Any) -> Opening:
         )
     return Opening(
         depots=[
-            OpeningDepot(code=row["code"], region=regions[row["code"]], population_served=row["population_served"])
+            OpeningDepot(
+                code=row["code"],
+                region=regions[row["code"]],
+                kind=row["kind"],
+                population_served=row["population_served"],
+            )
             for row in depots
         ],
         stocks=stocks,

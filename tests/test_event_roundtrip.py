@@ -9,7 +9,8 @@ from uuid import UUID
 from domain import commands as c
 from domain import events as ev
 from domain.alert_commands import AcknowledgeAlert, RuleScope, SetAlertRule
-from domain.ids import alert_rules_id, depot_id, item_id
+from domain.distribution_models import DefineDistributionModel
+from domain.ids import alert_rules_id, depot_id, distribution_models_id, item_id
 from ledger.application import Context, Ledger, project_depot
 from projections.alerts.evaluate import alerts_for
 
@@ -132,6 +133,17 @@ def _exercise_every_event(ledger: Ledger) -> UUID:
     )
     [expired] = [a for a in alerts_for(ledger, ["DST"]) if a.kind == "expired_stock"]
     ledger.acknowledge_alert(expired.alert_id, AcknowledgeAlert(note="to be destroyed"), CTX)
+    # a distribution model and its second version (exact decimals: 0.7 + 0.2 + 0.1 is 1)
+    for specialist, primary in (("0.7", "0.2"), ("0.6", "0.3")):
+        rules = {
+            "sectors": [
+                {"name": "specialist", "kinds": ["regional", "hospital"], "share": specialist},
+                {"name": "primary", "kinds": ["municipal"], "share": primary},
+            ],
+            "reserve": 0.1,
+            "within": "proportional_to_population",
+        }
+        ledger.define_distribution_model("national-ppe", DefineDistributionModel.model_validate(rules), CTX)
     receipts = [{"depot": "DST", "item": "PROPOFOL-20", "date": now.date().isoformat(), "quantity": "3"}]
     outcome, _ = ledger.import_rows("receipts", receipts, CTX, file_name="receipts.csv", content_hash="c0ffee")
     return UUID(outcome.import_id)
@@ -145,6 +157,7 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
         *ledger.events.get(depot_id("SRC")),
         *ledger.events.get(depot_id("DST")),
         *ledger.events.get(alert_rules_id()),
+        *ledger.events.get(distribution_models_id()),
     ]
     assert {type(e) for e in stored} == set(ev.ALL_EVENTS)
     notifications = ledger.recorder.select_notifications(1, 1000)

@@ -13,6 +13,7 @@ from api.cli import (
     exercise,
     imports,
     integrity,
+    models,
     obligations,
     projections,
     replay,
@@ -36,6 +37,7 @@ app.add_typer(exercise.app, name="exercise")
 alerts.app.command("deliver")(deliveries.deliver)
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(imports.app, name="import")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

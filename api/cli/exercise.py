@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from api.cli.options import DatabaseOption, JsonOption, opened, table
+from domain.distribution import model_reference
 from domain.policies import POLICIES
 from replay.exercise_report import exercise_review_html
 from replay.exercise_review import review
@@ -25,15 +26,17 @@ def review_command(
         Path | None, typer.Option("--html", help="Write the report with its charts as a self-contained HTML page")
     ] = None,
     policy: Annotated[
-        str, typer.Option("--policy", help=f"Counterfactual policy: {', '.join(POLICIES)}, or none")
+        str,
+        typer.Option("--policy", help=f"Counterfactual policy: {', '.join(POLICIES)}, model:NAME[@VERSION], or none"),
     ] = "equal_days_of_supply",
     json: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Stockouts, days of supply, latencies, fill rate, losses and departures, as played and had POLICY decided."""
-    if policy != "none" and policy not in POLICIES:
+    if policy != "none" and policy not in POLICIES and model_reference(policy) is None:
         raise typer.BadParameter(
-            f"unknown policy {policy!r}: one of {', '.join(POLICIES)} or none", param_hint="--policy"
+            f"unknown policy {policy!r}: one of {', '.join(POLICIES)}, model:NAME[@VERSION] or none",
+            param_hint="--policy",
         )
     with opened(database) as stores:
         result = review(stores.exercises, code, None if policy == "none" else policy)

@@ -55,6 +55,8 @@ def _print(replay: AllocationReplay) -> None:
         f"recommendation reproduced: {'yes' if then.reproduced else 'NO'}, "
         f"inputs reproduced: {'yes' if then.inputs_reproduced else 'NO'}"
     )
+    if then.sectors is not None:
+        _print_model(replay)
     hind = {i.depot: i for i in now.inputs}
     recommended = {line.to: line.quantity for line in then.recommendation}
     chosen = {line.to: line.quantity for line in a.lines}
@@ -113,6 +115,25 @@ def _print(replay: AllocationReplay) -> None:
     typer.echo("Findings:")
     for finding in replay.findings:
         typer.echo(f"- {finding}")
+
+
+def _print_model(replay: AllocationReplay) -> None:
+    """Under a distribution model: each sector's cut, the reserve and the requests filled first,
+    known then (the decision's version) and, when revised since, under the current version."""
+    then, current = replay.known_then, replay.current_model
+    sectors = {line.to: line.sector for line in then.recommendation}
+    rows = [[s.name, s.share, s.total, ", ".join(s.recipients) or "none: to the reserve"] for s in then.sectors or []]
+    rows.append(["reserve", "", then.reserve, "kept at the source"])
+    table(f"Sectors under {then.policy} (known then)", ["sector", "share", "units", "recipients"], rows)
+    for fill in then.requests_filled:
+        typer.echo(f"Critical request {fill.request_id} of {fill.to} filled first: {fill.quantity:,}")
+    if current is not None:
+        lines = ", ".join(
+            f"{line.to} ({sectors.get(line.to) or 'no sector'}) {line.quantity:,}" for line in current.recommendation
+        )
+        typer.echo(
+            f"Under the current version {current.policy}, with everything known now: {lines}; reserve {current.reserve}"
+        )
 
 
 def _days(value: float | None) -> str:

@@ -17,7 +17,7 @@ from api.responses import ERRORS
 from domain.exceptions import Conflict
 from domain.exercise import Exercise, Fork, InjectStatus, Observation
 from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
-from domain.policies import POLICIES
+from domain.policies import MODEL_POLICY, POLICIES
 from ledger import clock
 from ledger.exercises import CreationRace, Exercises, Once
 from ledger.injects import Advance
@@ -285,8 +285,10 @@ def end(
 Policy = Annotated[
     str,
     Query(
-        pattern="^(" + "|".join((*POLICIES, "none")) + ")$",
-        description="The policy of the counterfactual re-run ('none' for no counterfactual)",
+        pattern="^(" + "|".join((*POLICIES, "none")) + ")$|" + MODEL_POLICY,
+        max_length=80,
+        description="The policy of the counterfactual re-run ('none' for no counterfactual), or a distribution "
+        "model: model:NAME[@VERSION], from the exercise's ledger, else the live ledger",
     ),
 ]
 
