@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from domain.depot import Depot, Stamp
+    from domain.item import Item
     from ledger.application import Context
     from ledger.journal import Journal
     from ledger.outcomes import Outcome
@@ -34,6 +35,8 @@ class LedgerHost(Protocol):
     def repository(self) -> LedgerRepository: ...
 
     def depot(self, code: str) -> Depot: ...
+
+    def item(self, code: str) -> Item: ...
 
     def require_item(self, code: str) -> None: ...
 
