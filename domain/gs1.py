@@ -55,10 +55,11 @@ class Label:
         """Why typed fields contradict the label (a field not typed never does)."""
         reasons = []
         if lot is not None and lot != self.lot:
-            reasons.append(f"`lot` is {lot!r} but the label's lot (10) is {self.lot!r}")
+            label_lot = "has no lot (10)" if self.lot is None else f"says lot (10) {self.lot!r}"
+            reasons.append(f"`lot` is {lot!r} but the label {label_lot}")
         if expires_on is not None and expires_on != self.expires_on:
-            label = self.expires_on.isoformat() if self.expires_on else None
-            reasons.append(f"`expires_on` is {expires_on.isoformat()} but the label's expiry (17) is {label}")
+            label_expiry = "has no expiry (17)" if self.expires_on is None else f"says expiry (17) {self.expires_on}"
+            reasons.append(f"`expires_on` is {expires_on} but the label {label_expiry}")
         return reasons
 
 
