@@ -3,14 +3,21 @@ one item per GTIN (also across processes sharing a database), and found by any o
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from api_helpers import PROBLEM_JSON, created, error_locations, feed, is_utc_text, nothing_stored, ok, problem
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from domain import commands as c
+from domain import events as ev
 from domain.exceptions import DuplicateCode, UnknownItem
 from domain.gs1 import normalise_gtin
+from domain.ids import item_id
+from domain.item import Item
 from ledger.application import Context, Ledger
 from ledger.demo_world import GTINS, ITEMS
+from ledger.persistence import OrjsonTranscoder, PydanticMapper
 from ledger.settings import Database
 
 MASK = {"code": "MASK-IIR", "name": "Surgical mask type IIR", "unit": "piece", "category": "ppe"}
@@ -157,3 +164,25 @@ def test_the_demo_items_have_valid_distinct_gtins():
     assert set(GTINS) == {code for code, *_ in ITEMS}
     assert all(gtins for gtins in GTINS.values())
     assert [normalise_gtin(gtin) for gtin in every] == every and len(set(every)) == len(every)
+
+
+def test_an_item_defined_before_gtins_existed_reads_back_without_any():
+    """Events are stored forever: an ItemDefined written before `gtins` existed still reads."""
+    mapper = PydanticMapper(transcoder=OrjsonTranscoder())
+    old = orjson.dumps(
+        {
+            "originator_id": str(item_id("MASK-IIR")),
+            "originator_version": 1,
+            "timestamp": "2026-03-01T08:00:00+00:00",
+            "occurred_at": "2026-03-01T08:00:00+00:00",
+            "actor": "coordinator",
+            "source": "api",
+            "command_id": "c-1",
+            **MASK,
+            "atc_code": None,
+        }
+    )
+    event = mapper.to_domain_event(StoredEvent(item_id("MASK-IIR"), 1, get_topic(ev.ItemDefined), old))
+
+    assert isinstance(event, ev.ItemDefined) and event.gtins == ()
+    assert Item.created(event).gtins == ()
