@@ -146,7 +146,7 @@ def _distinct_gtins(gtins: list[str]) -> list[str]:
 
 MAX_GTINS = 50
 Gtins = Annotated[
-    list[Annotated[str, Field(max_length=14), AfterValidator(normalise_gtin)]],
+    list[Annotated[str, Field(pattern=r"^(\d{8}|\d{12,14})$"), AfterValidator(normalise_gtin)]],
     AfterValidator(_distinct_gtins),
     Field(
         max_length=MAX_GTINS,

@@ -28,13 +28,13 @@ def define_item(body: DefineItem, ledger: LedgerDep, ctx: CommandContext, respon
     return answer(ledger.define_item(body, ctx), response)
 
 
-@router.put("/{code}/gtins", response_model=ItemGtinsOutcome, dependencies=[Depends(requires("coordinator"))])
+@router.put("/{item}/gtins", response_model=ItemGtinsOutcome, dependencies=[Depends(requires("coordinator"))])
 def set_item_gtins(
-    code: str, body: SetItemGtins, ledger: LedgerDep, ctx: CommandContext, response: Response
+    item: str, body: SetItemGtins, ledger: LedgerDep, ctx: CommandContext, response: Response
 ) -> ItemGtinsOutcome:
     """Replaces the item's GTINs (any of 8, 12, 13 or 14 digits, kept as GTIN-14); a GTIN of
     another item is a 409 naming that item."""
-    return answer(ledger.set_item_gtins(code, body, ctx), response)
+    return answer(ledger.set_item_gtins(item, body, ctx), response)
 
 
 @router.get("", response_model=list[ItemView])
