@@ -24,8 +24,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from domain.events import AdjustmentReason, DepotKind, ItemCategory, Priority, RequestOutcome
+from domain.gs1 import Label, normalise_gtin, read_label
 from domain.obligations import BASIS_FIELDS, DEFAULT_YEARS, MAX_YEARS, OBLIGATION_FIELDS
 from domain.obligations import Basis as ObligationBasis
 from domain.policies import PolicyChoice
@@ -134,12 +136,40 @@ class Envelope(Command):
     note: Note = None
 
 
+def _distinct_gtins(gtins: list[str]) -> list[str]:
+    """Each GTIN once: GTIN-13 `5712345678909` and GTIN-14 `05712345678909` are the same product."""
+    twice = sorted({gtin for gtin in gtins if gtins.count(gtin) > 1})
+    if twice:
+        raise ValueError(f"names GTIN {', '.join(twice)} more than once")
+    return gtins
+
+
+MAX_GTINS = 50
+Gtins = Annotated[
+    list[Annotated[str, Field(pattern=r"^(\d{8}|\d{12,14})$"), AfterValidator(normalise_gtin)]],
+    AfterValidator(_distinct_gtins),
+    Field(
+        max_length=MAX_GTINS,
+        description="GS1 trade item numbers: GTIN-8, -12, -13 or -14 with a correct check digit, kept as GTIN-14",
+        examples=[["05712345678909"]],
+    ),
+]
+
+
 class DefineItem(Command):
     code: Code
     name: Text
     unit: Annotated[str, Field(min_length=1, max_length=32)]
     category: ItemCategory
     atc_code: Annotated[str | None, Field(default=None, pattern=r"^[A-Z][0-9]{2}[A-Z]{0,2}[0-9]{0,2}$")] = None
+    gtins: Gtins = []
+
+
+class SetItemGtins(Command):
+    """Replaces all of an item's GTINs (an empty list removes them)."""
+
+    gtins: Gtins
+    note: Note = None
 
 
 class RegisterDepot(Command):
@@ -221,13 +251,42 @@ class SetObligation(Envelope):
         }
 
 
+def _readable_label(text: str | None) -> str | None:
+    if text is not None:
+        read_label(text)
+    return text
+
+
 class RecordReceipt(Envelope):
-    item: Code
+    # `gs1` comes first: `item` is required only without it, and a validator sees the fields before its own.
+    gs1: Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=200,
+            description="A GS1 element string as scanned (raw, with GS separators) or printed `(01)…(17)…(10)…`: "
+            "the GTIN names the item, AI 10 the lot, AI 17 the expiry (docs/gs1.md)",
+            examples=["(01)05712345678909(17)271231(10)LOT42"],
+        ),
+        AfterValidator(_readable_label),
+    ] = None
+    item: Annotated[Code | None, Field(default=None, validate_default=True, description="Required without `gs1`")]
     quantity: Quantity
     lot: Annotated[str | None, Field(default=None, max_length=64)] = None
     expires_on: Day | None = None
     supplier: Annotated[str | None, Field(default=None, max_length=200)] = None
     reference: Annotated[str | None, Field(default=None, max_length=200)] = None
+
+    @field_validator("item", mode="after")
+    @classmethod
+    def _named_by_item_or_label(cls, item: str | None, info: ValidationInfo) -> str | None:
+        if item is None and "gs1" in info.data and info.data["gs1"] is None:  # a refused gs1 has its own error
+            raise PydanticCustomError("missing", "Field required (or give `gs1`, a scanned label naming the item)")
+        return item
+
+    def label(self) -> Label | None:
+        """The scanned label, read (it was found readable when the command was validated)."""
+        return None if self.gs1 is None else read_label(self.gs1)
 
 
 class ReportConsumption(Envelope):

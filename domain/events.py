@@ -114,6 +114,8 @@ class ItemDefined(LedgerEvent):
     unit: str
     category: ItemCategory
     atc_code: str | None = None
+    gtins: tuple[str, ...] = ()
+    """The item's GS1 trade item numbers, each as GTIN-14 (`domain.gs1`); none before they existed."""
 
 
 # --- Depot ------------------------------------------------------------------------------
@@ -438,4 +440,16 @@ class DistributionModelRevised(DistributionModelSet):
 
 
 ALL_EVENTS = (*ALL_EVENTS, DistributionModelDefined, DistributionModelRevised)
+
+
+# --- GS1 trade item numbers ----------------------------------------------------------------
+
+
+class ItemGtinsSet(LedgerEvent):
+    """On the item: from now on its GTINs (each a GTIN-14) are these, and only these."""
+
+    gtins: tuple[str, ...]
+
+
+ALL_EVENTS = (*ALL_EVENTS, ItemGtinsSet)
 EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}

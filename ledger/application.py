@@ -47,6 +47,7 @@ from ledger import clock
 from ledger.alerts import AlertCommands
 from ledger.allocations import AllocationCommands
 from ledger.backfill import backfill_late_events, backfill_obligations
+from ledger.catalogue import CatalogueCommands
 from ledger.context import Context
 from ledger.distribution_models import DistributionModelCommands
 from ledger.imports import ImportCommands
@@ -73,7 +74,13 @@ project_item = projector(Item)
 
 
 class Ledger(
-    TransferCommands, AllocationCommands, AlertCommands, ImportCommands, DistributionModelCommands, Application
+    TransferCommands,
+    AllocationCommands,
+    AlertCommands,
+    ImportCommands,
+    DistributionModelCommands,
+    CatalogueCommands,
+    Application,
 ):
     name = "SupplyLedger"
     # Cached depots save replaying since the snapshot, never correctness: a read brings its
@@ -271,9 +278,12 @@ class Ledger(
                 pass
             else:
                 raise DuplicateCode(f"item {command.code} is already defined", code=command.code)
+            self._refuse_taken_gtins(command.code, definition["gtins"])
             stamp = self._stamp(ctx, None)
-            item = Item.start(ev.ItemDefined, item_id(command.code), **command.model_dump(), **stamp.fields())
-            return [item], ItemOutcome(**command.model_dump())
+            item = Item.start(ev.ItemDefined, item_id(command.code), **definition, **stamp.fields())
+            return [item], ItemOutcome(**definition)
+
+        definition = {**command.model_dump(), "gtins": sorted(command.gtins)}
 
         return self._execute(ctx, ItemOutcome, decide)
 
@@ -329,12 +339,14 @@ class Ledger(
         return self._execute(ctx, DepotCommandOutcome, decide)
 
     def record_receipt(self, code: str, command: cmd.RecordReceipt, ctx: Context) -> tuple[DepotCommandOutcome, bool]:
+        item, lot, expires_on = self._received_goods(command)  # as typed, or from the scanned label
+
         def act(depot: Depot) -> tuple[ev.LedgerEvent, list[str], dict[str, Any]]:
             stamp = self._stamp(ctx, command.occurred_at, command.note)
-            fields = command.model_dump(include={"item", "quantity", "lot", "expires_on", "supplier", "reference"})
-            return depot.record_receipt(stamp, **fields), [], {}
+            fields = command.model_dump(include={"quantity", "supplier", "reference"})
+            return depot.record_receipt(stamp, item=item, lot=lot, expires_on=expires_on, **fields), [], {}
 
-        return self._depot_command(code, command.item, ctx, act)
+        return self._depot_command(code, item, ctx, act)
 
     def report_consumption(
         self, code: str, command: cmd.ReportConsumption, ctx: Context

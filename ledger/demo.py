@@ -42,6 +42,7 @@ from ledger.demo_world import (
     COUNT_DAYS,
     DAYS,
     DISPATCH_AT,
+    GTINS,
     ITEMS,
     LAST_FFP3,
     LATE_REPORTS,
@@ -141,7 +142,10 @@ class _Scenario(ScriptedStories):
         before_day_0 = self.at(0, time(0))
         for code, name, unit, category, atc_code, *_ in ITEMS:
             self.ledger.define_item(
-                cmd.DefineItem(code=code, name=name, unit=unit, category=category, atc_code=atc_code), self.ctx()
+                cmd.DefineItem(
+                    code=code, name=name, unit=unit, category=category, atc_code=atc_code, gtins=list(GTINS[code])
+                ),
+                self.ctx(),
             )
         for depot in self.depots.values():
             self.ledger.register_depot(

@@ -29,6 +29,17 @@ ITEMS = (
 PPE = tuple(code for code, _, _, category, *_ in ITEMS if category == "ppe")
 PACK = {code: pack for code, *_, pack, _ in ITEMS}
 SHELF_LIFE = {code: days for code, *_, days in ITEMS}
+GTINS = {
+    # GS1 Denmark prefixes (57...), made up but with valid check digits, as GTIN-14: the
+    # piece (indicator 0) and, for FFP2, also the carton of 400 (indicator 1), so a demo
+    # user can scan e.g. (01)05712345678909(17)271231(10)LOT42 into a receipt (docs/gs1.md)
+    "FFP2": ("05712345678909", "15712345678906"),
+    "FFP3": ("05712345678916",),
+    "MASK-IIR": ("05712345678923",),
+    "GLOVE-NIT-M": ("05712345678930",),
+    "GOWN-ISO": ("05712345678947",),
+    "PROPOFOL-20": ("05702389012340",),
+}
 
 REGIONS = (
     # code, name, population (shared/data/regions.csv), days of total demand held at the start

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from domain.depot import Depot, Stamp
     from domain.distribution import CriticalRequest
     from domain.events import DistributionModelSet
+    from domain.item import Item
     from ledger.application import Context
     from ledger.journal import Journal
     from ledger.outcomes import Outcome
@@ -37,6 +38,8 @@ class LedgerHost(Protocol):
     def repository(self) -> LedgerRepository: ...
 
     def depot(self, code: str) -> Depot: ...
+
+    def item(self, code: str) -> Item: ...
 
     def require_item(self, code: str) -> None: ...
 

@@ -14,6 +14,10 @@ that write rows into it in the same transaction as the events (`ledger.persisten
 - `transfers`: transfer id -> source, destination, status, so a receipt or cancellation
   naming only the transfer finds both depots.
 - `depots`, `items`: the directory, for listing and filtering.
+- `item_gtins`: GTIN-14 -> item, what each item's GS1 trade item numbers are now. Its
+  primary key makes a GTIN given to two items at once (two processes, one database) fail
+  the second save, which is then decided again and refused. An item's GTINs set again
+  delete its rows before inserting the new ones, in the same save.
 - `allocations`: allocation id -> source, item, status and the decision's position, so a
   transfer or revocation naming only the allocation finds its depot, and decisions can be
   listed and found by item.
@@ -93,6 +97,11 @@ SCHEMA = {
         CREATE TABLE IF NOT EXISTS {t}items (
             code TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL, category TEXT NOT NULL,
             atc_code TEXT, position BIGINT NOT NULL)""",
+    "item_gtins": """
+        CREATE TABLE IF NOT EXISTS {t}item_gtins (
+            gtin TEXT PRIMARY KEY, item TEXT NOT NULL, position BIGINT NOT NULL)""",
+    "item_gtins_by_item": """
+        CREATE INDEX IF NOT EXISTS {n}item_gtins_by_item ON {t}item_gtins (item, gtin)""",
     "transfers_by_allocation": """
         CREATE INDEX IF NOT EXISTS {n}transfers_by_allocation ON {t}transfers (allocation_id)
             WHERE allocation_id IS NOT NULL""",
@@ -149,6 +158,8 @@ WRITES = {
         VALUES (:code, :name, :region, :organisation, :kind, :population_served, :position)""",
     "item": """INSERT INTO {t}items (code, name, unit, category, atc_code, position)
         VALUES (:code, :name, :unit, :category, :atc_code, :position)""",
+    "item_gtins_cleared": "DELETE FROM {t}item_gtins WHERE item = :item",
+    "item_gtin": "INSERT INTO {t}item_gtins (gtin, item, position) VALUES (:gtin, :item, :position)",
     "transfer_dispatched": """INSERT INTO {t}transfers (transfer_id, source, destination, status, lines,
         allocation_id, reference, dispatched_at, dispatched_position, updated_position) VALUES (:transfer_id,
         :source, :destination, 'in_transit', :lines, :allocation_id, :reference, :dispatched_at, :position,

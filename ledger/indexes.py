@@ -80,6 +80,13 @@ def index_rows(
                 index.add(
                     "item", position, **event.model_dump(include={"code", "name", "unit", "category", "atc_code"})
                 )
+                for gtin in event.gtins:
+                    index.add("item_gtin", position, gtin=gtin, item=event.code)
+            case ev.ItemGtinsSet():
+                # the delete's batch is written before the inserts' (batches keep the order first added)
+                index.add("item_gtins_cleared", position, item=aggregate.code)
+                for gtin in event.gtins:
+                    index.add("item_gtin", position, gtin=gtin, item=aggregate.code)
             case ev.TransferDispatched():
                 index.add(
                     "transfer_dispatched",

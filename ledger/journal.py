@@ -264,7 +264,28 @@ class Journal:
         )
 
     def items(self) -> list[dict[str, Any]]:
-        return self.store.query("SELECT code, name, unit, category, atc_code FROM {t}items ORDER BY code")
+        """The catalogue, each item with its GTINs (GTIN-14, in order)."""
+        items: dict[str, dict[str, Any]] = {}
+        for row in self.store.query(
+            """SELECT i.code, i.name, i.unit, i.category, i.atc_code, g.gtin FROM {t}items i
+               LEFT JOIN {t}item_gtins g ON g.item = i.code ORDER BY i.code, g.gtin"""
+        ):
+            gtin = row.pop("gtin")
+            item = items.setdefault(row["code"], {**row, "gtins": []})
+            if gtin is not None:
+                item["gtins"].append(gtin)
+        return list(items.values())
+
+    def gtin_owners(self, gtins: list[str]) -> dict[str, str]:
+        """GTIN-14 -> the item it belongs to now, for those of `gtins` that belong to one."""
+        if not gtins:
+            return {}
+        marks = ", ".join(f":g{n}" for n in range(len(gtins)))
+        rows = self.store.query(
+            f"SELECT gtin, item FROM {{t}}item_gtins WHERE gtin IN ({marks})",
+            **{f"g{n}": gtin for n, gtin in enumerate(gtins)},
+        )
+        return {row["gtin"]: row["item"] for row in rows}
 
     # --- idempotency -----------------------------------------------------------------------
 

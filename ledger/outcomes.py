@@ -48,6 +48,13 @@ class ItemOutcome(Outcome):
     unit: str
     category: str
     atc_code: str | None = None
+    gtins: list[str] = Field([], description="GTIN-14s")
+
+
+class ItemGtinsOutcome(Outcome):
+    item: str
+    gtins: list[str] = Field(description="The item's GTINs from now on, each as GTIN-14")
+    version: int
 
 
 class DepotFacts(BaseModel):

@@ -41,15 +41,15 @@ DEPOT = {"code": "C-EAST", "name": "East municipality", "region": "east", "organ
 def test_coordinator_defines_an_item_and_it_appears_in_the_catalogue(api):
     body = created(api.post("/v1/items", PARACETAMOL))
 
-    assert body == {**PARACETAMOL, "position": 1, "recorded_at": body["recorded_at"]}
+    assert body == {**PARACETAMOL, "gtins": [], "position": 1, "recorded_at": body["recorded_at"]}
     assert is_utc_text(body["recorded_at"])
-    assert ok(api.get("/v1/items")) == [PARACETAMOL]
+    assert ok(api.get("/v1/items")) == [{**PARACETAMOL, "gtins": []}]
 
 
 def test_an_item_without_atc_code_lists_it_as_null(api):
     created(api.post("/v1/items", MASK))
 
-    assert ok(api.get("/v1/items")) == [{**MASK, "atc_code": None}]
+    assert ok(api.get("/v1/items")) == [{**MASK, "atc_code": None, "gtins": []}]
 
 
 def test_defining_an_item_code_twice_is_a_conflict_and_stores_nothing(api):
@@ -60,7 +60,7 @@ def test_defining_an_item_code_twice_is_a_conflict_and_stores_nothing(api):
 
     assert body["title"] == "Duplicate code"
     assert body["code"] == MASK["code"]
-    assert ok(api.get("/v1/items")) == [{**MASK, "atc_code": None}]
+    assert ok(api.get("/v1/items")) == [{**MASK, "atc_code": None, "gtins": []}]
 
 
 INVALID_ITEMS = [

@@ -70,6 +70,8 @@ def check_reference_data(ledger: Ledger) -> None:
     assert items["PROPOFOL-20"]["category"] == "medicine"
     assert items["PROPOFOL-20"]["unit"] == "vial"
     assert {items[code]["category"] for code in PPE} == {"ppe"}
+    assert items["FFP2"]["gtins"] == ["05712345678909", "15712345678906"]  # docs/gs1.md's example scans
+    assert all(items[code]["gtins"] for code in items) and ledger.item_for_gtin("5712345678909") == "FFP2"
 
     depots = ledger.journal.depots()
     assert Counter(d["kind"] for d in depots) == {"national": 1, "regional": 5, "hospital": 5, "municipal": 5}

@@ -21,8 +21,17 @@ def _exercise_every_event(ledger: Ledger) -> UUID:
     """Records every kind of event; returns the import record's aggregate id."""
     now = datetime.now(UTC)
     ledger.define_item(
-        c.DefineItem(code="PROPOFOL-20", name="Propofol", unit="vial", category="medicine", atc_code="N01AX10"), CTX
+        c.DefineItem(
+            code="PROPOFOL-20",
+            name="Propofol",
+            unit="vial",
+            category="medicine",
+            atc_code="N01AX10",
+            gtins=["05702389012340"],
+        ),
+        CTX,
     )
+    ledger.set_item_gtins("PROPOFOL-20", c.SetItemGtins(gtins=["5702389012340", "15702389012347"]), CTX)
     for code, region in (("SRC", "DK-84"), ("DST", "DK-85")):
         ledger.register_depot(
             c.RegisterDepot(
@@ -172,7 +181,9 @@ def test_every_event_type_round_trips(ledger: Ledger) -> None:
     received = next(e for e in stored if isinstance(e, ev.TransferReceived))
     assert received.lines == (ev.ReceivedLine(item="PROPOFOL-20", quantity_dispatched=50, quantity_received=48),)
     item = next(e for e in stored if isinstance(e, ev.ItemDefined))
-    assert item.atc_code == "N01AX10"
+    assert item.atc_code == "N01AX10" and item.gtins == ("05702389012340",)
+    gtins = next(e for e in stored if isinstance(e, ev.ItemGtinsSet))
+    assert gtins.gtins == ("05702389012340", "15702389012347")
     decided = next(e for e in stored if isinstance(e, ev.AllocationDecided))
     assert decided.lines == (ev.AllocationLine(to="DST", quantity=20),) and decided.rationale == "all of it"
     assert decided.inputs == (ev.AllocationInput(depot="DST", on_hand=48, consumed_14d=0, population_served=850_000),)

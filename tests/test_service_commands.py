@@ -191,7 +191,7 @@ def test_define_item_stores_it_in_the_catalogue(ledger: Ledger) -> None:
     assert (outcome.code, outcome.unit, outcome.atc_code, outcome.position) == ("J01CA04", "capsule", "J01CA04", 1)
     assert ledger.position() == 1
     assert ledger.item("J01CA04").name == "Amoxicillin 500 mg"
-    assert ledger.journal.items() == [amoxicillin]
+    assert ledger.journal.items() == [{**amoxicillin, "gtins": []}]
 
 
 def test_register_depot_starts_it_at_version_one(ledger: Ledger) -> None:
