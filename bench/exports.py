@@ -75,7 +75,7 @@ def generate(ledger: Ledger, depots: int, items: list[str], seed: int, clock: Cl
 
 def rows_in(export: str, content: bytes) -> int:
     if export == "csv":
-        return sum(1 for _ in csv.reader(io.StringIO(content.decode()))) - 1
+        return sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8-sig")))) - 1
     import openpyxl
 
     sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).worksheets[0]

@@ -274,7 +274,7 @@ def read_back(response: Any, export: str) -> tuple[list[str], list[list[Any]]]:
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment; filename=") and disposition.endswith(f'.{export}"'), disposition
     if export == "csv":
-        [header, *rows] = list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+        [header, *rows] = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
         return header, rows
     workbook = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
     [sheet] = workbook.worksheets

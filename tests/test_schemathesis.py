@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2, created, dispatch
+from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2, created, dispatch, ok
 from tests.exercise_world import CODE as EXERCISE
 from tests.exercise_world import build_live, create
 
@@ -61,8 +61,9 @@ UNBOUNDED_WITH_A_REAL_EXERCISE = {"/v1/exercises/{exercise}/advance", "/v1/exerc
 
 
 def build_world(api: Any) -> dict[str, list[str]]:
-    """The live ledger of tests/exercise_world.py, an exercise forked from it, and one open
-    transfer, supply request and allocation: the values path parameters are drawn from."""
+    """The live ledger of tests/exercise_world.py, an exercise forked from it, one open
+    transfer, supply request and allocation, a distribution model, a webhook subscription and
+    an import: the values path parameters are drawn from."""
     fork_at = build_live(api)
     create(api, fork_at)
     transfer = created(dispatch(api, A_NORTH, A_CLINIC, 10))["transfer_id"]
@@ -79,7 +80,23 @@ def build_world(api: Any) -> dict[str, list[str]]:
             },
         )
     )["allocation_id"]
+    model = "national-ppe"
+    sectors = [{"name": "hospitals", "kinds": ["hospital"], "share": "0.9"}]
+    rules = {"sectors": sectors, "reserve": "0.1", "within": "proportional_to_population"}
+    subscription = created(api.post("/v1/subscriptions", {"url": "http://127.0.0.1:9/hook", "secret": "s" * 16}))
+    report = f"depot,item,date,on_hand\n{A_NORTH},{FFP2},2020-03-01,400\n"  # past on both clocks
+    for ledger in ("/v1", f"/v1/exercises/{EXERCISE}"):  # the same import id in both (same principal and file)
+        ok(api.put(f"{ledger}/distribution-models/{model}", rules))
+        imported = api.client.post(
+            f"{ledger}/imports",
+            content=report.encode(),
+            params={"kind": "stock_report"},
+            headers={"Authorization": f"Bearer {api.tokens['coordinator']}", "Content-Type": "text/csv"},
+        )
     return {
+        "name": [model],
+        "subscription_id": [subscription["subscription_id"]],
+        "import_id": [created(imported)["import_id"]],
         "code": [A_NORTH, A_CLINIC, B_SOUTH],
         "item": [FFP2],
         "transfer_id": [transfer],

@@ -1,6 +1,8 @@
 """A table written as CSV or XLSX, chunk by chunk as its rows come, never whole in memory.
 
-CSV is UTF-8 (no byte-order mark), comma separated, CRLF line ends (RFC 4180); an empty
+CSV is UTF-8 starting with a byte-order mark (without it Excel reads Danish and Norwegian
+letters as Windows-1252: "SjÃ¦lland"; the imports read it back), comma separated, CRLF line
+ends (RFC 4180); an empty
 cell is null, booleans are `true`/`false` as in the JSON. XLSX (openpyxl's write-only
 workbook, which keeps rows on disk) has numbers as numbers, booleans as booleans, times
 as the ISO text of the JSON, and every text as text: a value that starts with `=` is never
@@ -27,6 +29,7 @@ CSV_MEDIA = "text/csv"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA = {"csv": CSV_MEDIA, "xlsx": XLSX_MEDIA}
 CHUNK = 64 * 1024
+BOM = "\ufeff"
 
 
 def csv_text(value: Cell) -> str | int | float:
@@ -39,6 +42,7 @@ def csv_text(value: Cell) -> str | int | float:
 
 def csv_chunks(table: Table) -> Iterator[bytes]:
     buffer = io.StringIO()
+    buffer.write(BOM)
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(table.columns)
     for row in table.rows:
