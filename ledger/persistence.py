@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -89,6 +90,9 @@ class IndexRows:
 # (the library's own recorder retries 10 times, 0.2 s apart, but blindly).
 INSERT_ATTEMPTS = 10
 INSERT_RETRY_WAIT = 0.2
+BULK_EVENTS = 1000
+"""A PostgreSQL save of at least this many events (an imported file) sends its index rows by
+`executemany` with their positions (`_insert_bulk`) instead of in one rendered message."""
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
@@ -256,6 +260,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, IndexStore):
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
+    bulk_events = BULK_EVENTS
     time_type = "TIMESTAMPTZ"
     date_type = "DATE"
 
@@ -294,38 +299,68 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         fails the whole write as IntegrityError, and nothing is stored."""
         if not stored_events:
             return []
+        if len(stored_events) >= self.bulk_events:
+            return self._insert_bulk(stored_events, **kwargs)
         index_batches = self._index_batches(stored_events, None, kwargs.get("index"))
         with self.datastore.get_connection() as conn:
             curs = ClientCursor(conn)
-            # the library types its lock statements as any query; it builds them as composed SQL
-            statements = [
-                "BEGIN",
-                *(s.as_string(conn) for s in self.lock_table_statements if isinstance(s, Composable)),
-            ]
-            if len(statements) != 1 + len(self.lock_table_statements):
-                raise TypeError("the library's table lock statements are no longer composed SQL")
-            statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn))
-            rows = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
-            values = [v for e in stored_events for v in (e.originator_id, e.originator_version, e.topic, e.state)]
-            statements.append(
-                curs.mogrify(
-                    f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
-                    f"VALUES {rows} RETURNING notification_id",
-                    values,
-                )
-            )
+            statements = self._opening(conn, curs, stored_events)
             statements += [curs.mogrify(sql, row) for sql, batch in index_batches for row in batch]
             statements.append("COMMIT")
-            try:
+            with self._rolled_back_on_failure(conn):
                 curs.execute(";\n".join(statements))
-            except BaseException:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    conn.execute("ROLLBACK")
-                raise
-            while curs.statusmessage is None or not curs.statusmessage.startswith("INSERT"):
-                if not curs.nextset():
-                    raise ProgrammingError("the write's INSERT returned no positions")
-            return [row["notification_id"] for row in curs.fetchall()]
+                return self._inserted_positions(curs)
+
+    def _insert_bulk(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """A save of thousands of events (an imported file) in one transaction: the events'
+        INSERT first, then each index table's rows given the positions it returned, sent by
+        `executemany` (pipelined, bound by the server), instead of a statement per row rendered
+        here and finding its position by a subquery, which took most of a large import's time."""
+        with self.datastore.get_connection() as conn:
+            curs = ClientCursor(conn)
+            with self._rolled_back_on_failure(conn):
+                curs.execute(";\n".join(self._opening(conn, curs, stored_events)))
+                positions = self._inserted_positions(curs)
+                with conn.cursor() as rows_cursor:
+                    for sql, rows in self._index_batches(stored_events, positions, kwargs.get("index")):
+                        rows_cursor.executemany(sql, rows)
+                conn.execute("COMMIT")
+                return positions
+
+    def _opening(self, conn: Any, curs: ClientCursor[Any], stored_events: Sequence[StoredEvent]) -> list[str]:
+        """BEGIN, the library's table lock, NOTIFY and the events' INSERT, rendered."""
+        # the library types its lock statements as any query; it builds them as composed SQL
+        statements = ["BEGIN", *(s.as_string(conn) for s in self.lock_table_statements if isinstance(s, Composable))]
+        if len(statements) != 1 + len(self.lock_table_statements):
+            raise TypeError("the library's table lock statements are no longer composed SQL")
+        statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn))
+        rows = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
+        values = [v for e in stored_events for v in (e.originator_id, e.originator_version, e.topic, e.state)]
+        statements.append(
+            curs.mogrify(
+                f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                f"VALUES {rows} RETURNING notification_id",
+                values,
+            )
+        )
+        return statements
+
+    @staticmethod
+    def _inserted_positions(curs: ClientCursor[Any]) -> list[int]:
+        while curs.statusmessage is None or not curs.statusmessage.startswith("INSERT"):
+            if not curs.nextset():
+                raise ProgrammingError("the write's INSERT returned no positions")
+        return [row["notification_id"] for row in curs.fetchall()]
+
+    @staticmethod
+    @contextmanager
+    def _rolled_back_on_failure(conn: Any) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
 
     def _positions_if_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The positions of exactly these events (same bytes), if an earlier attempt stored them."""
@@ -346,7 +381,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         return positions
 
     def _position_of(self, stored_event: StoredEvent, notification_id: int | None) -> dict[str, Any]:
-        return {"originator_id": stored_event.originator_id, "originator_version": stored_event.originator_version}
+        """The position itself when known (`_insert_bulk`), else what finds it (see `_sql`)."""
+        return {
+            "position": notification_id,
+            "originator_id": stored_event.originator_id,
+            "originator_version": stored_event.originator_version,
+        }
 
     def stream(self, originator_id: UUID, known: int) -> list[tuple[int, StoredEvent]]:
         """One aggregate's stored events with their ledger positions, up to position `known`."""
@@ -375,9 +415,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
             return None if row is None else int(row["notification_id"])
 
     def _sql(self, template: str) -> str:
-        position = (
-            f"(SELECT notification_id FROM {self._events_table} "
-            "WHERE originator_id = %(originator_id)s AND originator_version = %(originator_version)s)"
+        position = (  # given, or found by the event it indexes (evaluated only when not given)
+            f"COALESCE(%(position)s::bigint, (SELECT notification_id FROM {self._events_table} "
+            "WHERE originator_id = %(originator_id)s AND originator_version = %(originator_version)s))"
         )
         sql = template.format(t=self.table_prefix).replace(":position", position)
         return pyformat(sql)

@@ -13,6 +13,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from api_helpers import (
     A_CLINIC,
     A_NORTH,
@@ -34,6 +35,7 @@ from api_helpers import (
 from openpyxl import Workbook
 
 from domain.import_files import XLSX_MEDIA_TYPE
+from ledger.persistence import PostgresLedgerRecorder
 
 TODAY = datetime.now(UTC).date()
 
@@ -64,7 +66,18 @@ def xlsx(rows: list[list[object]]) -> bytes:
     return out.getvalue()
 
 
-def test_a_semicolon_csv_with_a_bom_becomes_exact_stock(api: Any) -> None:
+@pytest.fixture(params=["one message", "bulk"])
+def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """PostgreSQL sends a save of thousands of events (a large file) by `executemany` with the
+    positions its INSERT returned (`_insert_bulk`), smaller ones as one message: made the path
+    of every save, the same figures, feed, timelines and re-upload answers must come out.
+    (SQLite has one path: both params check it.)"""
+    if request.param == "bulk":
+        monkeypatch.setattr(PostgresLedgerRecorder, "bulk_events", 1)
+    return str(request.param)
+
+
+def test_a_semicolon_csv_with_a_bom_becomes_exact_stock(api: Any, write_path: str) -> None:
     seed(api)
     start = api.position()
     text = (
@@ -197,7 +210,7 @@ def test_every_kind_of_mistake_is_listed_by_row_and_column_and_nothing_is_stored
         problem(post_file(api, b"depot,item,date,on_hand\n", kind="stocktake"), 422)
 
 
-def test_the_same_file_again_stores_nothing_and_answers_as_the_first_time(api: Any) -> None:
+def test_the_same_file_again_stores_nothing_and_answers_as_the_first_time(api: Any, write_path: str) -> None:
     seed(api)
     text = f"depot,item,date,consumed\n{A_NORTH},{FFP2},{day(1)},12\n".encode()
     first = created(post_file(api, text, kind="consumption"))
@@ -242,7 +255,9 @@ def test_operators_import_their_own_depots_and_auditors_import_nothing(api: Any)
     assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "depot")]
 
 
-def test_backdated_rows_are_counted_against_the_book_at_their_time_this_files_rows_included(api: Any) -> None:
+def test_backdated_rows_are_counted_against_the_book_at_their_time_this_files_rows_included(
+    api: Any, write_path: str
+) -> None:
     """Stored: 100 received 3 days ago. The file, out of date order: a count of 120 yesterday;
     20 received 7 days ago; 4 used and a count of 30 six days ago (backdated: the receipt of
     3 days ago is later). The count six days ago sees only the file's own 20 - 4 = 16 (+14);
