@@ -192,6 +192,14 @@ class IndexStore:
         raise NotImplementedError
 
 
+def _every_result(cursor: Any) -> Iterator[Any]:
+    """The rows of every result an `executemany(..., returning=True)` left, in order."""
+    while True:
+        yield from cursor.fetchall()
+        if not cursor.nextset():
+            return
+
+
 def pyformat(sql: str) -> str:
     """`:name` placeholders (SQLite's style, and ours) as psycopg's `%(name)s`."""
     return _NAMED.sub(r"%(\1)s", sql)
@@ -319,21 +327,29 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, IndexStore):
         with self.datastore.get_connection() as conn:
             curs = ClientCursor(conn)
             with self._rolled_back_on_failure(conn):
-                curs.execute(";\n".join(self._opening(conn, curs, stored_events)))
-                positions = self._inserted_positions(curs)
+                curs.execute(";\n".join(self._opening(conn, curs, ())))
                 with conn.cursor() as rows_cursor:
+                    rows_cursor.executemany(
+                        f"INSERT INTO {self._events_table} (originator_id, originator_version, topic, state) "
+                        "VALUES (%s, %s, %s, %s) RETURNING notification_id",
+                        [(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events],
+                        returning=True,
+                    )
+                    positions = [int(row["notification_id"]) for row in _every_result(rows_cursor)]
                     for sql, rows in self._index_batches(stored_events, positions, kwargs.get("index")):
                         rows_cursor.executemany(sql, rows)
                 conn.execute("COMMIT")
                 return positions
 
     def _opening(self, conn: Any, curs: ClientCursor[Any], stored_events: Sequence[StoredEvent]) -> list[str]:
-        """BEGIN, the library's table lock, NOTIFY and the events' INSERT, rendered."""
+        """BEGIN, the library's table lock, NOTIFY and the events' INSERT (if any), rendered."""
         # the library types its lock statements as any query; it builds them as composed SQL
         statements = ["BEGIN", *(s.as_string(conn) for s in self.lock_table_statements if isinstance(s, Composable))]
         if len(statements) != 1 + len(self.lock_table_statements):
             raise TypeError("the library's table lock statements are no longer composed SQL")
         statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn))
+        if not stored_events:
+            return statements
         rows = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
         values = [v for e in stored_events for v in (e.originator_id, e.originator_version, e.topic, e.state)]
         statements.append(
