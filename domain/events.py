@@ -118,6 +118,12 @@ class ItemDefined(LedgerEvent):
     """The item's GS1 trade item numbers, each as GTIN-14 (`domain.gs1`); none before they existed."""
 
 
+class ItemGtinsSet(LedgerEvent):
+    """On the item: from now on its GTINs (each a GTIN-14) are these, and only these."""
+
+    gtins: tuple[str, ...]
+
+
 # --- Depot ------------------------------------------------------------------------------
 
 
@@ -325,30 +331,7 @@ class AllocationRevoked(LedgerEvent):
     released: int
 
 
-DEPOT_EVENTS: tuple[type[LedgerEvent], ...] = (
-    DepotRegistered,
-    ObligationSet,
-    ReceiptRecorded,
-    ConsumptionReported,
-    StockCounted,
-    StockAdjusted,
-    SupplyRequested,
-    SupplyRequestClosed,
-    TransferDispatched,
-    TransferExpected,
-    TransferReceived,
-    TransferDelivered,
-    TransferCancelled,
-    AllocationDecided,
-    AllocationRevoked,
-)
-ALL_EVENTS: tuple[type[LedgerEvent], ...] = (ItemDefined, *DEPOT_EVENTS)
-EVENTS_BY_NAME: dict[str, type[LedgerEvent]] = {cls.__name__: cls for cls in ALL_EVENTS}
-
-
 # --- Shortage watch (alerts) -------------------------------------------------------------
-# Added after the catalogue above so that branches extending it merge cleanly: the tuples
-# below are extended here rather than edited in place.
 
 
 class AlertScope(Immutable):
@@ -378,11 +361,6 @@ class AlertAcknowledged(LedgerEvent):
     item: str | None = None
 
 
-DEPOT_EVENTS = (*DEPOT_EVENTS, AlertAcknowledged)
-ALL_EVENTS = (*ALL_EVENTS, AlertRuleSet, AlertAcknowledged)
-EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}
-
-
 # --- Imports -------------------------------------------------------------------------------------
 
 
@@ -398,11 +376,7 @@ class ImportRecorded(LedgerEvent):
     events: int
 
 
-ALL_EVENTS = (*ALL_EVENTS, ImportRecorded)
-
-
 # --- Distribution models -----------------------------------------------------------------
-# Added after the catalogue above, as the alerts were, so that branches extending it merge cleanly.
 
 
 class ModelSector(Immutable):
@@ -439,17 +413,33 @@ class DistributionModelRevised(DistributionModelSet):
     """A later version of a model: decisions taken under earlier versions keep theirs."""
 
 
-ALL_EVENTS = (*ALL_EVENTS, DistributionModelDefined, DistributionModelRevised)
+# --- The catalogue: every event a ledger stores, by name ----------------------------------
 
-
-# --- GS1 trade item numbers ----------------------------------------------------------------
-
-
-class ItemGtinsSet(LedgerEvent):
-    """On the item: from now on its GTINs (each a GTIN-14) are these, and only these."""
-
-    gtins: tuple[str, ...]
-
-
-ALL_EVENTS = (*ALL_EVENTS, ItemGtinsSet)
-EVENTS_BY_NAME = {cls.__name__: cls for cls in ALL_EVENTS}
+DEPOT_EVENTS: tuple[type[LedgerEvent], ...] = (
+    DepotRegistered,
+    ObligationSet,
+    ReceiptRecorded,
+    ConsumptionReported,
+    StockCounted,
+    StockAdjusted,
+    SupplyRequested,
+    SupplyRequestClosed,
+    TransferDispatched,
+    TransferExpected,
+    TransferReceived,
+    TransferDelivered,
+    TransferCancelled,
+    AllocationDecided,
+    AllocationRevoked,
+    AlertAcknowledged,
+)
+ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
+    ItemDefined,
+    ItemGtinsSet,
+    *DEPOT_EVENTS,
+    AlertRuleSet,
+    ImportRecorded,
+    DistributionModelDefined,
+    DistributionModelRevised,
+)
+EVENTS_BY_NAME: dict[str, type[LedgerEvent]] = {cls.__name__: cls for cls in ALL_EVENTS}
