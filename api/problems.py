@@ -103,8 +103,14 @@ def status_of(error: ex.LedgerError) -> int:
 
 
 def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as field errors; a validator's own words lose pydantic's "Value error, " prefix,
+    which tells a storekeeper nothing (the GS1 label's reason is the message, as docs/gs1.md shows)."""
     return [
-        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": str(error.get("msg", "")).removeprefix("Value error, "),
+            "type": error.get("type", ""),
+        }
         for error in errors
     ]
 

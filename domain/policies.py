@@ -9,13 +9,14 @@ largest fractional part, ties broken by recipient code ascending.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from math import floor
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from domain.stock import CONSUMPTION_WINDOW
 
@@ -24,8 +25,25 @@ POLICIES: tuple[str, ...] = get_args(Policy)
 
 MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 MODEL_POLICY = rf"^model:{MODEL_NAME}(@[1-9][0-9]{{0,8}})?$"
+
+
+def says_policy(pattern: str, words: str) -> BeforeValidator:
+    """Refuse a policy that does not match `pattern` in words a coordinator reads, not the pattern itself."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(pattern, value) is None:
+            raise ValueError(f"{value!r} is not a policy: {words}")
+        return value
+
+    return BeforeValidator(check)
+
+
+_MODEL_WORDS = "name a distribution model as model:NAME (its current version) or model:NAME@VERSION"
+_POLICY_WORDS = f"give one of {', '.join(POLICIES)}, or a distribution model as model:NAME or model:NAME@VERSION"
+
 ModelPolicy = Annotated[
     str,
+    says_policy(MODEL_POLICY, _MODEL_WORDS),
     Field(
         pattern=MODEL_POLICY,
         max_length=80,
@@ -38,6 +56,7 @@ ModelPolicy = Annotated[
 AnyPolicy = Policy | ModelPolicy
 PolicyChoice = Annotated[
     str,
+    says_policy("^(" + "|".join(POLICIES) + ")$|" + MODEL_POLICY, _POLICY_WORDS),
     Field(
         pattern="^(" + "|".join(POLICIES) + ")$|" + MODEL_POLICY,
         max_length=80,

@@ -102,7 +102,13 @@ def test_every_refusal_names_every_field_and_stores_nothing(api: Any) -> None:
         assert problem(api.post("/v1/allocations", ask(policy=f"model:{MODEL}@2")), 404)["detail"].startswith(
             f"no version 2 of distribution model {MODEL}"
         )
-        problem(api.post("/v1/allocations/recommend", ask(policy="model:")), 422)
+        malformed = problem(api.post("/v1/allocations/recommend", ask(policy="model:")), 422)
+        # in words a coordinator reads: what a policy may be, not the schema's regular expression
+        assert malformed["errors"][0]["msg"] == (
+            "'model:' is not a policy: give one of proportional_to_consumption, proportional_to_population, "
+            "equal_days_of_supply, or a distribution model as model:NAME or model:NAME@VERSION"
+        ), malformed
+        assert "pattern" not in malformed["detail"] and "^" not in malformed["detail"]
         over = [{"to": code, "quantity": 250} for code in RECIPIENTS]  # 1,000: the reserve is not allocated
         assert error_locations(problem(api.post("/v1/allocations", ask(lines=over, rationale="all")), 422)) == {
             "body.lines"

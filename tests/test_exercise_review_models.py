@@ -53,4 +53,5 @@ def test_the_counterfactual_can_follow_a_distribution_model(api: Any) -> None:
     assert own["measures"]["fill_rate"] == {"requested": 100, "filled": 100, "rate": 1.0}
     assert any("critical requests first" in line for line in own["assumptions"])
     problem(api.get(f"{EX}/review", policy="model:no-such"), 404)
-    problem(api.get(f"{EX}/review", policy="model:"), 422)
+    malformed = problem(api.get(f"{EX}/review", policy="model:"), 422)
+    assert malformed["errors"][0]["msg"].startswith("'model:' is not a policy: give one of"), malformed

@@ -129,6 +129,13 @@ def test_a_label_the_ledger_cannot_take_is_refused_naming_gs1_and_stores_nothing
             body = problem(scanning.post(f"/v1/depots/{A_NORTH}/receipts", {"gs1": label, "quantity": 1, **typed}), 422)
             assert error_locations(body) == {"body.gs1"}, (what, body)
             assert any(reason in error["msg"] for error in body["errors"]), (what, body)
+            # the reason itself, as docs/gs1.md shows it, without pydantic's "Value error, " in front
+            assert not any(error["msg"].startswith("Value error") for error in body["errors"]), (what, body)
+        wrong_digit = problem(
+            scanning.post(f"/v1/depots/{A_NORTH}/receipts", {"gs1": REFUSED["a wrong check digit"][0], "quantity": 1}),
+            422,
+        )
+        assert wrong_digit["errors"][0]["msg"] == "Invalid GTIN check digit for '05712345678908': Expected 9, got 8."
 
 
 def test_every_contradiction_is_listed_at_once():

@@ -9,6 +9,7 @@ The world is tests/api_helpers.py's: FFP2 and GLOVE; A-NORTH and A-CLINIC (org-a
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -283,3 +284,29 @@ def test_backdated_rows_are_counted_against_the_book_at_their_time_this_files_ro
     assert [(c["data"]["counted"], c["data"]["book_at_recording"]) for c in counts] == [(30, 16), (120, 130)]
     as_of = ok(api.get(f"/v1/depots/{A_NORTH}/stock", item=FFP2, as_of=day(4)))["items"][0]["on_hand"]
     assert as_of == 30
+
+
+def test_a_depot_stock_export_reshaped_as_docs_exports_says_imports_back_as_counts_that_change_nothing(
+    api: Any,
+) -> None:
+    """docs/exports.md: an export is refused as an import file; its depot, item, on_hand and as_of (renamed
+    date) are a stock report whose counts agree with the book to the unit."""
+    seed(api)
+    receive_stock(api, A_NORTH, 100, occurred_at=utc(datetime.now(UTC) - timedelta(days=2)))
+    response = api.client.get(
+        f"/v1/depots/{A_NORTH}/stock", params={"as_of": day(1), "format": "csv"}, headers=api.headers("coordinator")
+    )
+    assert response.status_code == 200, response.text
+    with nothing_stored(api):
+        refused = problem(post_file(api, response.content), 422)
+        assert {e["column"] for e in refused["errors"]} >= {"as_of", "known_at", "available"}
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    back = "date,depot,item,on_hand\n" + "".join(
+        f"{r['as_of']},{r['depot']},{r['item']},{r['on_hand']}\n" for r in rows
+    )
+    with nothing_stored(api):
+        dry = ok(post_file(api, back.encode(), dry_run="true"))
+    assert [(p["item"], p["counted"], p["variance"]) for p in dry["planned"]] == [
+        (r["item"], int(r["on_hand"]), 0) for r in rows
+    ]
+    assert (FFP2, 100, 0) in [(p["item"], p["counted"], p["variance"]) for p in dry["planned"]]

@@ -17,7 +17,7 @@ from api.responses import ERRORS
 from domain.exceptions import Conflict
 from domain.exercise import Exercise, Fork, InjectStatus, Observation
 from domain.exercise_commands import AdvanceClock, CreateExercise, RecordObservation, ScheduleInjects
-from domain.policies import MODEL_POLICY, POLICIES
+from domain.policies import MODEL_POLICY, POLICIES, says_policy
 from ledger import clock
 from ledger.exercises import CreationRace, Exercises, Once
 from ledger.injects import Advance
@@ -282,10 +282,12 @@ def end(
     return _control(request, response, once, ExerciseView, act)
 
 
+_REVIEW_POLICY = "^(" + "|".join((*POLICIES, "none")) + ")$|" + MODEL_POLICY
 Policy = Annotated[
     str,
+    says_policy(_REVIEW_POLICY, f"give one of {', '.join(POLICIES)}, none, or model:NAME or model:NAME@VERSION"),
     Query(
-        pattern="^(" + "|".join((*POLICIES, "none")) + ")$|" + MODEL_POLICY,
+        pattern=_REVIEW_POLICY,
         max_length=80,
         description="The policy of the counterfactual re-run ('none' for no counterfactual), or a distribution "
         "model: model:NAME[@VERSION], from the exercise's ledger, else the live ledger",
