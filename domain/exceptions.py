@@ -94,5 +94,12 @@ class InvalidCommand(LedgerError):
     title = "Invalid command"
 
 
+class InvalidFile(InvalidCommand):
+    """An imported file (or a FHIR report) with mistakes, each by row and column (422): a
+    storekeeper reads "Invalid file", not "Invalid command"."""
+
+    title = "Invalid file"
+
+
 class Forbidden(LedgerError):
     title = "Forbidden"

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, field_serializer
 
 from domain import events as ev
 from domain.depot import Depot, Stamp
-from domain.exceptions import InvalidCommand, NotFound
+from domain.exceptions import InvalidCommand, InvalidFile, NotFound
 from domain.ids import import_id
 from domain.imports import KINDS, PROGRESS_EVERY, Clock, ImportKind, ImportRecord, ImportRow, RowError, read_rows
 from domain.stock import Movement, balance
@@ -166,7 +166,7 @@ class ImportCommands(LedgerHost):
         progress: Callable[[int], None] | None = None,
     ) -> tuple[ImportOutcome, bool]:
         """Store every row of a file as events in one transaction, or refuse the whole file with
-        every mistake (`InvalidCommand`, `errors` of `{row, column, message}`). Returns the
+        every mistake (`InvalidFile`, `errors` of `{row, column, message}`). Returns the
         outcome and whether it is the stored answer to the same content imported before.
         `progress` (the CLI's bar) is told the rows read, then the rows read plus those decided."""
         if kind not in KINDS:
@@ -211,7 +211,7 @@ class ImportCommands(LedgerHost):
         first_row: int,
         progress: Callable[[int], None] | None,
     ) -> list[ImportRow]:
-        """The rows read, or `InvalidCommand` with every mistake of every row."""
+        """The rows read, or `InvalidFile` with every mistake of every row."""
         reading = read_rows(kind, rows, Clock(self.clock(), clock.FUTURE_TOLERANCE), first_row, progress)
         errors = reading.errors
         organisations = {row["code"]: row["organisation"] for row in self.journal.depots()}
@@ -229,7 +229,7 @@ class ImportCommands(LedgerHost):
         if errors:
             errors.sort(key=lambda error: error.row)  # stable: a row's mistakes stay in column order
             shown = "; ".join(f"row {e.row}{' ' + e.column if e.column else ''}: {e.message}" for e in errors[:5])
-            raise InvalidCommand(
+            raise InvalidFile(
                 f"{len(errors)} mistake{'s' if len(errors) != 1 else ''} in the file, nothing stored: {shown}",
                 errors=[error.as_dict() for error in errors[:MAX_LISTED]],
                 error_count=len(errors),

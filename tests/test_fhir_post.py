@@ -183,5 +183,8 @@ def test_only_writers_post_and_operators_only_for_their_own_depots(api) -> None:
         outcome(no_token, 401, "login")
         other = outcome(post(api, report(B_SOUTH, [line(FFP2, 5)], at)), 422, "invalid")  # org-b: not the operator's
         assert expressions(other) == ["InventoryReport.inventoryListing[0].location"]
+        assert other["issue"][0]["diagnostics"].startswith(
+            "1 mistake in the InventoryReport, nothing stored: InventoryReport.inventoryListing[0].location: "
+        ), other
     fhir(post(api, report(B_SOUTH, [line(FFP2, 5)], at), role="coordinator"), 201)
     assert [(line["item"], line["on_hand"]) for line in stock_view(api, B_SOUTH)] == [(FFP2, 5)]

@@ -170,6 +170,7 @@ def test_every_kind_of_mistake_is_listed_by_row_and_column_and_nothing_is_stored
     )
     with nothing_stored(api):
         body = problem(post_file(api, text.encode(), role="operator"), 422)
+    assert body["title"] == "Invalid file" and body["type"].endswith("/invalid-file")
     found = {(e["row"], e["column"]) for e in body["errors"]}
     assert found == {
         (2, "depot"),

@@ -53,12 +53,12 @@ def test_each_template_imports_on_the_demo_and_again_stores_nothing(database_url
 
     dry = cli("import", "stock-report", str(written["stock-report"]), "--dry-run", "--database", database_url)
     assert dry.exit_code == 0, dry.output
-    assert "Dry run: 1 rows would become 2 events; nothing stored." in dry.output
+    assert "Dry run: 1 row would become 2 events; nothing stored." in dry.output
     assert on_hand(database_url, EXAMPLE_DEPOT, EXAMPLE_ITEM) == 0
 
     stored = cli("import", "stock-report", str(written["stock-report"]), "--database", database_url)
     assert stored.exit_code == 0, stored.output
-    assert "Imported 1 rows as 2 events" in stored.output
+    assert "Imported 1 row as 2 events" in stored.output
     assert on_hand(database_url, EXAMPLE_DEPOT, EXAMPLE_ITEM) == 1200  # the example's count
     again = cli("import", "stock-report", str(written["stock-report"]), "--database", database_url)
     assert again.exit_code == 0 and "nothing new stored" in again.output
@@ -66,7 +66,7 @@ def test_each_template_imports_on_the_demo_and_again_stores_nothing(database_url
     for kind in ("consumption", "receipts"):
         result = cli("import", kind, str(written[kind]), "--database", database_url)
         assert result.exit_code == 0, result.output
-        assert "Imported 1 rows as 1 events" in result.output
+        assert "Imported 1 row as 1 event" in result.output
     # the example consumption (150, dated now like the count) after the count, then the receipt (400)
     assert on_hand(database_url, EXAMPLE_DEPOT, EXAMPLE_ITEM) == 1200 - 150 + 400
 

@@ -71,16 +71,24 @@ def _import(kind: Any, file: Path, dry_run: bool, actor: str, json_out: bool, da
     if replayed:
         typer.echo(f"Already imported as {outcome.import_id} (position {outcome.position}): nothing new stored.")
     elif dry_run:
-        typer.echo(f"Dry run: {outcome.rows} rows would become {outcome.events} events; nothing stored.")
+        typer.echo(f"Dry run: {_rows(outcome.rows)} would become {_events(outcome.events)}; nothing stored.")
     else:
         typer.echo(
-            f"Imported {outcome.rows} rows as {outcome.events} events, positions {outcome.first_position}"
+            f"Imported {_rows(outcome.rows)} as {_events(outcome.events)}, positions {outcome.first_position}"
             f"-{outcome.position - 1} (import {outcome.import_id}, recorded at position {outcome.position})."
         )
     for warning in outcome.warnings:
         typer.echo(f"warning: row {warning.row}: {warning.message}")
     if outcome.warning_count > len(outcome.warnings):
         typer.echo(f"... and {outcome.warning_count - len(outcome.warnings)} more warnings")
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'s' if count != 1 else ''}"
+
+
+def _events(count: int) -> str:
+    return f"{count} event{'s' if count != 1 else ''}"
 
 
 def _print_mistakes(errors: list[dict[str, Any]], count: int) -> None:

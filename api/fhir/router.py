@@ -149,7 +149,8 @@ def _store_report(ledger: Ledger, resource: Any, ctx: Context, response: Respons
         raise _located(refused, report) from None
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    stored = f"stored {outcome.rows} lines as {outcome.events} events (import {outcome.import_id})"
+    items = f"{outcome.rows} item{'s' if outcome.rows != 1 else ''}"  # a row per depot, item and time, lots summed
+    stored = f"stored the figures of {items} as {outcome.events} events (import {outcome.import_id})"
     return FhirOperationOutcome(
         issue=[FhirIssue(severity="information", code="informational", diagnostics=stored)],
         extension=[
@@ -177,7 +178,12 @@ def _located(refused: InvalidCommand, report: ReportRows) -> InvalidCommand:
         else:
             where = line + "." + columns.get(column, "quantity.value")
         errors.append({"loc": ["body", f"InventoryReport.{where}"], "msg": error.get("message", ""), "type": column})
-    return InvalidCommand(refused.detail, **{**refused.extra, "errors": errors})
+    if not errors:
+        return refused
+    count = int(refused.extra.get("error_count") or len(errors))
+    shown = "; ".join(f"{(error.get('loc') or ['body'])[-1]}: {error.get('msg', '')}" for error in errors[:5])
+    detail = f"{count} mistake{'s' if count != 1 else ''} in the InventoryReport, nothing stored: {shown}"
+    return InvalidCommand(detail, **{**refused.extra, "errors": errors})
 
 
 def _catalogue(ledger: Ledger) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from api.deps import CommandContext, LedgerDep, Reader
 from api.responses import ERRORS, answer
-from domain.exceptions import InvalidCommand
+from domain.exceptions import InvalidFile
 from domain.import_files import XLSX_MEDIA_TYPE, FileFormat, UnreadableFile, read_file, sniff_format
 from domain.imports import ImportKind
 from ledger.imports import ImportOutcome, ImportRecordView
@@ -41,8 +41,8 @@ class ImportList(BaseModel):
     imports: list[ImportRecordView]
 
 
-def _invalid_file(message: str) -> InvalidCommand:
-    return InvalidCommand(message, errors=[{"loc": ["body"], "msg": message, "type": "invalid_file"}])
+def _invalid_file(message: str) -> InvalidFile:
+    return InvalidFile(message, errors=[{"loc": ["body"], "msg": message, "type": "invalid_file"}])
 
 
 async def _upload(request: Request, file_name: str | None) -> tuple[bytes, FileFormat, str | None]:
@@ -103,7 +103,7 @@ async def import_file(
         try:
             sheet = read_file(data, file_format)
         except UnreadableFile as unreadable:
-            raise InvalidCommand(
+            raise InvalidFile(
                 f"the file cannot be imported: {unreadable}", errors=[error.as_dict() for error in unreadable.errors]
             ) from None
         return ledger.import_rows(
