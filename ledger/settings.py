@@ -75,12 +75,8 @@ class Database:
         `indexed` stores get the ledger's write indexes (see `ledger.persistence`); on PostgreSQL
         `shared_pool` stores draw on one connection pool between them (see `ledger.shared_pool`)."""
         from ledger.outage import ResilientPostgresFactory
-        from ledger.persistence import (
-            OrjsonTranscoder,
-            PostgresLedgerRecorder,
-            PydanticMapper,
-            SQLiteLedgerRecorder,
-        )
+        from ledger.persistence import OrjsonTranscoder, PydanticMapper, SQLiteLedgerRecorder
+        from ledger.postgres_recorder import PostgresLedgerRecorder
 
         env = {
             "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),

@@ -36,7 +36,7 @@ from api_helpers import (
 from openpyxl import Workbook
 
 from domain.import_files import XLSX_MEDIA_TYPE
-from ledger.persistence import PostgresLedgerRecorder
+from ledger.postgres_recorder import PostgresLedgerRecorder
 
 TODAY = datetime.now(UTC).date()
 
