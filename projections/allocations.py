@@ -14,7 +14,7 @@ from domain.policies import Recipient
 from ledger.allocations import RecipientInput, inputs_view
 from ledger.application import Ledger
 from ledger.clock import utc_text
-from ledger.outcomes import AllocationLineView, TransferSummary
+from ledger.outcomes import AllocationLineView, RequestFillView, TransferSummary
 
 Status = Literal["open", "dispatched", "revoked"]
 
@@ -51,6 +51,10 @@ class AllocationView(BaseModel):
     rationale: str | None
     note: str | None
     reserved: int = Field(description="What the allocation still reserves at the source")
+    reserve: int | None = Field(
+        None, description="Under a distribution model: units of the quantity asked for kept available at the source"
+    )
+    requests_filled: list[RequestFillView] = Field([], description="Under a model: critical requests filled first")
     revoked_at: datetime | None = None
     revoke_reason: str | None = None
     released: int | None = None
@@ -140,6 +144,8 @@ def allocation_view(ledger: Ledger, allocation_id: str) -> AllocationView:
         rationale=decided.rationale,
         note=decided.note,
         reserved=reserved,
+        reserve=decided.reserve,
+        requests_filled=[RequestFillView(**fill.model_dump()) for fill in decided.requests_filled],
         revoked_at=revoked.occurred_at if revoked is not None else None,
         revoke_reason=revoked.reason if revoked is not None else None,
         released=revoked.released if revoked is not None else None,

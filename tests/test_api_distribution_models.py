@@ -149,7 +149,8 @@ def test_the_reserve_stays_available_at_the_source(api: Any) -> None:
     created(dispatch(api, NAT, H_NORTH, 100))
     assert stock(api, NAT)["available"] == 0
     shown = ok(api.get(f"/v1/allocations/{decided['allocation_id']}"))
-    assert (shown["quantity"], shown["policy"]) == (900, f"model:{MODEL}@1")
+    assert (shown["quantity"], shown["policy"], shown["reserve"]) == (900, f"model:{MODEL}@1", 100)
+    assert shown["requests_filled"] == []
 
 
 def test_critical_requests_first_and_once(api: Any) -> None:
@@ -187,6 +188,8 @@ def test_critical_requests_first_and_once(api: Any) -> None:
     replay = ok(api.get(f"/v1/allocations/{decided['allocation_id']}/replay"))
     assert replay["known_then"]["reproduced"] is True
     assert replay["known_then"]["requests_filled"] == decided["requests_filled"]
+    shown = ok(api.get(f"/v1/allocations/{decided['allocation_id']}"))  # what an auditor reads of the decision
+    assert (shown["reserve"], shown["requests_filled"]) == (77, decided["requests_filled"])
 
 
 def test_a_decision_replays_under_its_version_after_a_revision(api: Any) -> None:
