@@ -262,9 +262,9 @@ def header_errors(kind: ImportKind, named: Iterable[str]) -> list[RowError]:
         if name in seen:
             errors.append(RowError(1, name, f"column {name} appears twice"))
         elif name not in known:
-            errors.append(
-                RowError(1, name or None, f"unknown column {name!r}: a {kind} file has {', '.join(columns(kind))}")
-            )
+            listed = any(error.message.startswith("unknown column") for error in errors)
+            columns_of_kind = "" if listed else f": a {kind} file has {', '.join(columns(kind))}"
+            errors.append(RowError(1, name or None, f"unknown column {name!r}{columns_of_kind}"))
         seen.add(name)
     errors += [RowError(1, name, f"required column {name} is missing") for name in REQUIRED[kind] if name not in seen]
     return errors
@@ -343,9 +343,9 @@ def read_rows(
             row_cells[name] = value
         normalised.append(row_cells)
     errors = header_errors(kind, named)
-    if errors:
-        return Reading([], errors, [])
-    reading = Reading([], [], [])
+    if any(error.message.startswith("required column") for error in errors):
+        return Reading([], errors, [])  # every row would repeat that its cell is missing
+    reading = Reading([], errors, [])  # an unknown column is ignored while the rows are read: all mistakes at once
     for row, cells in enumerate(normalised, start=first_row):
         if progress is not None and (row - first_row) % PROGRESS_EVERY == 0:
             progress(row - first_row)

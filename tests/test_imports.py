@@ -197,6 +197,18 @@ def test_every_kind_of_mistake_is_listed_by_row_and_column_and_nothing_is_stored
         body = problem(post_file(api, headers.encode()), 422)
     assert {(e["row"], e["column"]) for e in body["errors"]} == {(1, "colour"), (1, "date")}
     assert {e["message"] for e in body["errors"]} >= {"required column date is missing"}
+    # unknown columns do not hide the rows' mistakes: all of them at once, the columns listed once
+    unknown = f"depot,item,date,colour,size,on_hand\n{A_NORTH},NOTHING,{day(1)},red,L,-5\n"
+    with nothing_stored(api):
+        body = problem(post_file(api, unknown.encode()), 422)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [
+        (1, "colour"),
+        (1, "size"),
+        (2, "on_hand"),
+        (2, "item"),
+    ]
+    assert body["errors"][0]["message"].startswith("unknown column 'colour': a stock_report file has depot, item")
+    assert body["errors"][1]["message"] == "unknown column 'size'"
     for empty, where in (
         (b"", (1, None)),
         (b"depot,item,date,on_hand\r\n", (2, None)),
