@@ -1,4 +1,4 @@
-"""What the command mixins (`TransferCommands`, `AllocationCommands`) use of the `Ledger` they
+"""What the command mixins (`DepotFactCommands`, `TransferCommands`, ...) use of the `Ledger` they
 are mixed into, declared for the type checker only.
 
 The mixins are based on `LedgerHost` while type checking and on `object` at run time, so they
@@ -9,10 +9,15 @@ definitions still match these declarations.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from eventsourcing.persistence import ApplicationRecorder, EventStore, Mapper
+
+    from domain.commands import RecordReceipt
     from domain.depot import Depot, Stamp
     from domain.distribution import CriticalRequest
     from domain.events import DistributionModelSet
@@ -30,6 +35,9 @@ OutcomeT = TypeVar("OutcomeT", bound="Outcome")
 class LedgerHost(Protocol):
     journal: Journal
     clock: Callable[[], datetime]
+    recorder: ApplicationRecorder
+    mapper: Mapper[UUID]
+    events: EventStore[UUID]
 
     @property
     def index_store(self) -> IndexStore: ...
@@ -57,7 +65,9 @@ class LedgerHost(Protocol):
 
     def _writable_depot(self, code: str, ctx: Context) -> Depot: ...
 
-    # one mixin's, used by the other
+    # one mixin's, used by another
+    def _received_goods(self, command: RecordReceipt) -> tuple[str, str | None, date | None]: ...
+
     def _dispatchable(self, depot: Depot, item: str, at: datetime, drawn: int = 0) -> int: ...
 
     def _source_lots(self, source: str, items: set[str], at: datetime) -> dict[str, ItemFold]: ...
