@@ -32,7 +32,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain import commands as cmd  # noqa: E402
+from domain import allocation_commands as alloc  # noqa: E402
 from ledger.application import Context, Ledger  # noqa: E402
 from ledger.demo import load_demo  # noqa: E402
 from ledger.settings import Database  # noqa: E402
@@ -59,7 +59,7 @@ def run(url: str, runs: int) -> None:
         summary = load_demo(ledger)
         print(f"demo: {summary.events} events loaded in {time.perf_counter() - started:.1f} s")
         views = Views(ledger, projector=None)
-        recommendation = cmd.RecommendAllocation(
+        recommendation = alloc.RecommendAllocation(
             source="DK-NATIONAL",
             item="FFP3",
             quantity=6_000,

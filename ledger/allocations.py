@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from domain import commands as cmd
+from domain import allocation_commands as alloc
 from domain import events as ev
 from domain.depot import Depot
 from domain.distribution import split
@@ -198,7 +198,7 @@ class AllocationCommands(LedgerHost):
 
     # --- commands --------------------------------------------------------------------------
 
-    def recommend(self, command: cmd.RecommendAllocation, ctx: Context) -> Recommendation:
+    def recommend(self, command: alloc.RecommendAllocation, ctx: Context) -> Recommendation:
         """A recommendation now; stores nothing."""
         source = self.depot(command.source)
         self.require_item(command.item)
@@ -218,7 +218,7 @@ class AllocationCommands(LedgerHost):
             )
         return recommendation.model_copy(update={"available": available, "warnings": warnings})
 
-    def decide_allocation(self, command: cmd.DecideAllocation, ctx: Context) -> tuple[AllocationOutcome, bool]:
+    def decide_allocation(self, command: alloc.DecideAllocation, ctx: Context) -> tuple[AllocationOutcome, bool]:
         allocation_id = f"A-{uuid.uuid4().hex[:12]}"
         transfer_ids = {code: f"T-{uuid.uuid4().hex[:12]}" for code in command.recipients}
 
@@ -323,7 +323,7 @@ class AllocationCommands(LedgerHost):
         return self._execute(ctx, AllocationOutcome, decide)
 
     def revoke_allocation(
-        self, allocation_id: str, command: cmd.RevokeAllocation, ctx: Context
+        self, allocation_id: str, command: alloc.RevokeAllocation, ctx: Context
     ) -> tuple[RevocationOutcome, bool]:
         def decide() -> tuple[list[Any], RevocationOutcome]:
             source = self._allocation_source(allocation_id, ctx)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import time
 
+from domain import allocation_commands as alloc
 from domain import commands as cmd
 from ledger.demo_recording import ScenarioRecorder, Transit
 from ledger.demo_world import (
@@ -113,7 +114,7 @@ class ScriptedStories(ScenarioRecorder):
             "occurred_at": self.at(day, time(9, 30)),
             **choices,
         }
-        outcome, _ = self.ledger.decide_allocation(cmd.DecideAllocation.model_validate(body), self.ctx(COORDINATOR))
+        outcome, _ = self.ledger.decide_allocation(alloc.DecideAllocation.model_validate(body), self.ctx(COORDINATOR))
         if source == NATIONAL and not choices.get("dispatch"):
             self.reserved[item] += quantity
         return outcome
@@ -174,7 +175,7 @@ class ScriptedStories(ScenarioRecorder):
         elif day == 37 and self.revoking is not None:
             self.ledger.revoke_allocation(
                 self.revoking.allocation_id,
-                cmd.RevokeAllocation(
+                alloc.RevokeAllocation(
                     reason="ICU admissions fell; the wholesaler now delivers to the hospitals directly",
                     occurred_at=self.at(day, time(11)),
                 ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
+from domain import allocation_commands as alloc
 from domain import commands as c
 from domain import events as ev
 from domain.alert_commands import AcknowledgeAlert, RuleScope, SetAlertRule
@@ -105,7 +106,7 @@ def _exercise_every_event(ledger: Ledger) -> UUID:
     )
     ledger.cancel_transfer(second.transfer_id, c.CancelTransfer(reason="truck unavailable"), CTX)
     allocation, _ = ledger.decide_allocation(
-        c.DecideAllocation.model_validate(
+        alloc.DecideAllocation.model_validate(
             {
                 "from": "SRC",
                 "item": "PROPOFOL-20",
@@ -128,7 +129,7 @@ def _exercise_every_event(ledger: Ledger) -> UUID:
         ),
         CTX,
     )
-    ledger.revoke_allocation(allocation.allocation_id, c.RevokeAllocation(reason="ICU demand fell"), CTX)
+    ledger.revoke_allocation(allocation.allocation_id, alloc.RevokeAllocation(reason="ICU demand fell"), CTX)
     ledger.set_alert_rule(
         "low_days_of_supply",
         SetAlertRule(threshold=21.5, scope=RuleScope(category="medicine", region="DK-85"), note="winter"),

@@ -56,6 +56,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from api.app import Stores
+from domain import allocation_commands as alloc
 from domain import commands as cmd
 from domain import events as ev
 from domain.exceptions import AllocationExceeded, InsufficientStock
@@ -449,7 +450,7 @@ def allocate(run: Run, op: Op, at: datetime) -> None:
     """A decision taking the policy's recommendation: the source reserves the quantity."""
     source, item = DEPOTS[op.depot], ITEMS[op.item]
     recipients = [code for code in DEPOTS if code != source]
-    command = cmd.DecideAllocation(
+    command = alloc.DecideAllocation(
         source=source, item=item, quantity=op.quantity, recipients=recipients, policy=POLICIES[op.pick], occurred_at=at
     )
     position = run.ledger.position()
@@ -467,7 +468,7 @@ def allocate(run: Run, op: Op, at: datetime) -> None:
 
 def revoke(run: Run, allocation: OpenAllocation, at: datetime) -> None:
     outcome, _ = run.ledger.revoke_allocation(
-        allocation.allocation_id, cmd.RevokeAllocation(reason="re-planned", occurred_at=at), CTX
+        allocation.allocation_id, alloc.RevokeAllocation(reason="re-planned", occurred_at=at), CTX
     )
     assert outcome.released == allocation.reserved
     run.move(allocation.source, allocation.item, at=at, reserved=-allocation.reserved)

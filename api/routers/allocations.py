@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import CommandContext, LedgerDep, Reader, requires
 from api.responses import ERRORS, answer
-from domain.commands import DecideAllocation, RecommendAllocation, RevokeAllocation
+from domain.allocation_commands import DecideAllocation, RecommendAllocation, RevokeAllocation
 from ledger.allocations import Recommendation
 from ledger.outcomes import AllocationOutcome, RevocationOutcome
 from projections.allocations import AllocationList, AllocationView, Status, allocation_list, allocation_view
