@@ -6,13 +6,16 @@ it as it is written."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.exports.tables import Table
 from api.exports.writers import CSV_MEDIA, MEDIA, XLSX_MEDIA, Format, chunks, file_name
+
+V = TypeVar("V")
 
 FormatParam = Annotated[
     Format | None,
@@ -69,3 +72,9 @@ def exported(table: Table, export: Format, headers: dict[str, str] | None = None
         media_type=MEDIA[export],
         headers={"Content-Disposition": f'attachment; filename="{file_name(table, export)}"', **(headers or {})},
     )
+
+
+def as_asked(request: Request, asked: Format | None, view: V, table_of: Callable[[V], Table]) -> V | StreamingResponse:
+    """The view itself (JSON), or the file `format=` or `Accept` asks for, made by `table_of`."""
+    wanted = negotiated(request, asked)
+    return view if wanted == "json" else exported(table_of(view), wanted)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from api.deps import CommandContext, LedgerDep, Reader, ViewsDep, requires
-from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.http import EXPORTS, FormatParam, as_asked
 from api.exports.tables import depot_stock, timeline
 from api.responses import ERRORS, answer
 from api.routers.view_params import (
@@ -92,9 +92,7 @@ def get_stock(
     export: FormatParam = None,
 ) -> Any:
     """Every item of the depot at business time `as_of`, as the ledger knew it at `known_at`."""
-    wanted = negotiated(request, export)
-    view = views.depot_stock(code, as_of, known_at, item)
-    return view if wanted == "json" else exported(depot_stock(view), wanted)
+    return as_asked(request, export, views.depot_stock(code, as_of, known_at, item), depot_stock)
 
 
 @router.get("/{code}/timeline", response_model=Timeline, tags=["views"], responses=EXPORTS)
@@ -113,6 +111,4 @@ def get_timeline(
     export: FormatParam = None,
 ) -> Any:
     """Every entry with its running balance; `late` marks entries recorded over 24 h after they occurred."""
-    wanted = negotiated(request, export)
-    view = views.timeline(code, as_of, known_at, order, start, end, item, limit)
-    return view if wanted == "json" else exported(timeline(view), wanted)
+    return as_asked(request, export, views.timeline(code, as_of, known_at, order, start, end, item, limit), timeline)

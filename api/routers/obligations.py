@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.deps import Reader, ViewsDep
-from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.http import EXPORTS, FormatParam, as_asked
 from api.exports.tables import obligations as obligations_table
 from api.responses import ERRORS
 from api.routers.view_params import AsOf, ItemParam, KnownAt, RegionParam
@@ -32,6 +32,4 @@ def obligations(
 ) -> Any:
     """Per organisation and item with an obligation in force at `as_of`, as known at `known_at`:
     units required and held, the shortfall, days covered, and each depot's line."""
-    wanted = negotiated(request, export)
-    view = views.obligations(organisation, region, item, as_of, known_at)
-    return view if wanted == "json" else exported(obligations_table(view), wanted)
+    return as_asked(request, export, views.obligations(organisation, region, item, as_of, known_at), obligations_table)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.deps import Reader, ViewsDep
-from api.exports.http import EXPORTS, FormatParam, exported, negotiated
+from api.exports.http import EXPORTS, FormatParam, as_asked
 from api.exports.tables import national_stock as stock_table
 from api.responses import ERRORS
 from api.routers.view_params import AsOf, GroupByParam, ItemParam, KnownAt, RegionParam
@@ -29,6 +29,4 @@ def national_stock(
     export: FormatParam = None,
 ) -> Any:
     """Sums over depots per region and nationally (or one row per depot); days of supply from the sums."""
-    wanted = negotiated(request, export)
-    view = views.stock(as_of, known_at, group_by, region, item)
-    return view if wanted == "json" else exported(stock_table(view), wanted)
+    return as_asked(request, export, views.stock(as_of, known_at, group_by, region, item), stock_table)
