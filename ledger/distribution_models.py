@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
@@ -142,7 +142,7 @@ class DistributionModelCommands(LedgerHost):
     # --- reading ---------------------------------------------------------------------------
 
     def _decoded(self, stored: Any) -> Any:
-        return cast(Any, self).mapper.to_domain_event(stored)
+        return self.mapper.to_domain_event(stored)
 
     def model_versions(self, known: int | None) -> list[ev.DistributionModelSet]:
         """Every version of every model, as known at ledger position `known` (None: now)."""
@@ -215,7 +215,7 @@ class DistributionModelCommands(LedgerHost):
         )
         for row in rows:
             position = int(row["decided_position"])
-            [notification] = cast(Any, self).recorder.select_notifications(position, 1, stop=position)
+            [notification] = self.recorder.select_notifications(position, 1, stop=position)
             decided = self._decoded(notification)
             if not isinstance(decided, ev.AllocationDecided) or decided.occurred_at > at:
                 continue

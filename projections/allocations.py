@@ -14,6 +14,7 @@ from domain.policies import Recipient
 from ledger.allocations import RecipientInput, inputs_view
 from ledger.application import Ledger
 from ledger.clock import utc_text
+from ledger.distribution_models import fills_view
 from ledger.outcomes import AllocationLineView, RequestFillView, TransferSummary
 
 Status = Literal["open", "dispatched", "revoked"]
@@ -145,7 +146,7 @@ def allocation_view(ledger: Ledger, allocation_id: str) -> AllocationView:
         note=decided.note,
         reserved=reserved,
         reserve=decided.reserve,
-        requests_filled=[RequestFillView(**fill.model_dump()) for fill in decided.requests_filled],
+        requests_filled=fills_view(decided.requests_filled),
         revoked_at=revoked.occurred_at if revoked is not None else None,
         revoke_reason=revoked.reason if revoked is not None else None,
         released=revoked.released if revoked is not None else None,
