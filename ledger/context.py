@@ -33,8 +33,12 @@ class Context:
     def command_id(self) -> str:
         return self.idempotency_key or self.request_id
 
+    def writes_for(self, organisation: str) -> bool:
+        """Whether this principal may write to depots of `organisation` (None: every depot)."""
+        return self.organisations is None or organisation in self.organisations
+
     def may_write(self, depot: Depot) -> None:
-        if self.organisations is not None and depot.organisation not in self.organisations:
+        if not self.writes_for(depot.organisation):
             raise Forbidden(
                 f"{self.actor} may not write to depot {depot.code} of organisation {depot.organisation}",
                 depot=depot.code,

@@ -220,7 +220,7 @@ class ImportCommands(LedgerHost):
             organisation = organisations.get(depot) if depot is not None else ""
             if organisation is None:
                 errors.append(RowError(number, "depot", f"no depot {depot}"))
-            elif organisation and ctx.organisations is not None and organisation not in ctx.organisations:
+            elif organisation and not ctx.writes_for(organisation):
                 errors.append(
                     RowError(number, "depot", f"{ctx.actor} may not write to depot {depot} of {organisation}")
                 )
