@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
-from api import openapi, problems
+from api import console, openapi, problems
 from api.authentication import Authentication
 from api.deps import exercise_scope
 from api.fhir import errors as fhir_errors
@@ -38,6 +38,7 @@ from api.routers import (
 )
 from ledger.access import Access
 from ledger.application import Ledger
+from ledger.console_sessions import ConsoleSessions
 from ledger.exercises import Exercises
 from ledger.feed import Feed
 from ledger.health import StoreHealth
@@ -136,6 +137,7 @@ def create_app(
         app.state.exercises = opened.exercises
         app.state.health = StoreHealth(opened.ledger.recorder)
         app.state.outbox = opened.outbox
+        app.state.console_sessions = ConsoleSessions(opened.access)
         configure_logging(log_level)  # again: uvicorn set up its own loggers after create_app
         follower = ProjectionThread(opened.projector).start() if projections else None
         if follower is not None:
@@ -176,6 +178,7 @@ def create_app(
     app.include_router(exercises.router)
     app.include_router(subscriptions.router)  # the live ledger's alerts only, not an exercise's
     app.include_router(fhir.router)  # the live ledger only (docs/fhir.md)
+    console.install(app)  # the web pages, after `problems`: console errors are pages (api/console)
     # Every ledger route again, acting on an exercise's ledger (API.md, "Exercises").
     for module in LEDGER_ROUTERS:
         app.include_router(

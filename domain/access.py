@@ -97,3 +97,38 @@ def has_expired(expires_at: datetime | None, now: datetime) -> bool:
 def name_key(name: str) -> str:
     """Names are compared without case or surrounding space: `Admin` and `admin ` are one name."""
     return name.strip().casefold()
+
+
+class ConsoleSessionStarted(StoredEvent):
+    """A person signed in to the web console with a token: the session acts as that token.
+    Only the hash of the cookie's secret is stored (in the aggregate id), never the token."""
+
+    principal_id: str
+    expires_at: datetime
+    csrf: str
+
+
+class ConsoleSessionEnded(StoredEvent):
+    reason: str = "signed out"
+
+
+class ConsoleSession(Aggregate):
+    principal_id: str
+    expires_at: datetime
+    csrf: str
+    ended_at: datetime | None = None
+
+    @classmethod
+    def created(cls, event: ConsoleSessionStarted) -> Self:
+        return cls(**cls.born(event), principal_id=event.principal_id, expires_at=event.expires_at, csrf=event.csrf)
+
+    def end(self, reason: str) -> ConsoleSessionEnded:
+        return self.trigger(ConsoleSessionEnded, reason=reason)
+
+    def mutate(self, event: object) -> None:
+        if not isinstance(event, ConsoleSessionEnded):
+            raise TypeError(f"ConsoleSession cannot apply {type(event).__name__}")
+        self.ended_at = event.timestamp
+
+    def open_at(self, now: datetime) -> bool:
+        return self.ended_at is None and now < self.expires_at

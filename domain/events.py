@@ -21,7 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from domain.obligations import Basis, ObligationTerms
 from domain.policies import AnyPolicy, Policy
 
-Source = Literal["api", "import", "inject", "demo"]
+Source = Literal["api", "import", "inject", "demo", "console"]
 DepotKind = Literal["national", "regional", "municipal", "hospital", "wholesaler", "pharmacy", "other"]
 ItemCategory = Literal["ppe", "medicine", "consumable", "equipment"]
 AdjustmentReason = Literal["damaged", "expired", "lost", "found", "correction", "other"]

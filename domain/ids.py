@@ -25,6 +25,11 @@ def token_name_id(key: str) -> UUID:
     return uuid5(NAMESPACE, f"token-name:{key}")
 
 
+def console_session_id(secret_hash: str) -> UUID:
+    """A console session is found by the hash of its cookie, as a token by the hash of itself."""
+    return uuid5(NAMESPACE, f"console-session:{secret_hash}")
+
+
 def event_id(originator_id: UUID, version: int) -> str:
     """The id of a stored event as the API answers it (`event_id`): its aggregate's id and its version."""
     return f"{originator_id}:{version}"

@@ -257,6 +257,22 @@ class Access(Application):
         except TokenRefused:
             return None
 
+    def principal(self, principal_id: str) -> Principal:
+        """The principal of a token named by its id (a console session keeps only that id), if
+        the token is still valid: revoking or expiring a token ends its sessions too."""
+        try:
+            stored = self.repository.get(UUID(principal_id), projector_func=project_token)
+        except (AggregateNotFoundError, ValueError):
+            raise TokenRefused("the token of this session is not valid") from None
+        principal = self._principal(stored)
+        if self._expired(principal):
+            raise TokenRefused("the token of this session has expired")
+        return principal
+
+    def generation(self) -> int:
+        """The store's position the per-process caches are valid for (see `_refresh`)."""
+        return self._refresh()
+
     def _load(self, token_hash: str) -> Principal:
         try:
             stored = self.repository.get(token_id(token_hash), projector_func=project_token)
@@ -264,6 +280,10 @@ class Access(Application):
             raise TokenRefused("the bearer token is not valid") from None
         if not hmac.compare_digest(stored.token_hash, token_hash):
             raise TokenRefused("the bearer token is not valid")
+        return self._principal(stored)
+
+    @staticmethod
+    def _principal(stored: Token) -> Principal:
         if stored.revoked:
             raise TokenRefused("the bearer token was revoked")
         return Principal(str(stored.id), stored.name, stored.role, frozenset(stored.organisations), stored.expires_at)

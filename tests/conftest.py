@@ -22,7 +22,7 @@ from ledger.application import Ledger
 from ledger.settings import Database
 
 # fixtures shared by modules (`second_worker`), requested by name rather than imported into each module
-pytest_plugins = ["tests.exercise_world"]
+pytest_plugins = ["tests.exercise_world", "tests.console_browser"]
 
 POSTGRES_URL_VARIABLE = "SUPPLY_LEDGER_TEST_POSTGRES_URL"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

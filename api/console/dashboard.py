@@ -1,0 +1,121 @@
+"""The national dashboard and its regions: the coordinator's picture, now or as it stood
+and as it was known at any cut. Every figure is a view's (`projections.views`, the alert
+views, obligation compliance); this page only arranges them in a region × item matrix."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.console.cuts import Picked, picked
+from api.console.pages import render, see_other
+from api.console.session import SignedInDep, needs
+from api.deps import LedgerDep, ViewsDep
+from domain.alerts import SEVERITY_ORDER
+from ledger.console_sessions import SignedIn
+from projections.alerts.view import AlertView, AlertViews
+from projections.compliance import ObligationsReport
+from projections.national import NATIONAL, GroupBy, StockRowView
+
+router = APIRouter()
+Watcher = Annotated[SignedIn, Depends(needs("coordinator", "auditor"))]
+CutText = Annotated[str | None, Query(max_length=40)]
+
+
+@dataclass
+class Cell:
+    """One region's (or depot's) figures of one item, with what marks it."""
+
+    stock: StockRowView | None = None
+    alerts: list[AlertView] = field(default_factory=list)
+    obligations_met: int = 0
+    obligations: int = 0
+
+    @property
+    def severity(self) -> str:
+        """The most severe open alert's severity, for the cell's colour ("ok" without one)."""
+        if not self.alerts:
+            return "ok"
+        return min((a.severity for a in self.alerts), key=lambda s: SEVERITY_ORDER[s])
+
+    @property
+    def short(self) -> int:
+        return self.obligations - self.obligations_met
+
+
+@dataclass
+class Matrix:
+    """Rows (regions, or depots of a region) × items, and the national totals per item."""
+
+    rows: list[str]
+    items: list[str]
+    cells: dict[tuple[str, str], Cell]
+    totals: dict[str, StockRowView]
+    alerts: list[AlertView]
+
+    def cell(self, row: str, item: str) -> Cell:
+        return self.cells.get((row, item)) or Cell()
+
+    def counts(self, row: str) -> dict[str, int]:
+        found = Counter(a.severity for a in self.alerts if row in (a.region, a.depot))
+        return {"critical": found["critical"], "warning": found["warning"]}
+
+
+def matrix(
+    stock_rows: list[StockRowView],
+    alerts: list[AlertView],
+    obligations: ObligationsReport,
+    by_depot: bool,
+) -> Matrix:
+    cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    totals: dict[str, StockRowView] = {}
+    for row in stock_rows:
+        if row.region == NATIONAL and row.depot is None:
+            totals[row.item] = row
+            continue
+        cells[(row.depot if by_depot and row.depot else row.region, row.item)].stock = row
+    for alert in alerts:
+        if alert.item is not None:
+            cells[(alert.depot if by_depot else alert.region, alert.item)].alerts.append(alert)
+    for compliance in obligations.rows:
+        for line in compliance.lines:
+            cell = cells[(line.depot if by_depot else line.region, compliance.item)]
+            cell.obligations += 1
+            cell.obligations_met += 1 if line.meets_obligation else 0
+    rows = sorted({row for row, _ in cells})
+    items = sorted({item for _, item in cells} | set(totals))
+    return Matrix(rows, items, dict(cells), totals, alerts)
+
+
+def _picture(views: ViewsDep, ledger: LedgerDep, cut: Picked, region: str | None) -> tuple[Any, Matrix]:
+    params = cut.params
+    group_by: GroupBy = "depot" if region else "region"
+    stock = views.stock(params["as_of"], params["known_at"], group_by, region)
+    alerts = AlertViews(ledger, views.projector).alerts(params["as_of"], params["known_at"], region=region)
+    obligations = views.obligations(region=region, as_of=params["as_of"], known_at=params["known_at"])
+    return stock, matrix(stock.rows, alerts.alerts, obligations, by_depot=region is not None)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, signed: SignedInDep, views: ViewsDep, ledger: LedgerDep,
+         as_of: CutText = None, known_at: CutText = None) -> Response:  # fmt: skip
+    """The national dashboard; an operator's home is the list of their depots."""
+    if signed.principal.role == "operator":
+        return see_other(request.url.path.rstrip("/") + "/depots")
+    needs("coordinator", "auditor")(signed)
+    cut = picked(as_of, known_at)
+    stock, grid = _picture(views, ledger, cut, None)
+    return render(request, "dashboard.html", stock=stock, grid=grid, cut=cut, region=None)
+
+
+@router.get("/regions/{region}", response_class=HTMLResponse)
+def region_page(request: Request, region: str, _: Watcher, views: ViewsDep, ledger: LedgerDep,
+                as_of: CutText = None, known_at: CutText = None) -> Response:  # fmt: skip
+    """One region's depots × items: the dashboard's row opened."""
+    cut = picked(as_of, known_at)
+    stock, grid = _picture(views, ledger, cut, region)
+    return render(request, "dashboard.html", stock=stock, grid=grid, cut=cut, region=region)
