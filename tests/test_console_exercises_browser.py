@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.api_helpers import FFP2, created, ok
+from tests.api_helpers import FFP2, ok
 from tests.console_browser import Console
 from tests.exercise_world import build_live
 
@@ -118,6 +118,19 @@ def test_an_exercise_is_played_through_the_pages(console: Console, tmp_path: Pat
     assert next(r for r in live["rows"] if r["region"] == "north" and r["item"] == FFP2)["on_hand"] == 840
 
     page.goto(console.base_url + f"/exercises/{CODE}/control")
+    page.fill("#form-observation textarea[name=text]", "The fire was reported late")
+    page.fill("#form-observation input[name=capability]", "Situational awareness")
+    page.select_option("#form-observation select[name=rating]", "M")
+    _submit(page, "observation")
+    assert "done=observed" in page.url, page.inner_text("main")
+    (observation,) = ok(console.get(f"/v1/exercises/{CODE}", role="admin"))["observations"]
+    assert (observation["text"], observation["rating"], observation["at"]) == (
+        "The fire was reported late",
+        "M",
+        "2020-03-04T00:00:00Z",  # the scenario clock, standing still
+    )
+    assert "The fire was reported late" in page.inner_text(".observations")
+
     _submit(page, "end")
     assert "done=ended" in page.url, page.inner_text("main")
     assert page.inner_text('#exercise-facts [data-figure="status"]') == "ended"
@@ -129,6 +142,7 @@ def test_an_exercise_is_played_through_the_pages(console: Console, tmp_path: Pat
     console.shot(page, "exercise-review")
     assert page.inner_text("h1") == f"Exercise {CODE}: North outbreak drill"
     assert "Fire at the north store" in page.inner_text("body")
+    assert "The fire was reported late" in page.inner_text("body")
 
     page.goto(console.base_url + "/exercises")
     row = f'tr[data-exercise="{CODE}"]'
@@ -138,14 +152,25 @@ def test_an_exercise_is_played_through_the_pages(console: Console, tmp_path: Pat
 
 
 def test_a_refused_scenario_is_told_why_and_only_the_admin_controls(console: Console) -> None:
-    created(
-        console.post(
-            "/v1/exercises",
-            {"code": "empty", "name": "Empty", "scenario_start": "2020-03-02T00:00:00Z"},
-            role="admin",
-        )
-    )
     page = console.page("admin")
+    for _ in range(2):  # the second time, the code is taken
+        page.goto(console.base_url + "/exercises")
+        page.fill("#form-create input[name=code]", "empty")
+        page.fill("#form-create input[name=name]", "Empty")
+        page.fill("#form-create input[name=scenario_start]", "2020-03-02T00:00")
+        page.fill("#form-create input[name=offset]", "+01:00")
+        page.select_option("#form-create select[name=start]", "empty")
+        _submit(page, "create")
+    console.shot(page, "create-refused")
+    assert "exercise empty already exists" in page.inner_text("#form-create .problem")
+    assert page.input_value("#form-create input[name=offset]") == "+01:00"  # what was typed is kept
+    shown = ok(console.get("/v1/exercises/empty", role="admin"))
+    assert (shown["scenario_start"], shown["scenario_offset"], shown["fork"]) == (
+        "2020-03-01T23:00:00Z",
+        "+01:00",
+        None,
+    )
+
     page.goto(console.base_url + "/exercises/empty/control")
     page.set_input_files("#form-injects input[name=scenario_file]", str(SAMPLE))
     _submit(page, "injects")
@@ -172,4 +197,4 @@ def test_a_refused_scenario_is_told_why_and_only_the_admin_controls(console: Con
         cookies={"sl_session": session},
     )
     assert refused.status_code == 403
-    assert ok(console.get("/v1/exercises/empty", role="admin"))["applied_until"] == "2020-03-02T00:00:00Z"
+    assert ok(console.get("/v1/exercises/empty", role="admin"))["applied_until"] == "2020-03-01T23:00:00Z"

@@ -65,6 +65,8 @@ STARTS = (
     ("live_at", N_("the live ledger as known at the time below")),
     ("empty", N_("an empty ledger")),
 )
+STATUSES = (N_("running"), N_("ended"), N_("scheduled"), N_("applied"), N_("failed"))
+"""An exercise's and an inject's status: message ids the pages translate."""
 RATINGS = (
     ("P", N_("P: performed without challenges")),
     ("S", N_("S: performed with some challenges")),
@@ -91,11 +93,11 @@ def _instant(value: str, offset: str = "") -> str:
     """A datetime-local field's value as an instant: in `offset` (e.g. +01:00), UTC without one;
     anything else as typed, for the command to accept or refuse in its own words."""
     value = value.strip()
-    local = as_cut_text(value)
-    if local is None or not local.endswith("Z") or value.endswith("Z"):
-        return local or value
+    local = as_cut_text(value) or ""
+    if local == value:  # not a datetime-local value
+        return value
     offset = offset.strip()
-    return local.removesuffix("Z") + offset if offset and offset not in ("Z", "UTC") else local
+    return local if offset in ("", "Z", "UTC") else local.removesuffix("Z") + offset
 
 
 def _number(value: str) -> int | float | str:
