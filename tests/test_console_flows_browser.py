@@ -38,9 +38,9 @@ def _submit(page: Any, form: str, button: str = "button[type=submit]") -> Any:
 
 def test_a_dispatch_beyond_stock_shows_the_available_figure_and_stores_nothing(console: Console) -> None:
     _stocked(console)
-    page = console.page("operator")
-    page.goto(console.base_url + "/transfers")
-    page.select_option("#form-dispatch select[name=from]", A_NORTH)
+    page = console.page("operator", viewport={"width": 390, "height": 844})  # a phone
+    page.goto(console.base_url + f"/transfers?depot={A_NORTH}&box=outbox")
+    assert page.input_value("#form-dispatch select[name=from]") == A_NORTH
     page.select_option("#form-dispatch select[name=to]", A_CLINIC)
     page.select_option("#form-dispatch select[name=item-0]", FFP2)
     page.fill("#form-dispatch input[name=quantity-0]", "900")
@@ -53,6 +53,19 @@ def test_a_dispatch_beyond_stock_shows_the_available_figure_and_stores_nothing(c
     assert "only 500 available" in line.locator(".field-problem").inner_text()
     assert page.input_value("#form-dispatch input[name=quantity-0]") == "900"  # what was typed is kept
     assert ok(console.get("/v1/transfers", status="in_transit"))["transfers"] == []
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+
+    # The same form sent twice (a double click, or a retry after a lost answer) stores one transfer.
+    page.fill("#form-dispatch input[name=quantity-0]", "300")
+    fields = page.eval_on_selector(
+        "#form-dispatch", "form => Object.fromEntries([...new FormData(form)].filter(([k, v]) => v !== ''))"
+    )
+    answers = [page.request.post(console.base_url + "/transfers", form=fields, max_redirects=0) for _ in range(2)]
+    assert [a.status for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    [sent] = ok(console.get("/v1/transfers", status="in_transit"))["transfers"]
+    assert sent["lines"] == [{"item": FFP2, "quantity": 300, "lot": None}]
+    assert answers[0].headers["location"].startswith(f"/transfers/{sent['transfer_id']}?done=")
     assert console.outside() == []
 
 

@@ -100,8 +100,10 @@ def transfers_page(
     box: Box = "all",
     status: Status = "in_transit",
 ) -> Response:
-    """Open transfers (or all of a status), a depot's inbox (in transit to it) or outbox, and the dispatch form."""
-    return _listing(request, signed, ledger, depot, box, status, FormState())
+    """Open transfers (or all of a status), a depot's inbox (in transit to it) or outbox, and the
+    dispatch form (from the depot shown, when this person may dispatch from it)."""
+    form = FormState(values={"from": depot} if depot and depot in writable(signed, ledger) else {})
+    return _listing(request, signed, ledger, depot, box, status, form)
 
 
 @router.post("/transfers", response_class=HTMLResponse)
