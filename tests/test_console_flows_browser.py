@@ -112,6 +112,8 @@ def test_a_dispatch_is_received_with_a_shortfall_and_another_is_cancelled(consol
     other = created(
         console.post("/v1/transfers", {"from": A_NORTH, "to": B_SOUTH, "lines": [{"item": FFP2, "quantity": 50}]})
     )
+    page.goto(console.base_url + f"/transfers/{other['transfer_id']}")  # org-a's operator: B-SOUTH is org-b's
+    assert (page.locator("#form-receive").count(), page.locator("#form-cancel").count()) == (0, 1)
     coordinator = console.page("coordinator")
     coordinator.goto(console.base_url + f"/transfers?depot={B_SOUTH}&box=inbox")
     with coordinator.expect_navigation():
