@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2, created, ok, seed
+from tests.api_helpers import A_CLINIC, A_NORTH, B_SOUTH, FFP2, ago, created, ok, seed
 from tests.console_browser import Console
 
 PHONE = {"width": 390, "height": 844}
@@ -112,6 +112,9 @@ def test_a_refused_command_shows_its_words_next_to_the_field_and_stores_nothing(
     assert page.locator("#form-count .problem").count() == 0  # the other forms are fresh
     assert ok(console.get("/v1/stock"))["position"] == before
     assert _events(console, A_NORTH, "ConsumptionReported") == []
+    page.click(".picker button[type=submit]")  # the picker on the refused form's page: back to the depot
+    page.wait_for_load_state()
+    assert f"/depots/{A_NORTH}?" in page.url and _shown(page, FFP2, "on_hand") == "500"
 
 
 def test_a_scanned_gs1_label_records_item_lot_and_expiry(console: Console) -> None:
@@ -119,10 +122,15 @@ def test_a_scanned_gs1_label_records_item_lot_and_expiry(console: Console) -> No
     ok(console.put(f"/v1/items/{FFP2}/gtins", {"gtins": [GTIN]}))
     page = console.page("operator", viewport=PHONE)
     _open(console, page, A_NORTH)
+    # A scanner types the label and Enter: the form is not sent without the quantity, which gets the focus.
     page.fill("#form-receipt input[name=gs1]", f"(01){GTIN}(17)271231(10)LOT42")
-    page.fill("#form-receipt input[name=quantity]", "400")
+    page.press("#form-receipt input[name=gs1]", "Enter")
+    assert page.url.endswith(f"/depots/{A_NORTH}")
+    assert page.evaluate("document.activeElement.name") == "quantity"
+    page.keyboard.type("400")
     console.shot(page, "depot-receipt-scanned-phone")
-    _submit(page, "receipt")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "done=receipt" in page.url
     line = next(line for line in ok(console.get(f"/v1/depots/{A_NORTH}/stock"))["items"] if line["item"] == FFP2)
     assert line["on_hand"] == 400
@@ -134,23 +142,28 @@ def test_a_scanned_gs1_label_records_item_lot_and_expiry(console: Console) -> No
 
 def test_a_chosen_timeline_entry_is_corrected(console: Console) -> None:
     _stocked(console)
+    late = created(
+        console.post(f"/v1/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 30, "occurred_at": ago(days=3)})
+    )
     consumed = created(console.post(f"/v1/depots/{A_NORTH}/consumption", {"item": FFP2, "quantity": 120}))
     page = console.page("operator")
     _open(console, page, A_NORTH)
+    assert page.locator(f'#timeline tr[data-position="{late["position"]}"] [data-late]').count() == 1
+    assert page.locator(f'#timeline tr[data-position="{consumed["position"]}"] [data-late]').count() == 0
     page.click(f'#timeline tr[data-position="{consumed["position"]}"] a.correct')
     page.wait_for_load_state()
     assert page.input_value("#form-adjustment input[name=corrects]") == consumed["event_id"]
     assert page.input_value("#form-adjustment select[name=reason]") == "correction"
     assert page.input_value("#form-adjustment select[name=item]") == FFP2
-    page.fill("#form-adjustment input[name=quantity]", "20")  # 100 were used, not 120
+    page.fill("#form-adjustment input[name=quantity]", "20")  # 100 were used, not 120: 530 - 100
     console.shot(page, "depot-correction")
     _submit(page, "adjustment")
     assert "done=adjustment" in page.url
     correction = _events(console, A_NORTH, "StockAdjusted")[0]
     assert correction["corrects"] == {"event_id": consumed["event_id"], "position": consumed["position"]}
     assert correction["data"]["quantity"] == 20 and correction["data"]["reason"] == "correction"
-    assert _on_hand(console, A_NORTH) == 400
-    assert _shown(page, FFP2, "on_hand") == "400"
+    assert _on_hand(console, A_NORTH) == 430
+    assert _shown(page, FFP2, "on_hand") == "430"
     row = page.locator(f'#timeline tr[data-position="{consumed["position"]}"]')
     assert f"corrected at position {correction['position']}" in row.inner_text()
 
@@ -181,3 +194,24 @@ def test_an_operator_sees_no_forms_at_another_organisations_depot_and_may_not_po
     assert coordinator.locator("form.command").count() == 0  # forms only with the current picture
     _open(console, coordinator, B_SOUTH)
     assert coordinator.locator("form.command").count() == 5
+
+
+def test_an_exercise_depot_page_records_in_the_exercise_ledger_only(console: Console) -> None:
+    _stocked(console)
+    body = {"code": "drill", "name": "Depot drill", "scenario_start": ago(seconds=0), "fork_known_at": ago(seconds=0)}
+    created(console.post("/v1/exercises", body, role="admin"))
+    page = console.page("coordinator")
+    page.goto(f"{console.base_url}/exercises/drill/depots")
+    page.click(f'tr[data-depot="{A_NORTH}"] a')
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/exercises/drill/depots/{A_NORTH}")
+    assert page.locator(".exercise-mark").count() == 1
+    page.select_option("#form-consumption select[name=item]", FFP2)
+    page.fill("#form-consumption input[name=quantity]", "200")
+    _submit(page, "consumption")
+    console.shot(page, "exercise-depot")
+    assert f"/exercises/drill/depots/{A_NORTH}?done=consumption" in page.url
+    assert _shown(page, FFP2, "on_hand") == "300"
+    assert _on_hand(console, A_NORTH) == 500  # the live ledger is untouched
+    exercise = ok(console.get(f"/v1/exercises/drill/depots/{A_NORTH}/stock"))
+    assert next(line for line in exercise["items"] if line["item"] == FFP2)["on_hand"] == 300

@@ -105,6 +105,27 @@ REASON_LABELS = {
     "correction": N_("correction"),
     "other": N_("other"),
 }
+ENTRY_LABELS = {
+    "DepotRegistered": N_("Depot registered"),
+    "ReceiptRecorded": N_("Receipt"),
+    "ConsumptionReported": N_("Consumption"),
+    "StockCounted": N_("Count"),
+    "StockAdjusted": N_("Adjustment"),
+    "ObligationSet": N_("Obligation set"),
+    "SupplyRequested": N_("Supply request"),
+    "SupplyRequestClosed": N_("Supply request closed"),
+    "TransferDispatched": N_("Transfer dispatched"),
+    "TransferExpected": N_("Transfer expected"),
+    "TransferReceived": N_("Transfer received"),
+    "TransferDelivered": N_("Transfer delivered"),
+    "TransferCancelled": N_("Transfer cancelled"),
+    "AllocationDecided": N_("Allocation decided"),
+    "AllocationRevoked": N_("Allocation revoked"),
+    "AlertRuleSet": N_("Alert rule set"),
+    "AlertAcknowledged": N_("Alert acknowledged"),
+    "ImportRecorded": N_("Import"),
+}
+"""A timeline entry's event type as people read it (translated in the template)."""
 PRIORITY_LABELS = {"normal": N_("normal"), "high": N_("high"), "critical": N_("critical")}
 
 

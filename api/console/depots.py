@@ -16,12 +16,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.cuts import Picked, picked
-from api.console.depot_forms import FORMS, PRIORITIES, PRIORITY_LABELS, REASON_LABELS, REASONS, fresh_forms
+from api.console.depot_forms import (
+    ENTRY_LABELS,
+    FORMS,
+    PRIORITIES,
+    PRIORITY_LABELS,
+    REASON_LABELS,
+    REASONS,
+    fresh_forms,
+)
 from api.console.forms import FormState, SubmittedForm
 from api.console.pages import chrome, render, see_other
 from api.console.session import SignedInDep, needs
 from api.deps import LedgerDep, ViewsDep
-from domain.exceptions import NotFound
 from ledger import clock
 from ledger.access import Principal
 from ledger.application import Ledger
@@ -68,14 +75,13 @@ def depot_page(request: Request, code: str, signed: SignedInDep, ledger: LedgerD
     return _page(request, signed, ledger, views, code, picked(as_of, known_at), fresh_forms(corrects, item), notice)
 
 
-@router.post("/depots/{code}/{kind}", response_class=HTMLResponse)
-def record(request: Request, code: str, kind: str, form: SubmittedForm, signed: Writer, ledger: LedgerDep,
+def record(request: Request, code: str, form: SubmittedForm, signed: Writer, ledger: LedgerDep,
            views: ViewsDep) -> Response:  # fmt: skip
-    """One of the depot's forms: on success back to the page (303) with a notice; refused,
-    the page again with that form's problem next to its field and what was typed kept."""
-    depot_form = FORMS.get(kind)
-    if depot_form is None:
-        raise NotFound(f"no form {kind} on a depot page")
+    """One of the depot's forms (the path's last segment names it): on success back to the
+    page (303) with a notice; refused, the page again with that form's problem next to its
+    field and what was typed kept."""
+    kind = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    depot_form = FORMS[kind]
     ledger.depot(code)  # an unknown depot is a 404 page, not a form's problem
     outcome = form.attempt(
         depot_form.model, lambda body, ctx: depot_form.run(ledger, code, body, ctx), depot_form.body(form)
@@ -86,6 +92,18 @@ def record(request: Request, code: str, kind: str, form: SubmittedForm, signed: 
         return _page(request, signed, ledger, views, code, picked(None, None), forms, None, outcome.form.status)
     assert outcome.result is not None
     return see_other(f"{chrome(request).base}/depots/{code}?done={kind}&position={outcome.result.position}")
+
+
+def back_to_the_depot(request: Request, code: str, _: SignedInDep) -> Response:
+    """A form's address opened with GET (the picker or "back to now" on a refused form's page,
+    a reload, a bookmark): the depot's page, with the query kept."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return see_other(f"{chrome(request).base}/depots/{code}{query}")
+
+
+for _name in FORMS:  # one route per form, so no catch-all shadows another area's /depots/{code}/… page
+    router.add_api_route(f"/depots/{{code}}/{_name}", record, methods=["POST"], response_class=HTMLResponse)
+    router.add_api_route(f"/depots/{{code}}/{_name}", back_to_the_depot, methods=["GET"])
 
 
 def _page(
@@ -126,5 +144,6 @@ def _page(
         reasons=[(reason, REASON_LABELS[reason]) for reason in REASONS],
         priorities=[(priority, PRIORITY_LABELS[priority]) for priority in PRIORITIES],
         notice=notice,
+        entry_labels=ENTRY_LABELS,
         refused=next((form for form in forms.values() if form.refused), None),
     )
