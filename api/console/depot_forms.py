@@ -105,6 +105,16 @@ REASON_LABELS = {
     "correction": N_("correction"),
     "other": N_("other"),
 }
+KIND_LABELS = {
+    "national": N_("national"),
+    "regional": N_("regional"),
+    "municipal": N_("municipal"),
+    "hospital": N_("hospital"),
+    "wholesaler": N_("wholesaler"),
+    "pharmacy": N_("pharmacy"),
+    "other": N_("other"),
+}
+"""A depot's kind as people read it (translated in the template)."""
 ENTRY_LABELS = {
     "DepotRegistered": N_("Depot registered"),
     "ReceiptRecorded": N_("Receipt"),

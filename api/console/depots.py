@@ -19,6 +19,7 @@ from api.console.cuts import Picked, picked
 from api.console.depot_forms import (
     ENTRY_LABELS,
     FORMS,
+    KIND_LABELS,
     PRIORITIES,
     PRIORITY_LABELS,
     REASON_LABELS,
@@ -33,39 +34,45 @@ from ledger import clock
 from ledger.access import Principal
 from ledger.application import Ledger
 from ledger.console_sessions import SignedIn
+from ledger.context import Context
 from projections.views import Views
 
 router = APIRouter()
 Writer = Annotated[SignedIn, Depends(needs("operator", "coordinator"))]
 CutText = Annotated[str | None, Query(max_length=40)]
+Reference = Annotated[str | None, Query(max_length=100)]  # an event id to correct, as AdjustStock.corrects
 TIMELINE_DAYS = 30
 TIMELINE_LIMIT = 500
 
 
+WRITERS = frozenset({"operator", "coordinator", "admin"})
+
+
 def may_write(principal: Principal, organisation: str) -> bool:
-    """What `Context.writes_for` will allow: coordinators and admins everywhere, an operator
-    at their organisations' depots, nobody else (the ledger checks again on every command)."""
-    if principal.may_write_everywhere():
-        return True
-    return principal.role == "operator" and organisation in principal.organisations
+    """Whether the forms are shown: a writing role, and `Context.writes_for` the depot's
+    organisation, the rule the ledger applies again to every command the forms send."""
+    if principal.role not in WRITERS:
+        return False
+    organisations = None if principal.may_write_everywhere() else principal.organisations
+    return Context(actor=principal.name, organisations=organisations).writes_for(organisation)
 
 
 @router.get("/depots", response_class=HTMLResponse)
 def directory(request: Request, signed: SignedInDep, ledger: LedgerDep) -> Response:
     """Every depot by region; an operator's own depots first, marked as theirs."""
     principal = signed.principal
-    own = [row for row in ledger.journal.depots() if may_write(principal, row["organisation"])]
+    every = ledger.journal.depots()
     regions: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in ledger.journal.depots():
+    for row in every:
         regions[row["region"]].append(row)
-    mine = own if principal.role == "operator" else []
+    mine = [row for row in every if may_write(principal, row["organisation"])] if principal.role == "operator" else []
     return render(request, "depots.html", regions=dict(sorted(regions.items())), mine=mine,
-                  own={row["code"] for row in own})  # fmt: skip
+                  own={row["code"] for row in mine}, kinds=KIND_LABELS)  # fmt: skip
 
 
 @router.get("/depots/{code}", response_class=HTMLResponse)
 def depot_page(request: Request, code: str, signed: SignedInDep, ledger: LedgerDep, views: ViewsDep,
-               as_of: CutText = None, known_at: CutText = None, corrects: CutText = None,
+               as_of: CutText = None, known_at: CutText = None, corrects: Reference = None,
                item: Annotated[str | None, Query(max_length=64)] = None,
                done: Annotated[str | None, Query(max_length=20)] = None,
                position: Annotated[int | None, Query(ge=0)] = None) -> Response:  # fmt: skip
@@ -145,5 +152,6 @@ def _page(
         priorities=[(priority, PRIORITY_LABELS[priority]) for priority in PRIORITIES],
         notice=notice,
         entry_labels=ENTRY_LABELS,
+        kinds=KIND_LABELS,
         refused=next((form for form in forms.values() if form.refused), None),
     )
