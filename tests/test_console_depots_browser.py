@@ -45,6 +45,7 @@ def _submit(page: Any, form: str) -> None:
 
 def test_an_operator_records_consumption_and_sees_the_stock_change(console: Console) -> None:
     _stocked(console)
+    ok(console.put(f"/v1/depots/{A_NORTH}/obligations/{FFP2}", {"min_days": 30}))
     page = console.page("operator", viewport=PHONE)
     assert page.url.endswith("/depots")
     mine = page.locator("#my-depots li")
@@ -67,6 +68,11 @@ def test_an_operator_records_consumption_and_sees_the_stock_change(console: Cons
     assert page.inner_text("#done") == f"Consumption recorded at ledger position {position}."
     assert _on_hand(console, A_NORTH) == 380
     assert _shown(page, FFP2, "on_hand") == "380"
+    line = next(line for line in ok(console.get(f"/v1/depots/{A_NORTH}/stock"))["items"] if line["item"] == FFP2)
+    assert (line["required"], line["meets_obligation"]) == (258, True)  # 30 days × 120 / 14 a day, rounded up
+    obligation = page.inner_text('#stock tr[data-item="FFP2"] .obligation')
+    assert obligation == "met: 258 units required (30 days)"
+    assert _shown(page, FFP2, "days_of_supply") == f"{line['days_of_supply']:.1f}" == "44.3"  # 380 / (120 / 14)
     newest = page.locator("#timeline tbody tr").first
     assert newest.get_attribute("data-position") == str(position)
     assert newest.locator('[data-figure="delta"]').inner_text() == "-120"
