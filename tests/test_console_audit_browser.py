@@ -19,7 +19,10 @@ def _decided(console: Console) -> str:
 
 
 def _rows(page: Any, table: str) -> list[str]:
-    return [str(p) for p in page.locator(f"table#{table} tbody tr").evaluate_all("rows => rows.map(r => r.dataset.position)")]
+    return [
+        str(p)
+        for p in page.locator(f"table#{table} tbody tr").evaluate_all("rows => rows.map(r => r.dataset.position)")
+    ]
 
 
 def test_an_auditor_opens_a_decision_replay_from_the_audit_index(console: Console) -> None:
@@ -37,9 +40,9 @@ def test_an_auditor_opens_a_decision_replay_from_the_audit_index(console: Consol
     assert "Reproduced: replaying the ledger up to position" in report.inner_text()
     chosen = {
         cells[0]: int(cells[2].replace("\u202f", ""))
-        for cells in report.locator("table").first.locator("tbody tr").evaluate_all(
-            "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))"
-        )
+        for cells in report.locator("table")
+        .first.locator("tbody tr")
+        .evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))")
     }
     assert chosen == EQUAL_DAYS == {line["to"]: line["quantity"] for line in replay["allocation"]["lines"]}
     assert page.locator("#replay svg").count() == 2  # known then, known now
