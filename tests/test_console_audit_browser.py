@@ -46,6 +46,16 @@ def test_an_auditor_opens_a_decision_replay_from_the_audit_index(console: Consol
     }
     assert chosen == EQUAL_DAYS == {line["to"]: line["quantity"] for line in replay["allocation"]["lines"]}
     assert page.locator("#replay svg").count() == 2  # known then, known now
+
+    page.goto(console.base_url + "/audit?item=GLOVE")
+    assert page.locator("table#decisions").count() == 0  # no decision about gloves
+    page.fill('input[name="item"]', "")
+    page.fill('input[name="decision"]', allocation)
+    page.click("form.picker button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/audit/allocations/{allocation}")
+    unknown = page.goto(console.base_url + "/audit/allocations/A-000000000000")
+    assert unknown is not None and unknown.status == 404
     assert console.outside() == []
 
 
@@ -75,6 +85,19 @@ def test_the_feed_page_pages_and_filters_as_the_json_feed(console: Console) -> N
     assert len(east) == 1 and east[0]["data"]["quantity"] == 1400
     assert _rows(page, "feed") == [str(east[0]["position"])]
     assert "quantity: 1400" in page.inner_text("table#feed")
+
+    # an exercise's feed, under its own prefix: the fork's events, then what was played in it
+    fork = {"code": "drill", "name": "Drill", "scenario_start": "2020-03-02T00:00:00Z"}
+    fork["fork_known_at"] = everything[-1]["recorded_at"]
+    created(console.post("/v1/exercises", fork, role="admin"))
+    created(console.post("/v1/exercises/drill/depots/R-WEST/consumption", {"item": FFP2, "quantity": 7}, role="admin"))
+    played = ok(console.get("/v1/exercises/drill/events", role="admin", limit=1000))["events"]
+    admin = console.page("admin")
+    admin.goto(console.base_url + "/exercises/drill/audit/feed?limit=1000")
+    console.shot(admin, "audit-feed-exercise")
+    assert admin.locator("body.exercise").count() == 1
+    assert _rows(admin, "feed") == [str(e["position"]) for e in played] != _rows(page, "feed")
+    assert admin.locator(f'a[href="/exercises/drill/depots/{WEST}"]').count() >= 1
 
 
 def test_the_late_report_shows_the_decision_a_late_report_changed(console: Console) -> None:

@@ -102,9 +102,10 @@ def test_a_file_with_mistakes_shows_each_by_row_and_column_and_stores_nothing(co
         f"{A_CLINIC},{GLOVE},{_day(1)},-3\n"
     )
     before = _events(console)
-    page = console.page("operator")
+    page = console.page("operator", viewport={"width": 390, "height": 844})  # a phone
     _upload(page, console, wrong, kind="receipts")
-    console.shot(page, "imports-mistakes")
+    console.shot(page, "imports-mistakes-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     mistakes = page.locator("table#mistakes tbody tr").evaluate_all(
         "rows => rows.map(r => [r.dataset.row, r.dataset.column, r.cells[2].textContent])"
     )

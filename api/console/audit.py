@@ -6,7 +6,7 @@ the depot's own page, which these pages link to."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from api.console.cuts import as_cut_text
 from api.console.forms import FormState, SubmittedForm
-from api.console.pages import render
+from api.console.pages import chrome, render, see_other
 from api.console.session import needs
 from api.deps import LedgerDep, feed_for
 from api.routers.integrity import VerifyAnswer, VerifyRequest
@@ -39,10 +39,18 @@ DECISIONS = 200
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_index(request: Request, _: Auditor, ledger: LedgerDep) -> Response:
-    """Where an audit starts: the decisions to replay, newest first, and the other reports."""
-    decisions = allocation_list(ledger, None, None, None, DECISIONS).allocations
-    return render(request, "audit_index.html", decisions=list(reversed(decisions)), position=ledger.position())
+def audit_index(request: Request, _: Auditor, ledger: LedgerDep, source: Text = None, item: Text = None,
+                decision: Text = None) -> Response:  # fmt: skip
+    """Where an audit starts: the decisions to replay (as `GET /v1/allocations` lists them, in
+    the order taken, by source and item), one opened by its id, and the other reports."""
+    if decision and decision.strip():
+        return see_other(f"{chrome(request).base}/audit/allocations/{quote(decision.strip(), safe='')}")
+    source, item = (source or "").strip() or None, (item or "").strip() or None
+    decisions = allocation_list(ledger, source, item, None, DECISIONS).allocations
+    return render(
+        request, "audit_index.html", decisions=decisions, source=source or "", item=item or "",
+        capped=len(decisions) == DECISIONS, position=ledger.position(),
+    )  # fmt: skip
 
 
 @router.get("/audit/feed", response_class=HTMLResponse)
