@@ -9,13 +9,14 @@ Every figure is the ledger's: `ledger.recommend`, `ledger.decide_allocation`,
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.forms import FormState, Submitted, SubmittedForm
 from api.console.i18n import N_
-from api.console.pages import SECURITY_HEADERS, chrome, environment, render, see_other
+from api.console.pages import chrome, render, see_other
 from api.console.session import needs
 from api.console.transfers import number
 from api.deps import LedgerDep
@@ -27,8 +28,6 @@ from ledger.clock import utc_text
 from ledger.console_sessions import SignedIn
 from ledger.distribution_models import model_listing
 from projections.allocations import Status, allocation_list, allocation_view
-from replay.decisions import replay_allocation
-from replay.report import allocation_replay_html
 
 router = APIRouter()
 Coordinator = Annotated[SignedIn, Depends(needs("coordinator"))]
@@ -154,11 +153,7 @@ def allocation_page(request: Request, allocation_id: str, _: Reader, ledger: Led
     )
 
 
-@router.get("/allocations/{allocation_id}/replay", response_class=HTMLResponse)
-def replay_page(request: Request, allocation_id: str, _: Reader, ledger: LedgerDep) -> Response:
-    """The decision's replay (the same page as `/v1/allocations/{id}/replay.html`) for a signed-in
-    browser, which has a session, not a bearer token; with a way back to the console."""
-    html = allocation_replay_html(replay_allocation(ledger, allocation_id))
-    back = environment(chrome(request).language).get_template("replay_back.html")
-    back_link = back.render(href=f"{chrome(request).base}/allocations/{allocation_id}")
-    return HTMLResponse(html.replace("<body>", "<body>\n" + back_link, 1), headers=SECURITY_HEADERS)
+@router.get("/allocations/{allocation_id}/replay")
+def replay_page(request: Request, allocation_id: str, _: Reader) -> Response:
+    """The decision's replay is the auditor's page (`api.console.audit`): one page, linked from both."""
+    return see_other(f"{chrome(request).base}/audit/allocations/{quote(allocation_id, safe='')}")
