@@ -131,7 +131,11 @@ def test_an_exercise_is_played_through_the_pages(console: Console, tmp_path: Pat
     )
     assert "The fire was reported late" in page.inner_text(".observations")
 
-    _submit(page, "end")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    with page.expect_navigation():
+        page.click("#form-end button[type=submit]")
+    assert asked and asked[0].startswith("End exercise")
     assert "done=ended" in page.url, page.inner_text("main")
     assert page.inner_text('#exercise-facts [data-figure="status"]') == "ended"
     assert page.locator("#form-advance").count() == 0 and page.locator("#form-end").count() == 0
@@ -143,6 +147,9 @@ def test_an_exercise_is_played_through_the_pages(console: Console, tmp_path: Pat
     assert page.inner_text("h1") == f"Exercise {CODE}: North outbreak drill"
     assert "Fire at the north store" in page.inner_text("body")
     assert "The fire was reported late" in page.inner_text("body")
+    with page.expect_navigation():
+        page.click("text=Back to the exercise")
+    assert page.url.endswith(f"/exercises/{CODE}/control")
 
     page.goto(console.base_url + "/exercises")
     row = f'tr[data-exercise="{CODE}"]'

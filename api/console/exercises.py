@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -25,7 +26,7 @@ from starlette.datastructures import UploadFile
 from api.console.cuts import as_cut_text
 from api.console.forms import FormState, Submitted, SubmittedForm
 from api.console.i18n import N_
-from api.console.pages import SECURITY_HEADERS, chrome, render, see_other
+from api.console.pages import SECURITY_HEADERS, chrome, environment, render, see_other
 from api.console.session import SignedInDep, console_request, needs
 from api.routers.exercises import (
     Policy,
@@ -65,6 +66,7 @@ STARTS = (
     ("live_at", N_("the live ledger as known at the time below")),
     ("empty", N_("an empty ledger")),
 )
+BACK_TO_EXERCISE = N_("Back to the exercise")
 STATUSES = (N_("running"), N_("ended"), N_("scheduled"), N_("applied"), N_("failed"))
 """An exercise's and an inject's status: message ids the pages translate."""
 RATINGS = (
@@ -296,4 +298,6 @@ def _after(request: Request, code: str, signed: SignedIn, name: str, refused: Fo
 def review_page(request: Request, code: str, _: SignedInDep, policy: Policy = "equal_days_of_supply") -> Response:
     """The after-action review as the API's `review.html` draws it: self-contained, no scripts."""
     found = review(_exercises(request), code, None if policy == "none" else policy)
-    return HTMLResponse(exercise_review_html(found), headers=SECURITY_HEADERS)
+    back = environment(chrome(request).language).get_template("back_link.html")
+    link = back.render(href=f"/exercises/{quote(code, safe='')}/control", label=BACK_TO_EXERCISE)
+    return HTMLResponse(exercise_review_html(found).replace("<body>", "<body>\n" + link, 1), headers=SECURITY_HEADERS)

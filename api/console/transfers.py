@@ -17,8 +17,7 @@ from api.console.i18n import N_
 from api.console.pages import chrome, render, see_other
 from api.console.session import needs
 from api.deps import LedgerDep
-from api.routers.transfers import TransferView
-from api.routers.transfers import _view as transfer_view
+from api.routers.transfers import TransferView, transfer_view
 from domain.commands import CancelTransfer, DispatchTransfer, ReceiveTransfer
 from domain.exceptions import UnknownTransfer
 from ledger.application import Ledger
