@@ -123,3 +123,21 @@ def test_a_wrong_token_is_told_why(console: Console) -> None:
     console.shot(page, "sign-in-refused")
     assert "the token is not valid" in page.inner_text(".problem")
     assert "sl_not-a-token" not in page.content()
+
+
+def test_signing_in_and_reaching_the_figures_needs_only_the_keyboard(console: Console) -> None:
+    _world(console)
+    page = console.page(None, viewport={"width": 390, "height": 844})
+    page.goto(console.base_url + "/sign-in")
+    assert page.evaluate("document.activeElement.id") == "token"  # the token field has the focus
+    page.keyboard.type(console.tokens["coordinator"])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url == console.base_url + "/"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    console.shot(page, "dashboard-phone")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # the matrix scrolls inside its own box, the page does not

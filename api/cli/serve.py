@@ -77,7 +77,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Log level")] = "INFO",
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Run the HTTP API (docs at /docs)."""
+    """Run the HTTP API and the web console (console at /, API docs at /docs)."""
     os.environ["SUPPLY_LEDGER_LOG_LEVEL"] = log_level.upper()
     db = Database.from_environment(database)
     if workers > 1 and db.kind != "postgres":
@@ -94,7 +94,11 @@ def serve(
     ensure_admin_token(stores, db)
     if demo:
         load_demo(stores, db)
-    typer.echo(f"Supply Ledger on {db.describe()}: http://{host}:{port}/docs", err=False)
+    typer.echo(
+        f"Supply Ledger on {db.describe()}: the console at http://{host}:{port}/ (sign in with a token), "
+        f"the API's docs at http://{host}:{port}/docs",
+        err=False,
+    )
     if workers > 1:
         stores.close()  # the schema is created; each worker opens its own stores
         os.environ["SUPPLY_LEDGER_DATABASE_URL"] = db.url

@@ -13,14 +13,21 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.console import dashboard, errors, session
+from api.console import allocations, audit, dashboard, depots, errors, exercises, imports, session, transfers
 from api.console.session import console_exercise, console_request
 
 STATIC = Path(__file__).with_name("static")
 
-LEDGER_PAGES: tuple[APIRouter, ...] = (dashboard.router,)
+LEDGER_PAGES: tuple[APIRouter, ...] = (
+    dashboard.router,
+    depots.router,
+    transfers.router,
+    allocations.router,
+    audit.router,
+    imports.router,
+)
 """The pages that show one ledger: live at `/`, an exercise's under `/exercises/{exercise}`."""
-CONSOLE_PAGES: tuple[APIRouter, ...] = (session.router,)
+CONSOLE_PAGES: tuple[APIRouter, ...] = (session.router, exercises.router)
 """Pages outside any one ledger: signing in and out, the language switch, the exercises' list."""
 
 

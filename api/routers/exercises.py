@@ -151,43 +151,96 @@ OutcomeT = TypeVar("OutcomeT", bound=BaseModel)
 
 def _control(
     request: Request,
-    response: Response,
     once: Once | None,
     outcome_type: type[OutcomeT],
     act: Callable[[Exercises], tuple[Exercise, OutcomeT]],
     lost_race: Exception | None = None,
-) -> OutcomeT:
-    """Run a control request once: a repeat with its Idempotency-Key gets the stored answer;
-    otherwise the exercise's new events and the answer are stored together. A request that
-    loses a race to one with the same key (another worker) gets that one's answer too."""
+) -> tuple[OutcomeT, bool]:
+    """Run a control request once: a repeat with its Idempotency-Key gets the stored answer
+    (and True: replayed); otherwise the exercise's new events and the answer are stored together.
+    A request that loses a race to one with the same key (another worker) gets that one's answer too."""
     exercises = _exercises(request)
     try:
         replayed = exercises.control.replayed(once, outcome_type)
         if replayed is None:
             exercise, answer = act(exercises)
             exercises.control.commit(exercise, once, answer, lost_race)
-            return answer
+            return answer, False
     except Conflict as refused:
         replayed = exercises.control.replayed(once, outcome_type)
         if replayed is None and once is not None and isinstance(refused, CreationRace):
             replayed = exercises.control.awaited(once, outcome_type)
         if replayed is None:
             raise
-    response.headers["Idempotent-Replayed"] = "true"
-    return replayed
+    return replayed, True
+
+
+# The control commands, each run once per key: these routes and the console's exercise pages
+# (`api.console.exercises`) call them alike. Each answers (its outcome, whether it was replayed).
+
+
+def create_exercise(request: Request, body: CreateExercise, actor: str, once: Once | None) -> tuple[ExerciseView, bool]:
+    def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
+        exercise = exercises.create(body, actor)
+        return exercise, view(exercises, exercise)
+
+    lost = CreationRace(f"exercise {body.code} was just created by another request", code=body.code)
+    with _exercises(request).creation():
+        return _control(request, once, ExerciseView, act, lost_race=lost)
+
+
+def schedule_injects(
+    request: Request, code: str, body: ScheduleInjects, actor: str, once: Once | None
+) -> tuple[ScheduledInjects, bool]:
+    def act(exercises: Exercises) -> tuple[Exercise, ScheduledInjects]:
+        updated, ids = exercises.schedule(code, body, actor)
+        return updated, ScheduledInjects(
+            exercise=updated.code,
+            scheduled=ids,
+            injects=len(updated.injects),
+            position=exercises.ledger(updated.code).position(),
+            recorded_at=updated.modified_on,
+        )
+
+    return _control(request, once, ScheduledInjects, act)
+
+
+def advance_clock(
+    request: Request, code: str, body: AdvanceClock, actor: str, once: Once | None
+) -> tuple[Advance, bool]:
+    return _control(request, once, Advance, lambda exercises: exercises.advance(code, body.until, actor))
+
+
+def record_observation(
+    request: Request, code: str, body: RecordObservation, actor: str, once: Once | None
+) -> tuple[RecordedObservation, bool]:
+    def act(exercises: Exercises) -> tuple[Exercise, RecordedObservation]:
+        updated = exercises.observe(code, body, actor)
+        recorded = updated.observations[-1].model_dump()
+        return updated, RecordedObservation(**recorded, position=exercises.ledger(updated.code).position())
+
+    return _control(request, once, RecordedObservation, act)
+
+
+def end_exercise(request: Request, code: str, actor: str, once: Once | None) -> tuple[ExerciseView, bool]:
+    def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
+        updated = exercises.end(code, actor)
+        return updated, view(exercises, updated)
+
+    return _control(request, once, ExerciseView, act)
+
+
+def _answered(response: Response, outcome: tuple[OutcomeT, bool]) -> OutcomeT:
+    answer, replayed = outcome
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer
 
 
 @router.post("", status_code=201, response_model=ExerciseView)
 def create(body: CreateExercise, request: Request, response: Response, principal: Admin, once: OnceDep) -> ExerciseView:
     """A new exercise with its own ledger; with `fork_known_at`, starting from the live ledger as known then."""
-
-    def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
-        exercise = exercises.create(body, principal.name)
-        return exercise, view(exercises, exercise)
-
-    lost = CreationRace(f"exercise {body.code} was just created by another request", code=body.code)
-    with _exercises(request).creation():
-        return _control(request, response, once, ExerciseView, act, lost_race=lost)
+    return _answered(response, create_exercise(request, body, principal.name, once))
 
 
 @router.get("", response_model=ExercisePage)
@@ -220,18 +273,7 @@ def schedule(
     once: OnceDep,
 ) -> ScheduledInjects:
     """Schedule injects (absolute scenario times), or load a scenario file's (YAML or JSON, times may be relative)."""
-
-    def act(exercises: Exercises) -> tuple[Exercise, ScheduledInjects]:
-        updated, ids = exercises.schedule(exercise, body, principal.name)
-        return updated, ScheduledInjects(
-            exercise=updated.code,
-            scheduled=ids,
-            injects=len(updated.injects),
-            position=exercises.ledger(updated.code).position(),
-            recorded_at=updated.modified_on,
-        )
-
-    return _control(request, response, once, ScheduledInjects, act)
+    return _answered(response, schedule_injects(request, exercise, body, principal.name, once))
 
 
 @router.post("/{exercise}/advance", response_model=Advance)
@@ -245,9 +287,7 @@ def advance(
 ) -> Advance:
     """Move the scenario clock to `until`: due injects apply in order, and each whole day's simulated demand
     is consumed."""
-    return _control(
-        request, response, once, Advance, lambda exercises: exercises.advance(exercise, body.until, principal.name)
-    )
+    return _answered(response, advance_clock(request, exercise, body, principal.name, once))
 
 
 @router.post("/{exercise}/observations", status_code=201, response_model=RecordedObservation)
@@ -260,13 +300,7 @@ def observe(
     once: OnceDep,
 ) -> RecordedObservation:
     """An evaluator's observation (auditor or admin), optionally rating a capability P/S/M/U."""
-
-    def act(exercises: Exercises) -> tuple[Exercise, RecordedObservation]:
-        updated = exercises.observe(exercise, body, principal.name)
-        recorded = updated.observations[-1].model_dump()
-        return updated, RecordedObservation(**recorded, position=exercises.ledger(updated.code).position())
-
-    return _control(request, response, once, RecordedObservation, act)
+    return _answered(response, record_observation(request, exercise, body, principal.name, once))
 
 
 @router.post("/{exercise}/end", response_model=ExerciseView)
@@ -274,12 +308,7 @@ def end(
     exercise: ExerciseCodeInPath, request: Request, response: Response, principal: Admin, once: OnceDep
 ) -> ExerciseView:
     """Stop the clock; the exercise ledger becomes read-only and the review final."""
-
-    def act(exercises: Exercises) -> tuple[Exercise, ExerciseView]:
-        updated = exercises.end(exercise, principal.name)
-        return updated, view(exercises, updated)
-
-    return _control(request, response, once, ExerciseView, act)
+    return _answered(response, end_exercise(request, exercise, principal.name, once))
 
 
 _REVIEW_POLICY = "^(" + "|".join((*POLICIES, "none")) + ")$|" + MODEL_POLICY

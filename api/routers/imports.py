@@ -15,6 +15,7 @@ from api.responses import ERRORS, answer
 from domain.exceptions import InvalidFile
 from domain.import_files import XLSX_MEDIA_TYPE, FileFormat, UnreadableFile, read_file, sniff_format
 from domain.imports import ImportKind
+from ledger.application import Context, Ledger
 from ledger.imports import ImportOutcome, ImportRecordView
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=ERRORS)
@@ -69,6 +70,33 @@ async def _upload(request: Request, file_name: str | None) -> tuple[bytes, FileF
     return data, sniff_format(data, file_name), file_name
 
 
+def import_file_rows(
+    ledger: Ledger,
+    kind: ImportKind,
+    data: bytes,
+    file_format: FileFormat,
+    name: str | None,
+    ctx: Context,
+    dry_run: bool = False,
+) -> tuple[ImportOutcome, bool]:
+    """A file's bytes read and imported (or dry-run): the API's and the console's one way in."""
+    try:
+        sheet = read_file(data, file_format)
+    except UnreadableFile as unreadable:
+        raise InvalidFile(
+            f"the file cannot be imported: {unreadable}", errors=[error.as_dict() for error in unreadable.errors]
+        ) from None
+    return ledger.import_rows(
+        kind,
+        sheet.rows,
+        ctx,
+        dry_run=dry_run,
+        file_name=name,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        first_row=sheet.first_row,
+    )
+
+
 @router.post(
     "",
     status_code=201,
@@ -98,25 +126,8 @@ async def import_file(
     with every mistake by row and column. The same file again from the same principal stores
     nothing and answers as the first time. Operators may import only their organisations' depots."""
     data, file_format, name = await _upload(request, file_name)
-
-    def run() -> tuple[ImportOutcome, bool]:
-        try:
-            sheet = read_file(data, file_format)
-        except UnreadableFile as unreadable:
-            raise InvalidFile(
-                f"the file cannot be imported: {unreadable}", errors=[error.as_dict() for error in unreadable.errors]
-            ) from None
-        return ledger.import_rows(
-            kind,
-            sheet.rows,
-            ctx,
-            dry_run=dry_run,
-            file_name=name,
-            content_hash=hashlib.sha256(data).hexdigest(),
-            first_row=sheet.first_row,
-        )
-
-    outcome, replayed = await run_in_threadpool(run)  # parsing and deciding 50,000 rows takes seconds
+    # parsing and deciding 50,000 rows takes seconds
+    outcome, replayed = await run_in_threadpool(import_file_rows, ledger, kind, data, file_format, name, ctx, dry_run)
     if outcome.dry_run:
         response.status_code = 200
     return answer((outcome, replayed), response)

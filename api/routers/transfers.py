@@ -64,7 +64,7 @@ class TransferList(BaseModel):
     transfers: list[TransferView]
 
 
-def _view(row: dict[str, Any]) -> TransferView:
+def transfer_view(row: dict[str, Any]) -> TransferView:
     received_lines = row["received_lines"]
     return TransferView(
         transfer_id=row["transfer_id"],
@@ -112,7 +112,7 @@ def get_transfer(transfer_id: str, ledger: LedgerDep, _: Reader) -> TransferView
     row = ledger.journal.transfer(transfer_id)
     if row is None:
         raise UnknownTransfer(f"no transfer {transfer_id}", transfer_id=transfer_id)
-    return _view(row)
+    return transfer_view(row)
 
 
 @router.get("", response_model=TransferList, responses=EXPORTS)
@@ -129,7 +129,7 @@ def list_transfers(
 ) -> Any:
     wanted = negotiated(request, export)
     rows = ledger.journal.transfers(status, source, destination, region, limit)
-    listing = TransferList(transfers=[_view(row) for row in rows])
+    listing = TransferList(transfers=[transfer_view(row) for row in rows])
     if wanted == "json":
         return listing
     stem = f"transfers-{ledger.clock().date().isoformat()}-pos{ledger.position()}"
