@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,14 +17,19 @@ from api.console.pages import render, see_other
 from api.console.session import SignedInDep, needs
 from api.deps import LedgerDep, ViewsDep
 from domain.alerts import SEVERITY_ORDER
+from ledger.clock import utc_text
 from ledger.console_sessions import SignedIn
 from projections.alerts.view import AlertView, AlertViews
 from projections.compliance import ObligationsReport
-from projections.national import NATIONAL, GroupBy, StockRowView
+from projections.national import NATIONAL, GroupBy, NationalStock, StockRowView
+from projections.views import Views
+from replay.line_charts import LineChart, days_of_supply_chart
+from replay.review_model import CurvePoint, RegionCurve
 
 router = APIRouter()
 Watcher = Annotated[SignedIn, Depends(needs("coordinator", "auditor"))]
 CutText = Annotated[str | None, Query(max_length=40)]
+TREND_WEEKS = 8
 
 
 @dataclass
@@ -118,4 +124,51 @@ def region_page(request: Request, region: str, _: Watcher, views: ViewsDep, ledg
     """One region's depots × items: the dashboard's row opened."""
     cut = picked(as_of, known_at)
     stock, grid = _picture(views, ledger, cut, region)
-    return render(request, "dashboard.html", stock=stock, grid=grid, cut=cut, region=region)
+    chart = trend_chart(views, stock, region)
+    return render(request, "dashboard.html", stock=stock, grid=grid, cut=cut, region=region, trend=chart)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The region's days of supply per item at weekly cuts, and the chart that draws them."""
+
+    cuts: list[tuple[str, str]]  # (as_of, known_at) of each point, oldest first
+    curves: list[RegionCurve]  # one per item (its `region` is the item: the chart's series)
+    chart: LineChart
+
+
+def trend_chart(views: Views, page: NationalStock, region: str, weeks: int = TREND_WEEKS) -> Trend:
+    """Weekly points back from the page's cut, each as the ledger knew it at the page's position:
+    `views.stock(..., group_by="region", region=...)` as the JSON `/v1/stock` answers it. Only on
+    the region page: each point is a fold over the region's history."""
+    end = datetime.fromisoformat(page.as_of.replace("Z", "+00:00"))
+    known_at = f"pos:{page.position}"
+    cuts = [(utc_text(end - timedelta(weeks=n)), known_at) for n in range(weeks, -1, -1)]
+    figures = [
+        {row.item: row.days_of_supply for row in views.stock(as_of, known, "region", region).rows if row.depot is None}
+        for as_of, known in cuts
+    ]
+    moments = [datetime.fromisoformat(as_of.replace("Z", "+00:00")) for as_of, _ in cuts]
+    items = sorted({item for found in figures for item in found})
+    curves = [
+        _curve(
+            item,
+            region,
+            [CurvePoint(at=at, days_of_supply=found.get(item)) for at, found in zip(moments, figures, strict=True)],
+        )
+        for item in items
+    ]
+    return Trend(cuts, curves, days_of_supply_chart(region, curves, width=640))
+
+
+def _curve(item: str, region: str, points: list[CurvePoint]) -> RegionCurve:
+    """An item's points as a curve of the chart (one series per item) with its lowest point marked."""
+    known = [p for p in points if p.days_of_supply is not None]
+    lowest = min(known, key=lambda p: (p.days_of_supply, p.at)) if known else None
+    return RegionCurve(
+        region=item,
+        item=region,
+        minimum=lowest.days_of_supply if lowest else None,
+        minimum_at=lowest.at if lowest else None,
+        points=points,
+    )

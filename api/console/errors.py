@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.console.i18n import N_
 from api.console.pages import render, see_other
 from api.console.session import FormExpired, SignInRequired
 from api.problems import status_of
@@ -33,7 +34,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FormExpired)
     async def form_expired(request: Request, error: FormExpired) -> Response:
-        return _page(request, 403, "This form has expired", "reload the page and send the form again")
+        return _page(request, 403, N_("This form has expired"), "reload the page and send the form again")
 
 
 def _or_page(api_handler: Handler) -> Callable[[Request, Any], Awaitable[Response]]:
@@ -45,9 +46,9 @@ def _or_page(api_handler: Handler) -> Callable[[Request, Any], Awaitable[Respons
             return _page(request, status_of(error), error.title, error.detail)
         if isinstance(error, RequestValidationError):
             where = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in error.errors()[:5])
-            return _page(request, 422, "Invalid request", where)
+            return _page(request, 422, N_("Invalid request"), where)
         status = error.status_code
-        return _page(request, status, "Not found" if status == 404 else "Error", str(error.detail))
+        return _page(request, status, N_("Not found") if status == 404 else N_("Error"), str(error.detail))
 
     return handle
 

@@ -11,13 +11,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
-from api.console.i18n import LANGUAGES, Formats, chosen, translations
+from api.console.i18n import LANGUAGES, N_, Formats, chosen, translations
 from ledger.console_sessions import SignedIn
 
 TEMPLATES = Path(__file__).with_name("templates")
+CHARTS = Path(__file__).parent.parent.parent / "replay" / "templates"  # charts.html, shared with the review
 SECURITY_HEADERS = {
     # Nothing from another host, no framing; charts and pages are the service's own.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -36,12 +37,12 @@ class NavLink:
 
 
 NAVIGATION = (
-    ("/", "Dashboard", {"coordinator", "auditor", "admin"}),
-    ("/depots", "Depots", {"operator", "coordinator", "auditor", "admin"}),
-    ("/transfers", "Transfers", {"operator", "coordinator", "admin"}),
-    ("/allocations", "Allocations", {"coordinator", "auditor", "admin"}),
-    ("/audit", "Audit", {"coordinator", "auditor", "admin"}),
-    ("/imports", "Imports", {"operator", "coordinator", "admin"}),
+    ("/", N_("Dashboard"), {"coordinator", "auditor", "admin"}),
+    ("/depots", N_("Depots"), {"operator", "coordinator", "auditor", "admin"}),
+    ("/transfers", N_("Transfers"), {"operator", "coordinator", "admin"}),
+    ("/allocations", N_("Allocations"), {"coordinator", "auditor", "admin"}),
+    ("/audit", N_("Audit"), {"coordinator", "auditor", "admin"}),
+    ("/imports", N_("Imports"), {"operator", "coordinator", "admin"}),
 )
 """The menu, per role; the labels are message ids (translated in the template)."""
 
@@ -76,7 +77,7 @@ class Chrome:
             return []
         links = [(self.base + path, label) for path, label, roles in NAVIGATION if role in roles]
         if role == "admin" or self.exercise:
-            links.append(("/exercises", "Exercises"))
+            links.append(("/exercises", N_("Exercises")))
         return links
 
     def switch(self, language: str) -> str:
@@ -96,7 +97,7 @@ def chrome(request: Request) -> Chrome:
 @cache
 def environment(language: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(CHARTS)]),
         autoescape=select_autoescape(["html", "svg"]),
         trim_blocks=True,
         lstrip_blocks=True,
