@@ -11,6 +11,8 @@ covered is held over the summed 14-day average, as regional figures are derived 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, Field
 
 from domain.obligations import Basis
@@ -59,12 +61,16 @@ def compliance(
     organisation: str | None = None,
     region: str | None = None,
     item: str | None = None,
+    depot_figures: Iterable[Figures] | None = None,
 ) -> ObligationsReport:
-    """Every organisation and item with an obligation in force at the cut, in scope."""
+    """Every organisation and item with an obligation in force at the cut, in scope. `depot_figures`:
+    the depots' stock at the cut if the caller has them (the projection's, now), else folded."""
     obligations = obligations_at(store, cut, organisation=organisation, region=region, item=item)
     stock: dict[tuple[str, str], Figures] = {}
     if obligations.terms:
-        for found in historical_figures(store, cut, region, item, organisation):
+        for found in (
+            historical_figures(store, cut, region, item, organisation) if depot_figures is None else depot_figures
+        ):
             if found.depot is not None:
                 stock[found.depot, found.item] = found
     rows: dict[tuple[str, str], ObligationCompliance] = {}

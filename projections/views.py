@@ -82,11 +82,16 @@ class Views:
         as_of: str | None = None,
         known_at: str | None = None,
     ) -> ObligationsReport:
-        """Compliance with obligations per organisation and item, at any cut."""
+        """Compliance with obligations per organisation and item, at any cut. Now, each depot's
+        figures are the projection's (as the national view's), once it has reached the cut."""
         cut = self.cut(as_of, known_at)
         if item is not None:
             self.ledger.require_item(item)
-        return compliance(self.ledger.index_store, cut, organisation, region, item)
+        figures = None
+        current = as_of is None and known_at is None
+        if current and self.projector is not None and self.projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
+            figures = current_figures(self.projector.view, cut, "depot", region, item)
+        return compliance(self.ledger.index_store, cut, organisation, region, item, figures)
 
     def timeline(
         self,

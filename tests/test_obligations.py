@@ -308,6 +308,15 @@ def test_compliance_per_organisation_and_item_with_each_depot(api):
     assert report["position"] == api.position()
 
 
+def test_compliance_now_from_the_projection_equals_the_fold_at_the_same_cut(api):
+    """Now, the depots' figures are the stock projection's; at an asked cut, the fold's."""
+    obligations_world(api)
+    now = ok(api.get("/v1/obligations"))
+    folded = ok(api.get("/v1/obligations", as_of=now["as_of"], known_at=f"pos:{now['position']}"))
+    assert folded["rows"] == now["rows"]
+    assert [r["held"] for r in now["rows"]] == [1056, 3, 300]
+
+
 def test_compliance_by_organisation_region_item_and_cut(api):
     obligations_world(api)
 

@@ -16,10 +16,10 @@ from api.console.cuts import Picked, picked
 from api.console.pages import render, see_other
 from api.console.session import SignedInDep, needs
 from api.deps import LedgerDep, ViewsDep
-from domain.alerts import SEVERITY_ORDER
+from domain.alerts import SEVERITY_ORDER, Alert
 from ledger.clock import utc_text
 from ledger.console_sessions import SignedIn
-from projections.alerts.view import AlertView, AlertViews
+from projections.alerts.view import AlertViews
 from projections.compliance import ObligationsReport
 from projections.national import NATIONAL, GroupBy, NationalStock, StockRowView
 from projections.views import Views
@@ -37,7 +37,7 @@ class Cell:
     """One region's (or depot's) figures of one item, with what marks it."""
 
     stock: StockRowView | None = None
-    alerts: list[AlertView] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     obligations_met: int = 0
     obligations: int = 0
 
@@ -61,19 +61,19 @@ class Matrix:
     items: list[str]
     cells: dict[tuple[str, str], Cell]
     totals: dict[str, StockRowView]
-    alerts: list[AlertView]
+    alerts: list[Alert]
+    severities: Counter[tuple[str, str]] = field(default_factory=Counter)  # (row, severity) → open alerts
 
     def cell(self, row: str, item: str) -> Cell:
         return self.cells.get((row, item)) or Cell()
 
     def counts(self, row: str) -> dict[str, int]:
-        found = Counter(a.severity for a in self.alerts if row in (a.region, a.depot))
-        return {"critical": found["critical"], "warning": found["warning"]}
+        return {"critical": self.severities[row, "critical"], "warning": self.severities[row, "warning"]}
 
 
 def matrix(
     stock_rows: list[StockRowView],
-    alerts: list[AlertView],
+    alerts: list[Alert],
     obligations: ObligationsReport,
     by_depot: bool,
 ) -> Matrix:
@@ -84,7 +84,9 @@ def matrix(
             totals[row.item] = row
             continue
         cells[(row.depot if by_depot and row.depot else row.region, row.item)].stock = row
+    severities: Counter[tuple[str, str]] = Counter()
     for alert in alerts:
+        severities[alert.depot if by_depot else alert.region, alert.severity] += 1
         if alert.item is not None:
             cells[(alert.depot if by_depot else alert.region, alert.item)].alerts.append(alert)
     for compliance in obligations.rows:
@@ -94,16 +96,16 @@ def matrix(
             cell.obligations_met += 1 if line.meets_obligation else 0
     rows = sorted({row for row, _ in cells})
     items = sorted({item for _, item in cells} | set(totals))
-    return Matrix(rows, items, dict(cells), totals, alerts)
+    return Matrix(rows, items, dict(cells), totals, alerts, severities)
 
 
 def _picture(views: ViewsDep, ledger: LedgerDep, cut: Picked, region: str | None) -> tuple[Any, Matrix]:
     params = cut.params
     group_by: GroupBy = "depot" if region else "region"
     stock = views.stock(params["as_of"], params["known_at"], group_by, region)
-    alerts = AlertViews(ledger, views.projector).alerts(params["as_of"], params["known_at"], region=region)
+    _, _, alerts = AlertViews(ledger, views.projector).found(params["as_of"], params["known_at"], region=region)
     obligations = views.obligations(region=region, as_of=params["as_of"], known_at=params["known_at"])
-    return stock, matrix(stock.rows, alerts.alerts, obligations, by_depot=region is not None)
+    return stock, matrix(stock.rows, alerts, obligations, by_depot=region is not None)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -111,6 +111,22 @@ class AlertViews:
         status: Status = "all",
     ) -> AlertList:
         """Open alerts at the cut, most severe first; `status` open: not yet acknowledged."""
+        cut, source, found = self.found(as_of, known_at, region, depot, item, kind, severity, status)
+        return AlertList(**cut.describe(), source=source, alerts=[AlertView.of(alert) for alert in found])
+
+    def found(
+        self,
+        as_of: str | None = None,
+        known_at: str | None = None,
+        region: str | None = None,
+        depot: str | None = None,
+        item: str | None = None,
+        kind: AlertKind | None = None,
+        severity: Severity | None = None,
+        status: Status = "all",
+    ) -> tuple[Cut, Literal["view", "fold"], list[Alert]]:
+        """`alerts` as the domain's alerts: for a page that counts thousands of them (the console's
+        dashboard) without building an answer model for each."""
         cut = self.cuts.cut(as_of, known_at, self.ledger.position(), now=self.ledger.clock())
         if depot is not None:
             self.ledger.depot(depot)  # 404 for an unknown depot
@@ -134,7 +150,7 @@ class AlertViews:
             and (severity is None or alert.severity == severity)
             and (status == "all" or (alert.acknowledged is None) == (status == "open"))
         ]
-        return AlertList(**cut.describe(), source=source, alerts=[AlertView.of(alert) for alert in found])
+        return cut, source, found
 
     def _kept(self, cut: Cut, region: str | None) -> list[Alert] | None:
         """The alerts the projection keeps, once it has projected the cut's position (the same
