@@ -56,6 +56,11 @@ def test_an_auditor_opens_a_decision_replay_from_the_audit_index(console: Consol
     assert page.url.endswith(f"/audit/allocations/{allocation}")
     unknown = page.goto(console.base_url + "/audit/allocations/A-000000000000")
     assert unknown is not None and unknown.status == 404
+    phone = console.page("auditor", viewport={"width": 390, "height": 844})
+    phone.goto(f"{console.base_url}/audit/allocations/{allocation}")
+    console.shot(phone, "audit-replay-phone")
+    wide = phone.evaluate("document.documentElement.scrollWidth")
+    assert wide <= 390, f"the replay scrolls sideways on a phone: {wide}px"
     assert console.outside() == []
 
 

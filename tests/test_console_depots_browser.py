@@ -77,6 +77,9 @@ def test_an_operator_records_consumption_and_sees_the_stock_change(console: Cons
     assert newest.get_attribute("data-position") == str(position)
     assert newest.locator('[data-figure="delta"]').inner_text() == "-120"
     assert newest.locator('[data-figure="balance"]').inner_text() == "380"
+    # the timeline scrolls in its own box: its hidden "(position N)" texts must not widen the page
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= PHONE["width"], f"the depot page scrolls sideways on a phone: {wide}px"
     assert console.outside() == []
 
 

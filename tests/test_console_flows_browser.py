@@ -181,6 +181,10 @@ def test_changed_lines_need_a_rationale_and_the_replay_opens_for_an_auditor(cons
         assert row.locator('[data-figure="quantity"]').inner_text() == str(line["quantity"])
         assert row.locator('[data-figure="dispatched"]').inner_text() == str(line["dispatched"])
 
+    links = page.locator(".transfers-of a")
+    assert sorted(links.nth(i).inner_text() for i in range(links.count())) == sorted(
+        t["transfer_id"] for t in decided["transfers"]
+    )
     with page.expect_navigation() as replay:
         page.click("a.replay")
     assert replay.value.status == 200
@@ -197,4 +201,8 @@ def test_changed_lines_need_a_rationale_and_the_replay_opens_for_an_auditor(cons
     assert opened.value.status == 200
     assert decided["allocation_id"] in auditor.inner_text("h1")
     assert "the clinic opens a second ward tomorrow" in auditor.inner_text("body")
+    # an auditor may not open a transfer (403): the decision names its transfers without links
+    auditor.goto(f"{console.base_url}/allocations/{decided['allocation_id']}")
+    assert auditor.locator(".transfers-of a").count() == 0
+    assert all(t["transfer_id"] in auditor.inner_text(".transfers-of") for t in decided["transfers"])
     assert console.outside() == []
