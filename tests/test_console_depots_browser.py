@@ -266,3 +266,23 @@ def test_a_busy_depots_timeline_shows_the_newest_fifty_and_pages_back(console: C
     page.wait_for_load_state()
     assert page.locator("#timeline tbody tr").count() == 50
     assert "as_of=" in (page.get_attribute("#older-entries", "href") or "")
+
+
+def test_a_cut_beyond_the_ledger_or_the_exercises_clock_is_told_at_the_picker(console: Console) -> None:
+    _stocked(console)
+    latest = ok(console.get("/v1/stock"))["position"]
+    page = console.page("operator")
+    response = page.goto(f"{console.base_url}/depots/{A_NORTH}?known_at=pos:{latest + 100}")
+    assert response is not None and response.status == 422
+    words = f"position {latest + 100} is beyond the ledger's latest position {latest}"
+    assert words in page.inner_text("#picker-known_at-problem")
+    assert _shown(page, FFP2, "on_hand") == "500"  # the depot now, its forms usable
+    assert page.locator("form.command").count() == 5
+
+    body = {"code": "drill", "name": "Depot drill", "scenario_start": ago(days=20), "fork_known_at": ago(seconds=0)}
+    created(console.post("/v1/exercises", body, role="admin"))
+    beyond = ago(days=2)  # the live clock's past, the exercise's future
+    response = page.goto(f"{console.base_url}/exercises/drill/depots/{A_NORTH}?as_of={beyond}")
+    assert response is not None and response.status == 422
+    assert f"{beyond} is in the future" in page.inner_text("#picker-as_of-problem")
+    assert page.locator("#stock").count() == 1

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.console.cuts import Picked, picked
+from api.console.cuts import Picked, checked, picked
 from api.console.depot_forms import (
     ENTRY_LABELS,
     FORMS,
@@ -87,7 +87,9 @@ def depot_page(request: Request, code: str, signed: SignedInDep, ledger: LedgerD
     `?until=<happened>&after=<position>` pages the timeline back from the last page's oldest entry."""
     notice = (FORMS[done].done, position) if done in FORMS and position is not None else None
     forms = fresh_forms(corrects, item)
-    return _page(request, signed, ledger, views, code, picked(as_of, known_at), forms, notice, page=(until, after))
+    cut = checked(views, as_of, known_at)
+    page = (until, after) if not cut.problems else (None, None)
+    return _page(request, signed, ledger, views, code, cut, forms, notice, 422 if cut.problems else 200, page)
 
 
 def record(request: Request, code: str, form: SubmittedForm, signed: Writer, ledger: LedgerDep,
