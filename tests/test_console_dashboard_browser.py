@@ -141,3 +141,33 @@ def test_signing_in_and_reaching_the_figures_needs_only_the_keyboard(console: Co
     console.shot(page, "dashboard-phone")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # the matrix scrolls inside its own box, the page does not
+
+
+def test_a_refused_cut_draws_the_page_at_now_with_the_problem_at_the_picker(console: Console) -> None:
+    """`?as_of=garbage` and a future time are the views' BadCut: the dashboard and the region
+    page are drawn at now with the refusal's words next to the field, which fixes the cut."""
+    _world(console)
+    page = console.page("coordinator")
+    response = page.goto(console.base_url + "/?as_of=garbage")
+    assert response is not None and response.status == 422
+    console.shot(page, "dashboard-refused-cut")
+    assert "'garbage' is not an ISO 8601 date or time with offset" in page.inner_text("#picker-as_of-problem")
+    assert page.get_attribute('input[name="as_of"]', "aria-invalid") == "true"
+    assert page.locator("#picker-known_at-problem").count() == 0
+    assert page.locator(".banner").count() == 0  # drawn at now
+    assert _cell(page, "north", FFP2, "on_hand") == "1,560"
+    assert "garbage" not in (page.get_attribute('tr[data-row="north"] th a', "href") or "")
+
+    page.fill('input[name="as_of"]', ago(days=5)[:16])
+    page.click("form.picker button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#picker-as_of-problem").count() == 0
+    assert "Not the current picture" in page.inner_text(".banner")
+    assert _cell(page, "north", FFP2, "on_hand") == "1,200"  # before the consumption and today's receipt
+
+    future = ago(days=-3)
+    response = page.goto(console.base_url + f"/regions/north?as_of={future}")
+    assert response is not None and response.status == 422
+    assert f"{future} is in the future" in page.inner_text("#picker-as_of-problem")
+    assert page.input_value('input[name="as_of"]') == future[:16]  # kept where it was typed
+    assert _cell(page, A_NORTH, FFP2, "on_hand") == "1,560"

@@ -224,3 +224,65 @@ def test_an_exercise_depot_page_records_in_the_exercise_ledger_only(console: Con
     assert _on_hand(console, A_NORTH) == 500  # the live ledger is untouched
     exercise = ok(console.get(f"/v1/exercises/drill/depots/{A_NORTH}/stock"))
     assert next(line for line in exercise["items"] if line["item"] == FFP2)["on_hand"] == 300
+
+
+def test_a_busy_depots_timeline_shows_the_newest_fifty_and_pages_back(console: Console) -> None:
+    """60 receipts in the last 60 hours and 5 more 40 days ago: the page shows the newest 50,
+    "Older entries" the 11 left in the 30-day window (its registration is an entry too), then
+    the 5 before it, and nothing more; the forms come before the timeline."""
+    seed(console)
+    for hours in range(60):
+        created(
+            console.post(
+                f"/v1/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 1, "occurred_at": ago(hours=hours + 1)}
+            )
+        )
+    for days in range(5):
+        created(
+            console.post(
+                f"/v1/depots/{A_NORTH}/receipts", {"item": FFP2, "quantity": 1, "occurred_at": ago(days=40 + days)}
+            )
+        )
+    every = ok(console.get(f"/v1/depots/{A_NORTH}/timeline", **{"from": ago(days=100), "limit": 1000}))["entries"]
+    newest_first = [entry["position"] for entry in reversed(every)]
+    assert len(newest_first) == 66  # the depot's registration too
+
+    page = console.page("operator", viewport=PHONE)
+    _open(console, page, A_NORTH)
+    assert page.locator("#record-heading").bounding_box()["y"] < page.locator("#timeline-heading").bounding_box()["y"]
+    pages = []
+    while True:
+        rows = page.locator("#timeline tbody tr")
+        pages.append([int(rows.nth(i).get_attribute("data-position")) for i in range(rows.count())])
+        if page.locator("#older-entries").count() == 0:
+            break
+        page.click("#older-entries")
+        page.wait_for_load_state()
+    assert [len(shown) for shown in pages] == [50, 11, 5]
+    assert [position for shown in pages for position in shown] == newest_first
+    assert page.inner_text('#timeline tbody tr:last-child [data-figure="balance"]').strip() == "1"
+
+    page.goto(f"{console.base_url}/depots/{A_NORTH}?as_of={ago(minutes=30)}")
+    page.wait_for_load_state()
+    assert page.locator("#timeline tbody tr").count() == 50
+    assert "as_of=" in (page.get_attribute("#older-entries", "href") or "")
+
+
+def test_a_cut_beyond_the_ledger_or_the_exercises_clock_is_told_at_the_picker(console: Console) -> None:
+    _stocked(console)
+    latest = ok(console.get("/v1/stock"))["position"]
+    page = console.page("operator")
+    response = page.goto(f"{console.base_url}/depots/{A_NORTH}?known_at=pos:{latest + 100}")
+    assert response is not None and response.status == 422
+    words = f"position {latest + 100} is beyond the ledger's latest position {latest}"
+    assert words in page.inner_text("#picker-known_at-problem")
+    assert _shown(page, FFP2, "on_hand") == "500"  # the depot now, its forms usable
+    assert page.locator("form.command").count() == 5
+
+    body = {"code": "drill", "name": "Depot drill", "scenario_start": ago(days=20), "fork_known_at": ago(seconds=0)}
+    created(console.post("/v1/exercises", body, role="admin"))
+    beyond = ago(days=2)  # the live clock's past, the exercise's future
+    response = page.goto(f"{console.base_url}/exercises/drill/depots/{A_NORTH}?as_of={beyond}")
+    assert response is not None and response.status == 422
+    assert f"{beyond} is in the future" in page.inner_text("#picker-as_of-problem")
+    assert page.locator("#stock").count() == 1

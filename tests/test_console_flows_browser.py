@@ -206,3 +206,32 @@ def test_changed_lines_need_a_rationale_and_the_replay_opens_for_an_auditor(cons
     assert auditor.locator(".transfers-of a").count() == 0
     assert all(t["transfer_id"] in auditor.inner_text(".transfers-of") for t in decided["transfers"])
     assert console.outside() == []
+
+
+def test_policies_are_named_in_words_in_the_readers_language_and_sent_as_ids(console: Console) -> None:
+    _stocked(console)
+    asked = {"from": A_NORTH, "item": FFP2, "quantity": 50, "recipients": [A_CLINIC, B_SOUTH]}
+    decided = created(console.post("/v1/allocations", {**asked, "policy": "equal_days_of_supply"}))
+    page = console.page("coordinator", language="da-DK")
+    page.goto(console.base_url + "/allocations")
+    row = page.locator(f'tr[data-allocation="{decided["allocation_id"]}"] td[data-policy]')
+    assert row.get_attribute("data-policy") == "equal_days_of_supply"
+    assert row.inner_text().strip() == "Lige mange dages forsyning"
+    options = page.locator("#form-recommend select[name=policy] option")
+    named = {options.nth(i).get_attribute("value"): options.nth(i).inner_text() for i in range(options.count())}
+    assert named == {
+        "proportional_to_consumption": "I forhold til forbruget",
+        "proportional_to_population": "I forhold til den betjente befolkning",
+        "equal_days_of_supply": "Lige mange dages forsyning",
+    }
+    page.select_option("#form-recommend select[name=from]", A_NORTH)
+    page.select_option("#form-recommend select[name=item]", FFP2)
+    page.fill("#form-recommend input[name=quantity]", "100")
+    page.select_option("#form-recommend select[name=policy]", "proportional_to_consumption")
+    page.check(f'#form-recommend input[name=recipients][value="{A_CLINIC}"]')
+    page.check(f'#form-recommend input[name=recipients][value="{B_SOUTH}"]')
+    _submit(page, "#form-recommend")
+    assert "I forhold til forbruget" in page.inner_text("main")
+    assert page.get_attribute('#form-decide input[name="policy"]', "value") == "proportional_to_consumption"
+    recommended = page.locator(f'#recommendation tr[data-depot="{B_SOUTH}"] [data-figure="recommended"]')
+    assert recommended.inner_text() == "80"  # the consumption policy's figure, as in the test above

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.forms import FormState, Submitted, SubmittedForm
-from api.console.i18n import N_
+from api.console.i18n import N_, translations
 from api.console.pages import chrome, render, see_other
 from api.console.session import needs
 from api.console.transfers import number
@@ -38,10 +38,22 @@ ASKED = ("from", "item", "quantity", "policy")
 """A recommendation's question, carried by the decision form so it decides on exactly that."""
 
 
-def _policies(ledger: Ledger) -> list[tuple[str, str]]:
-    """The policies the API accepts, and each distribution model defined (`model:NAME`, current version)."""
+POLICY_WORDS = {
+    "proportional_to_consumption": N_("In proportion to consumption"),
+    "proportional_to_population": N_("In proportion to the population served"),
+    "equal_days_of_supply": N_("Equal days of supply"),
+}
+"""Each policy in words (translated where shown); its id stays the value a form sends."""
+
+
+def _policies(request: Request, ledger: Ledger) -> list[tuple[str, str]]:
+    """The policies the API accepts, in the reader's words, and each distribution model defined
+    (`model:NAME`, current version: a name, never translated)."""
+    words = translations(chrome(request).language).gettext
     models = model_listing(ledger).models
-    return [(p, p) for p in POLICIES] + [(f"model:{m.name}", f"model:{m.name} (v{m.version})") for m in models]
+    return [(p, words(POLICY_WORDS.get(p, p))) for p in POLICIES] + [
+        (f"model:{m.name}", f"model:{m.name} (v{m.version})") for m in models
+    ]
 
 
 def _asking(
@@ -58,7 +70,8 @@ def _asking(
         depots=[(d["code"], f"{d['code']} · {d['name']}") for d in depots],
         depot_rows=depots,
         items=[(i["code"], f"{i['code']} · {i['name']}") for i in ledger.journal.items()],
-        policies=_policies(ledger),
+        policies=_policies(request, ledger),
+        policy_words=POLICY_WORDS,
         may_decide=signed.principal.role in ("coordinator", "admin"),
         status_filter=status or "",
     )
@@ -99,6 +112,7 @@ def _recommendation(request: Request, recommendation: Recommendation, decision: 
         "recommendation.html",
         status=decision.status,
         r=recommendation,
+        policy_words=POLICY_WORDS,
         lines=[(i, lines.get(i.depot, 0)) for i in recommendation.inputs],
         occurred_at=utc_text(recommendation.occurred_at),
         form=decision,
@@ -147,6 +161,7 @@ def allocation_page(request: Request, allocation_id: str, _: Reader, ledger: Led
         request,
         "allocation.html",
         a=allocation,
+        policy_words=POLICY_WORDS,
         recommended={line.to: line.quantity for line in allocation.recommended_lines},
         inputs={i.depot: i for i in allocation.inputs},
         done=request.query_params.get("done"),

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.console.cuts import Picked, picked
+from api.console.cuts import Picked, checked
 from api.console.pages import render, see_other
 from api.console.session import SignedInDep, needs
 from api.deps import LedgerDep, ViewsDep
@@ -115,19 +115,25 @@ def home(request: Request, signed: SignedInDep, views: ViewsDep, ledger: LedgerD
     if signed.principal.role == "operator":
         return see_other(request.url.path.rstrip("/") + "/depots")
     needs("coordinator", "auditor")(signed)
-    cut = picked(as_of, known_at)
+    cut = checked(views, as_of, known_at)
     stock, grid = _picture(views, ledger, cut, None)
-    return render(request, "dashboard.html", stock=stock, grid=grid, cut=cut, region=None)
+    return render(request, "dashboard.html", status=_status(cut), stock=stock, grid=grid, cut=cut, region=None)
 
 
 @router.get("/regions/{region}", response_class=HTMLResponse)
 def region_page(request: Request, region: str, _: Watcher, views: ViewsDep, ledger: LedgerDep,
                 as_of: CutText = None, known_at: CutText = None) -> Response:  # fmt: skip
     """One region's depots × items: the dashboard's row opened."""
-    cut = picked(as_of, known_at)
+    cut = checked(views, as_of, known_at)
     stock, grid = _picture(views, ledger, cut, region)
     chart = trend_chart(views, stock, region)
-    return render(request, "dashboard.html", stock=stock, grid=grid, cut=cut, region=region, trend=chart)
+    return render(request, "dashboard.html", status=_status(cut), stock=stock, grid=grid, cut=cut, region=region,
+                  trend=chart)  # fmt: skip
+
+
+def _status(cut: Picked) -> int:
+    """422 when the cut was refused (the page is drawn at now, the picker says why), as a refused form."""
+    return 422 if cut.problems else 200
 
 
 @dataclass(frozen=True)

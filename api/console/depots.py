@@ -9,13 +9,14 @@ never disagree."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.console.cuts import Picked, picked
+from api.console.cuts import Picked, checked, picked
 from api.console.depot_forms import (
     ENTRY_LABELS,
     FORMS,
@@ -35,6 +36,8 @@ from ledger.access import Principal
 from ledger.application import Ledger
 from ledger.console_sessions import SignedIn
 from ledger.context import Context
+from projections.cut import parse_instant
+from projections.timeline import TimelineEntry
 from projections.views import Views
 
 router = APIRouter()
@@ -43,6 +46,8 @@ CutText = Annotated[str | None, Query(max_length=40)]
 Reference = Annotated[str | None, Query(max_length=100)]  # an event id to correct, as AdjustStock.corrects
 TIMELINE_DAYS = 30
 TIMELINE_LIMIT = 500
+TIMELINE_PAGE = 50  # the newest entries shown; "Older entries" pages further back
+WINDOWS = (timedelta(days=TIMELINE_DAYS), timedelta(days=2), timedelta(hours=2))  # narrower when a window is full
 
 
 WRITERS = frozenset({"operator", "coordinator", "admin"})
@@ -75,11 +80,16 @@ def depot_page(request: Request, code: str, signed: SignedInDep, ledger: LedgerD
                as_of: CutText = None, known_at: CutText = None, corrects: Reference = None,
                item: Annotated[str | None, Query(max_length=64)] = None,
                done: Annotated[str | None, Query(max_length=20)] = None,
-               position: Annotated[int | None, Query(ge=0)] = None) -> Response:  # fmt: skip
+               position: Annotated[int | None, Query(ge=0)] = None,
+               until: CutText = None, after: Annotated[int | None, Query(ge=0)] = None) -> Response:  # fmt: skip
     """The depot now or at a cut; `?corrects=<event_id>&item=X` opens the adjustment form
-    correcting that timeline entry; `?done=<form>&position=N` says what was just recorded."""
+    correcting that timeline entry; `?done=<form>&position=N` says what was just recorded;
+    `?until=<happened>&after=<position>` pages the timeline back from the last page's oldest entry."""
     notice = (FORMS[done].done, position) if done in FORMS and position is not None else None
-    return _page(request, signed, ledger, views, code, picked(as_of, known_at), fresh_forms(corrects, item), notice)
+    forms = fresh_forms(corrects, item)
+    cut = checked(views, as_of, known_at)
+    page = (until, after) if not cut.problems else (None, None)
+    return _page(request, signed, ledger, views, code, cut, forms, notice, 422 if cut.problems else 200, page)
 
 
 def record(request: Request, code: str, form: SubmittedForm, signed: Writer, ledger: LedgerDep,
@@ -123,14 +133,12 @@ def _page(
     forms: dict[str, FormState],
     notice: tuple[str, int] | None,
     status: int = 200,
+    page: tuple[str | None, int | None] = (None, None),
 ) -> Response:
     depot = ledger.depot(code)
     params = cut.params
     stock = views.depot_stock(code, params["as_of"], params["known_at"])
-    since = views.cut(params["as_of"], params["known_at"]).business_time - timedelta(days=TIMELINE_DAYS)
-    timeline = views.timeline(
-        code, params["as_of"], params["known_at"], start=clock.utc_text(since), limit=TIMELINE_LIMIT
-    )
+    timeline = _timeline_page(views, code, params, *page)
     writable = cut.now and may_write(signed.principal, depot.organisation)
     items = [(row["code"], f"{row['code']} · {row['name']}") for row in ledger.journal.items()]
     return render(
@@ -141,9 +149,11 @@ def _page(
         stock=stock,
         timeline=timeline,
         entries=list(reversed(timeline.entries)),
+        older=timeline.older,
         requests=sorted(depot.open_requests.values(), key=lambda r: r.requested_at),
         cut=cut,
-        since=since,
+        since=timeline.since,
+        until=page[0],
         writable=writable,
         forms=forms,
         titles={name: form.title for name, form in FORMS.items()},
@@ -155,3 +165,53 @@ def _page(
         kinds=KIND_LABELS,
         refused=next((form for form in forms.values() if form.refused), None),
     )
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """The newest `TIMELINE_PAGE` entries up to a cursor (oldest first, as the view gives them),
+    and the cursor of the page before them: `(until, after)`, None when nothing is older."""
+
+    entries: list[TimelineEntry]
+    since: datetime
+    truncated: bool
+    older: tuple[str, int] | None
+
+
+def _timeline_page(
+    views: Views, code: str, params: dict[str, str | None], until: str | None, after: int | None
+) -> TimelinePage:
+    """`views.timeline` over a window back from the cursor (the cut's moment on the first page):
+    the newest entries of it, without those the page before showed (at `until`, from position
+    `after` on). A full window (the view's limit reached) is read again narrower, so the newest
+    entries are never the ones cut off."""
+    cut_time = views.cut(params["as_of"], params["known_at"]).business_time
+    end = parse_instant(until, "until", cut_time) if until else cut_time
+    for window in WINDOWS:
+        found = views.timeline(code, params["as_of"], params["known_at"], start=clock.utc_text(end - window),
+                               end=clock.utc_text(end), limit=TIMELINE_LIMIT)  # fmt: skip
+        if not found.truncated:
+            break
+    since = end - window
+    entries = [e for e in found.entries if not (until and after is not None and _at(e) == end and e.position >= after)]
+    first = max(0, len(entries) - TIMELINE_PAGE)
+    while 0 < first < len(entries) and entries[first - 1].position == entries[first].position:
+        first -= 1  # an event's lines stay on one page
+    shown = entries[first:]
+    if first > 0:
+        older: tuple[str, int] | None = (shown[0].occurred_at, shown[0].position)
+    elif _earlier(views, code, params, since):
+        older = (clock.utc_text(since), 0)
+    else:
+        older = None
+    return TimelinePage(shown, since, found.truncated, older)
+
+
+def _at(entry: TimelineEntry) -> datetime:
+    return datetime.fromisoformat(entry.occurred_at.replace("Z", "+00:00"))
+
+
+def _earlier(views: Views, code: str, params: dict[str, str | None], before: datetime) -> bool:
+    """Whether the depot has an entry that happened before the window: the view's first entry."""
+    first = views.timeline(code, params["as_of"], params["known_at"], limit=1).entries
+    return bool(first) and _at(first[0]) < before
