@@ -98,7 +98,15 @@ class Alert:
 
     def order(self) -> tuple[int, str, str, str, str]:
         """Most severe first, then by region, depot, item and kind (a stable listing)."""
-        return (SEVERITY_ORDER[self.severity], self.region, self.depot, self.item or "", self.kind)
+        return listing_order(self.severity, self.region, self.depot, self.item, self.kind)
+
+
+def listing_order(
+    severity: Severity, region: str, depot: str, item: str | None, kind: str
+) -> tuple[int, str, str, str, str]:
+    """Where an alert stands in a listing (`Alert.order`), from its columns alone: a page that
+    counts stored alerts orders them without reading each one whole."""
+    return (SEVERITY_ORDER[severity], region, depot, item or "", kind)
 
 
 @dataclass(frozen=True)

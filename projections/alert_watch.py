@@ -11,6 +11,7 @@ overdue transfer) without any event. Each time the answer is compared with the a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from uuid import UUID
 
 import orjson
 
-from domain.alerts import Alert, AlertChange, changes
+from domain.alerts import Alert, AlertChange, Severity, changes, listing_order
 from domain.events import AlertRuleSet
 from ledger import clock as ledger_clock
 from ledger.clock import utc_text
@@ -34,6 +35,8 @@ TICK_CHUNK = 50
 MARK_DIRTY = """INSERT INTO {t}alert_dirty (depot, mark) VALUES (:depot, :mark)
     ON CONFLICT (depot) DO UPDATE SET mark = excluded.mark"""
 
+AlertPlace = tuple[str, str, str | None, Severity]
+"""Where open alerts are counted: region, depot, item (None: the depot's own) and severity."""
 Evaluate = Callable[[frozenset[str], datetime], list[Alert]]
 """`evaluate(depots, now)`: the open alerts of these depots (codes) at business time `now`."""
 
@@ -150,6 +153,27 @@ class AlertWatch:
         where = " WHERE region = :region" if region is not None else ""
         rows = self.view.query("SELECT * FROM {t}current_alerts" + where, region=region)
         return sorted((self._alert(dict(row)) for row in rows), key=Alert.order)
+
+    def summary(self, region: str | None = None, first: int = 50) -> tuple[Counter[AlertPlace], list[Alert]]:
+        """The kept alerts counted per region, depot, item and severity, and the `first` of their
+        listing read whole: a dashboard of thousands of alerts reads only their columns."""
+        where = " WHERE region = :region" if region is not None else ""
+        columns = "SELECT alert_id, kind, severity, depot, region, item FROM {t}current_alerts" + where
+        rows = self.view.query(columns, region=region)
+        counts: Counter[AlertPlace] = Counter(
+            (row["region"], row["depot"], row["item"], row["severity"]) for row in rows
+        )
+        order = {
+            row["alert_id"]: listing_order(row["severity"], row["region"], row["depot"], row["item"], row["kind"])
+            for row in rows
+        }
+        wanted = sorted(order, key=order.__getitem__)[:first]
+        if not wanted:
+            return counts, []
+        with self.view._transaction(commit=False) as cursor:
+            cursor.execute(*self.view._in("SELECT * FROM {t}current_alerts WHERE alert_id", wanted))
+            found = [self._alert(dict(row)) for row in cursor.fetchall()]
+        return counts, sorted(found, key=Alert.order)
 
     def _current(self, cursor: Any, depots: Collection[str]) -> dict[str, Alert]:
         cursor.execute(*self.view._in("SELECT * FROM {t}current_alerts WHERE depot", sorted(depots)))

@@ -5,6 +5,7 @@ without a cut answers from the projection, with acknowledgements."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from ledger.settings import Database
 from projections.alert_watch import AlertWatch
 from projections.alerts.evaluate import alerts_at
+from projections.alerts.view import AlertViews
 from projections.cut import Cut
 from projections.runner import Projector, evaluate_alerts, open_view
 from tests.api_helpers import A_NORTH, FFP2, created, ok, seed
@@ -38,6 +40,10 @@ def test_the_projection_keeps_what_the_on_demand_evaluation_gives(ledger, databa
         codes = {code for code, _ in depots}
         kept = [alert for alert in view.alerts.current() if alert.depot in codes]
         assert kept == alerts_at(ledger, depots, Cut(now, ledger.position(), None, now))
+        every = view.alerts.current()  # the dashboard's summary: counted from columns, listed in order
+        counts, first = view.alerts.summary(first=3)
+        assert counts == Counter((a.region, a.depot, a.item, a.severity) for a in every)
+        assert first == every[:3]
     finally:
         view.datastore.close()  # type: ignore[attr-defined]
 
@@ -81,6 +87,11 @@ def test_current_alerts_come_from_the_projection_with_their_acknowledgement(api)
     as_of = ok(api.get("/v1/alerts", depot=A_NORTH, as_of=datetime.now().astimezone().isoformat()))
     assert as_of["source"] == "fold"
     assert {a["alert_id"] for a in as_of["alerts"]} == {a["alert_id"] for a in current["alerts"]}
+    views = AlertViews(api.stores.ledger, api.stores.views.projector)
+    kept, folded = views.summary(first=1), views.summary(as_of=datetime.now().astimezone().isoformat(), first=1)
+    assert kept.counts == folded.counts and kept.total == folded.total == len(current["alerts"])
+    assert sum(kept.counts[(r, d, i, "critical")] for r, d, i, _ in kept.counts) >= 1
+    assert [a.alert_id for a in kept.first] == [a.alert_id for a in folded.first] == [current["alerts"][0]["alert_id"]]
 
 
 def test_a_depot_a_batch_touches_while_it_is_evaluated_is_settled_again(ledger, database_url) -> None:  # type: ignore[no-untyped-def]

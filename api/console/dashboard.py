@@ -16,10 +16,10 @@ from api.console.cuts import Picked, checked
 from api.console.pages import render, see_other
 from api.console.session import SignedInDep, needs
 from api.deps import LedgerDep, ViewsDep
-from domain.alerts import SEVERITY_ORDER, Alert
+from domain.alerts import SEVERITY_ORDER, Severity
 from ledger.clock import utc_text
 from ledger.console_sessions import SignedIn
-from projections.alerts.view import AlertViews
+from projections.alerts.view import AlertSummary, AlertViews
 from projections.compliance import ObligationsReport
 from projections.national import NATIONAL, GroupBy, NationalStock, StockRowView
 from projections.views import Views
@@ -37,16 +37,15 @@ class Cell:
     """One region's (or depot's) figures of one item, with what marks it."""
 
     stock: StockRowView | None = None
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: Counter[Severity] = field(default_factory=Counter)  # severity → open alerts
     obligations_met: int = 0
     obligations: int = 0
 
     @property
     def severity(self) -> str:
         """The most severe open alert's severity, for the cell's colour ("ok" without one)."""
-        if not self.alerts:
-            return "ok"
-        return min((a.severity for a in self.alerts), key=lambda s: SEVERITY_ORDER[s])
+        found = [severity for severity, count in self.alerts.items() if count]
+        return min(found, key=lambda s: SEVERITY_ORDER[s]) if found else "ok"
 
     @property
     def short(self) -> int:
@@ -61,7 +60,7 @@ class Matrix:
     items: list[str]
     cells: dict[tuple[str, str], Cell]
     totals: dict[str, StockRowView]
-    alerts: list[Alert]
+    alerts: AlertSummary
     severities: Counter[tuple[str, str]] = field(default_factory=Counter)  # (row, severity) → open alerts
 
     def cell(self, row: str, item: str) -> Cell:
@@ -73,7 +72,7 @@ class Matrix:
 
 def matrix(
     stock_rows: list[StockRowView],
-    alerts: list[Alert],
+    alerts: AlertSummary,
     obligations: ObligationsReport,
     by_depot: bool,
 ) -> Matrix:
@@ -85,10 +84,11 @@ def matrix(
             continue
         cells[(row.depot if by_depot and row.depot else row.region, row.item)].stock = row
     severities: Counter[tuple[str, str]] = Counter()
-    for alert in alerts:
-        severities[alert.depot if by_depot else alert.region, alert.severity] += 1
-        if alert.item is not None:
-            cells[(alert.depot if by_depot else alert.region, alert.item)].alerts.append(alert)
+    for (region, depot, item, severity), count in alerts.counts.items():
+        place = depot if by_depot else region
+        severities[place, severity] += count
+        if item is not None:
+            cells[(place, item)].alerts[severity] += count
     for compliance in obligations.rows:
         for line in compliance.lines:
             cell = cells[(line.depot if by_depot else line.region, compliance.item)]
@@ -103,7 +103,7 @@ def _picture(views: ViewsDep, ledger: LedgerDep, cut: Picked, region: str | None
     params = cut.params
     group_by: GroupBy = "depot" if region else "region"
     stock = views.stock(params["as_of"], params["known_at"], group_by, region)
-    _, _, alerts = AlertViews(ledger, views.projector).found(params["as_of"], params["known_at"], region=region)
+    alerts = AlertViews(ledger, views.projector).summary(params["as_of"], params["known_at"], region=region)
     obligations = views.obligations(region=region, as_of=params["as_of"], known_at=params["known_at"])
     return stock, matrix(stock.rows, alerts, obligations, by_depot=region is not None)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +13,7 @@ from pydantic import BaseModel, Field, field_serializer
 from domain.alerts import ALERT_KINDS, DEFAULT_THRESHOLDS, Alert, AlertKind, Severity
 from ledger import clock
 from ledger.application import Ledger
+from projections.alert_watch import AlertPlace
 from projections.alerts.episodes import EpisodeList, alert_history
 from projections.alerts.evaluate import alerts_at
 from projections.alerts.inputs import read_rules
@@ -90,6 +93,16 @@ class RuleList(BaseModel):
     rules: list[RuleView] = Field(description="Every rule set, in recorded order (a later one of a scope replaces it)")
 
 
+@dataclass(frozen=True)
+class AlertSummary:
+    """Open alerts counted where they are (region, depot, item, severity), and the first of the
+    listing: what a dashboard of thousands of alerts shows."""
+
+    counts: Counter[AlertPlace]
+    first: list[Alert]
+    total: int
+
+
 class AlertViews:
     """`projector`: the live ledger's stock projection, whose alert watch keeps the current alerts
     (`projections.alert_watch`); without one (an exercise) every view is evaluated on demand."""
@@ -152,20 +165,42 @@ class AlertViews:
         ]
         return cut, source, found
 
+    def summary(
+        self, as_of: str | None = None, known_at: str | None = None, region: str | None = None, first: int = 50
+    ) -> AlertSummary:
+        """The open alerts at the cut counted per region, depot, item and severity, and the `first`
+        of their listing: now, from the alert watch's columns without reading each alert whole;
+        at another cut (or with the projection behind), counted from `found`."""
+        now = as_of is None and known_at is None
+        if now and self._caught_up(self.cuts.cut(None, None, self.ledger.position(), now=self.ledger.clock())):
+            assert self.projector is not None and self.projector.view.alerts is not None
+            counts, listed = self.projector.view.alerts.summary(region, first)
+            return AlertSummary(counts=counts, first=listed, total=sum(counts.values()))
+        _, _, found = self.found(as_of, known_at, region=region)
+        counted = Counter((a.region, a.depot, a.item, a.severity) for a in found)
+        return AlertSummary(counts=counted, first=found[:first], total=len(found))
+
+    def _caught_up(self, cut: Cut) -> bool:
+        """Whether the alert watch has projected the cut's position; the depots the batches up to
+        it touched, if the follower has not yet evaluated them, are settled here (a few: many are a
+        bulk load, which the follower settles; the kept alerts are answered meanwhile)."""
+        projector = self.projector
+        if projector is None or projector.view.alerts is None:
+            return False
+        if not projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
+            log.warning("alert_view_behind", position=cut.known_position)
+            return False
+        projector.settle_alerts(at_most=READER_SETTLES_AT_MOST)
+        return True
+
     def _kept(self, cut: Cut, region: str | None) -> list[Alert] | None:
         """The alerts the projection keeps, once it has projected the cut's position (the same
         evaluation, run when the events were projected or at its last tick); None when there is
         no projection or it is behind."""
-        projector = self.projector
-        if projector is None or projector.view.alerts is None:
+        if not self._caught_up(cut):
             return None
-        if not projector.wait(cut.known_position, VIEW_WAIT_SECONDS):
-            log.warning("alert_view_behind", position=cut.known_position)
-            return None
-        # the depots the batches up to the cut touched, if the follower has not yet (a few: many
-        # are a bulk load, which the follower settles; the kept alerts are answered meanwhile)
-        projector.settle_alerts(at_most=READER_SETTLES_AT_MOST)
-        return projector.view.alerts.current(region)
+        assert self.projector is not None and self.projector.view.alerts is not None
+        return self.projector.view.alerts.current(region)
 
     def history(
         self, start: str | None = None, end: str | None = None, region: str | None = None, kind: AlertKind | None = None
