@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from api.console.allocations import POLICY_WORDS
 from api.console.cuts import as_cut_text
 from api.console.forms import FormState, SubmittedForm
 from api.console.pages import chrome, render, see_other
@@ -49,7 +50,7 @@ def audit_index(request: Request, _: Auditor, ledger: LedgerDep, source: Text = 
     decisions = allocation_list(ledger, source, item, None, DECISIONS).allocations
     return render(
         request, "audit_index.html", decisions=decisions, source=source or "", item=item or "",
-        capped=len(decisions) == DECISIONS, position=ledger.position(),
+        capped=len(decisions) == DECISIONS, position=ledger.position(), policy_words=POLICY_WORDS,
     )  # fmt: skip
 
 
