@@ -13,6 +13,7 @@ of it that are in the cut (`corrected_by`), each as event id and ledger position
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -73,7 +74,10 @@ def depot_timeline(
     end: datetime | None = None,
     item: str | None = None,
     limit: int = 1000,
+    newest: bool = False,
 ) -> Timeline:
+    """Every entry of the depot in the range with its running balance: the first `limit`, or with
+    `newest` the last `limit` (a page showing the latest entries reads the history once)."""
     events = [
         (position, _ledger_event(mapper, stored)) for position, stored in store.stream(depot.id, cut.known_position)
     ]
@@ -103,7 +107,7 @@ def depot_timeline(
 
     states: dict[str, ItemState] = {}
     books: dict[str, ItemBook] = {}
-    shown: list[TimelineEntry] = []
+    kept: deque[tuple[dict[str, Any], int | None]] = deque()
     truncated = False
     for _, entry in entries:
         event, row = entry["event"], entry["row"]
@@ -111,29 +115,40 @@ def depot_timeline(
         shown_at = event.occurred_at if order == "occurred" else event.timestamp
         if (start is not None and shown_at < start) or (end is not None and shown_at > end):
             continue
-        if len(shown) == limit:
+        if len(kept) == limit:
             truncated = True
-            break
-        shown.append(
-            TimelineEntry(
-                position=entry["position"],
-                event_id=event_id(event.originator_id, event.originator_version),
-                version=event.originator_version,
-                type=type(event).__name__,
-                occurred_at=clock.utc_text(event.occurred_at),
-                recorded_at=clock.utc_text(event.timestamp),
-                actor=event.actor,
-                source=event.source,
-                item=row["item"],
-                delta=row["delta"] if row.get("counted") is None or balance is None else balance - row["before"],
-                balance=balance,
-                late=event.is_late,
-                corrects=corrects.get(entry["position"]),
-                corrected_by=corrected_by.get(entry["position"], []),
-                data=entry["data"],
-            )
-        )
+            if not newest:
+                break
+            kept.popleft()
+        kept.append((entry, balance))
+    shown = [_entry(entry, balance, corrects, corrected_by) for entry, balance in kept]
     return Timeline(depot=depot.code, order=order, **cut.describe(), truncated=truncated, entries=shown)
+
+
+def _entry(
+    entry: dict[str, Any],
+    balance: int | None,
+    corrects: dict[int, EventLink],
+    corrected_by: dict[int, list[EventLink]],
+) -> TimelineEntry:
+    event, row = entry["event"], entry["row"]
+    return TimelineEntry(
+        position=entry["position"],
+        event_id=event_id(event.originator_id, event.originator_version),
+        version=event.originator_version,
+        type=type(event).__name__,
+        occurred_at=clock.utc_text(event.occurred_at),
+        recorded_at=clock.utc_text(event.timestamp),
+        actor=event.actor,
+        source=event.source,
+        item=row["item"],
+        delta=row["delta"] if row.get("counted") is None or balance is None else balance - row["before"],
+        balance=balance,
+        late=event.is_late,
+        corrects=corrects.get(entry["position"]),
+        corrected_by=corrected_by.get(entry["position"], []),
+        data=entry["data"],
+    )
 
 
 def _ledger_event(mapper: Mapper[UUID], stored: StoredEvent) -> LedgerEvent:

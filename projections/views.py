@@ -103,6 +103,7 @@ class Views:
         end: str | None = None,
         item: str | None = None,
         limit: int = 1000,
+        newest: bool = False,
     ) -> Timeline:
         cut = self.cut(as_of, known_at)
         depot = self.ledger.depot(code)
@@ -110,5 +111,13 @@ class Views:
             self.ledger.require_item(item)
         bounds = time_range(start, end, cut.asked_at)
         return depot_timeline(
-            self.ledger.index_store, self.ledger.mapper, depot, cut, order, *bounds, item=item, limit=limit
+            self.ledger.index_store,
+            self.ledger.mapper,
+            depot,
+            cut,
+            order,
+            *bounds,
+            item=item,
+            limit=limit,
+            newest=newest,
         )

@@ -108,6 +108,21 @@ def pos(written: dict[str, dict[str, Any]]) -> dict[str, int]:
     return {name: answer["position"] for name, answer in written.items()}
 
 
+def test_the_newest_entries_of_a_timeline_are_its_tail_with_the_same_balances(api):
+    """The console's depot page reads the newest entries in one pass (`newest`): they are the last
+    entries of the whole timeline, with the balances the whole timeline gives them."""
+    story(api)
+    views = api.stores.views
+    whole = views.timeline(A_NORTH)
+    for limit in (1, 3, 6):
+        newest = views.timeline(A_NORTH, limit=limit, newest=True)
+        assert newest.entries == whole.entries[-limit:]
+        assert newest.truncated is (limit < len(whole.entries))
+    end = whole.entries[3].occurred_at
+    upto = views.timeline(A_NORTH, end=end, limit=2, newest=True)
+    assert upto.entries == [e for e in whole.entries if e.occurred_at <= end][-2:]
+
+
 # --- business order ----------------------------------------------------------------------------
 
 

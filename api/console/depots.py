@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -44,10 +44,8 @@ router = APIRouter()
 Writer = Annotated[SignedIn, Depends(needs("operator", "coordinator"))]
 CutText = Annotated[str | None, Query(max_length=40)]
 Reference = Annotated[str | None, Query(max_length=100)]  # an event id to correct, as AdjustStock.corrects
-TIMELINE_DAYS = 30
-TIMELINE_LIMIT = 500
+TIMELINE_READ = 200  # the newest entries read up to the cursor: a page, those the page before showed at its edge
 TIMELINE_PAGE = 50  # the newest entries shown; "Older entries" pages further back
-WINDOWS = (timedelta(days=TIMELINE_DAYS), timedelta(days=2), timedelta(hours=2))  # narrower when a window is full
 
 
 WRITERS = frozenset({"operator", "coordinator", "admin"})
@@ -173,45 +171,29 @@ class TimelinePage:
     and the cursor of the page before them: `(until, after)`, None when nothing is older."""
 
     entries: list[TimelineEntry]
-    since: datetime
-    truncated: bool
+    since: datetime | None  # when the oldest entry shown happened
     older: tuple[str, int] | None
 
 
 def _timeline_page(
     views: Views, code: str, params: dict[str, str | None], until: str | None, after: int | None
 ) -> TimelinePage:
-    """`views.timeline` over a window back from the cursor (the cut's moment on the first page):
-    the newest entries of it, without those the page before showed (at `until`, from position
-    `after` on). A full window (the view's limit reached) is read again narrower, so the newest
-    entries are never the ones cut off."""
+    """The newest entries of `views.timeline` up to the cursor (the cut's moment on the first
+    page), without those the page before showed (at `until`, from position `after` on): one
+    read of the depot's history however long it is. An event's lines stay on one page."""
     cut_time = views.cut(params["as_of"], params["known_at"]).business_time
     end = parse_instant(until, "until", cut_time) if until else cut_time
-    for window in WINDOWS:
-        found = views.timeline(code, params["as_of"], params["known_at"], start=clock.utc_text(end - window),
-                               end=clock.utc_text(end), limit=TIMELINE_LIMIT)  # fmt: skip
-        if not found.truncated:
-            break
-    since = end - window
+    found = views.timeline(code, params["as_of"], params["known_at"], end=clock.utc_text(end),
+                           limit=TIMELINE_READ, newest=True)  # fmt: skip
     entries = [e for e in found.entries if not (until and after is not None and _at(e) == end and e.position >= after)]
     first = max(0, len(entries) - TIMELINE_PAGE)
     while 0 < first < len(entries) and entries[first - 1].position == entries[first].position:
-        first -= 1  # an event's lines stay on one page
+        first -= 1
     shown = entries[first:]
-    if first > 0:
-        older: tuple[str, int] | None = (shown[0].occurred_at, shown[0].position)
-    elif _earlier(views, code, params, since):
-        older = (clock.utc_text(since), 0)
-    else:
-        older = None
-    return TimelinePage(shown, since, found.truncated, older)
+    more = first > 0 or found.truncated
+    older = (shown[0].occurred_at, shown[0].position) if shown and more else None
+    return TimelinePage(shown, _at(shown[0]) if shown else None, older)
 
 
 def _at(entry: TimelineEntry) -> datetime:
     return datetime.fromisoformat(entry.occurred_at.replace("Z", "+00:00"))
-
-
-def _earlier(views: Views, code: str, params: dict[str, str | None], before: datetime) -> bool:
-    """Whether the depot has an entry that happened before the window: the view's first entry."""
-    first = views.timeline(code, params["as_of"], params["known_at"], limit=1).entries
-    return bool(first) and _at(first[0]) < before
