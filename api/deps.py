@@ -111,7 +111,7 @@ async def command_context(
     return Context(
         actor=principal.name,
         principal_id=principal.id,
-        organisations=None if principal.may_write_everywhere() else principal.organisations,
+        organisations=principal.writable_organisations,
         request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         idempotency_key=idempotency_key,
         fingerprint=await _fingerprint(request) if idempotency_key else None,

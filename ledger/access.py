@@ -57,6 +57,12 @@ class Principal:
     def may_write_everywhere(self) -> bool:
         return self.role in ("coordinator", "admin")
 
+    @property
+    def writable_organisations(self) -> frozenset[str] | None:
+        """The organisations whose depots this principal writes to, as a `Context` limits them
+        (None: every depot)."""
+        return None if self.may_write_everywhere() else self.organisations
+
 
 @dataclass(frozen=True)
 class TokenListing:

@@ -56,8 +56,7 @@ def may_write(principal: Principal, organisation: str) -> bool:
     organisation, the rule the ledger applies again to every command the forms send."""
     if principal.role not in WRITERS:
         return False
-    organisations = None if principal.may_write_everywhere() else principal.organisations
-    return Context(actor=principal.name, organisations=organisations).writes_for(organisation)
+    return Context(actor=principal.name, organisations=principal.writable_organisations).writes_for(organisation)
 
 
 @router.get("/depots", response_class=HTMLResponse)

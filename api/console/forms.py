@@ -69,7 +69,6 @@ class Submitted:
 
     request: Request
     fields: dict[str, str]
-    all_fields: dict[str, str]
     key: str
     context: Context
     multi: list[tuple[str, str]] = field(default_factory=list)
@@ -143,7 +142,8 @@ def _pydantic_errors(invalid: ValidationError) -> list[dict[str, Any]]:
 async def submitted(request: Request, signed: SignedInDep, _: Annotated[None, Depends(check_csrf)]) -> Submitted:
     """The posted form of a signed-in person, CSRF checked, with the context its command runs in."""
     form = await request.form()
-    everything = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    multi = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]  # files are the handler's to read
+    everything = dict(multi)
     fields = {k: v for k, v in everything.items() if k not in NOT_FIELDS}
     key = everything.get(KEY_FIELD, "").strip()[:200] or uuid.uuid4().hex
     principal = signed.principal
@@ -153,14 +153,13 @@ async def submitted(request: Request, signed: SignedInDep, _: Annotated[None, De
     context = Context(
         actor=principal.name,
         principal_id=principal.id,
-        organisations=None if principal.may_write_everywhere() else principal.organisations,
+        organisations=principal.writable_organisations,
         source="console",
         request_id=getattr(request.state, "request_id", None) or uuid.uuid4().hex,
         idempotency_key=key,
         fingerprint=fingerprint,
     )
-    multi = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    return Submitted(request, fields, everything, key, context, multi)
+    return Submitted(request, fields, key, context, multi)
 
 
 SubmittedForm = Annotated[Submitted, Depends(submitted)]

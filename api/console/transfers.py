@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api.console.depots import may_write
 from api.console.forms import FormState, Submitted, SubmittedForm
 from api.console.i18n import N_
 from api.console.pages import chrome, render, see_other
@@ -42,14 +43,9 @@ def number(text: str) -> int | str:
         return text
 
 
-def writable(signed: SignedIn, ledger: Ledger) -> set[str]:
-    """The depots this person may write to: an operator's organisations' (the ledger checks again)."""
-    principal = signed.principal
-    return {
-        depot["code"]
-        for depot in ledger.journal.depots()
-        if principal.may_write_everywhere() or depot["organisation"] in principal.organisations
-    }
+def writable(signed: SignedIn, depots: list[dict[str, Any]]) -> set[str]:
+    """Which of `depots` this person may write to (the ledger checks again on every command)."""
+    return {depot["code"] for depot in depots if may_write(signed.principal, depot["organisation"])}
 
 
 def _listing(
@@ -68,10 +64,10 @@ def _listing(
     found = [transfer_view(row) for row in ledger.journal.transfers(wanted, source, destination, None, 500)]
     if depot and box == "all":
         found = [t for t in found if depot in (t.source, t.destination)]
-    mine = writable(signed, ledger)
+    depots = ledger.journal.depots()
+    mine = writable(signed, depots)
     if not signed.principal.may_write_everywhere():  # an operator sees their organisations' transfers
         found = [t for t in found if t.source in mine or t.destination in mine]
-    depots = ledger.journal.depots()
     return render(
         request,
         "transfers.html",
@@ -101,7 +97,7 @@ def transfers_page(
 ) -> Response:
     """Open transfers (or all of a status), a depot's inbox (in transit to it) or outbox, and the
     dispatch form (from the depot shown, when this person may dispatch from it)."""
-    form = FormState(values={"from": depot} if depot and depot in writable(signed, ledger) else {})
+    form = FormState(values={"from": depot} if depot and depot in writable(signed, ledger.journal.depots()) else {})
     return _listing(request, signed, ledger, depot, box, status, form)
 
 
@@ -173,7 +169,7 @@ def _detail(
     cancel: FormState | None = None,
 ) -> Response:
     transfer = _transfer(ledger, transfer_id)
-    mine = writable(signed, ledger)
+    mine = writable(signed, ledger.journal.depots())
     dispatched: dict[str, int] = {}
     for line in transfer.lines:
         dispatched[line.item] = dispatched.get(line.item, 0) + line.quantity
