@@ -49,6 +49,7 @@ from views import (  # noqa: E402 - bench/views.py puts the repository on sys.pa
     load_average,
     machine,
     percentile,
+    print_report,
     profile_call,
     say,
 )
@@ -202,13 +203,7 @@ def main() -> None:
         args.server_url, "supply_ledger_bench_console", "pool_size=4&max_overflow=8", args.keep
     ) as url:
         run(args, url, lines)
-    print()
-    print(f"### Console, {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
-    print()
-    for line in lines:
-        print(line if line.startswith("  ") else f"- {line}")
-    command = "python bench/console.py " + " ".join(sys.argv[1:])
-    print(f"- Command: `{command.strip()}`; total runtime {(time.perf_counter() - started) / 60:.1f} min.")
+    print_report("Console", lines, started)
 
 
 if __name__ == "__main__":

@@ -984,6 +984,18 @@ class CpuMeter:
         return f"machine {machine:.0f}% busy of {100 * (os.cpu_count() or 1)}%, this process {own:.0f}%"
 
 
+def print_report(title: str, lines: list[str], started: float) -> None:
+    """A run's figures as docs/benchmarks.md records them: a heading, one bullet a line (lines
+    starting with two spaces continue the bullet above), the command and the total runtime."""
+    print()
+    print(f"### {title}, {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
+    print()
+    for line in lines:
+        print(line if line.startswith("  ") else f"- {line}")
+    command = f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])
+    print(f"- Command: `{command.strip()}`; total runtime {(time.perf_counter() - started) / 60:.1f} min.")
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
