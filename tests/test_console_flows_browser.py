@@ -131,10 +131,8 @@ def test_a_dispatch_is_received_with_a_shortfall_and_another_is_cancelled(consol
     assert console.outside() == []
 
 
-def test_changed_lines_need_a_rationale_and_the_replay_opens_for_an_auditor(console: Console) -> None:
-    _stocked(console)
-    page = console.page("coordinator")
-    page.goto(console.base_url + "/allocations")
+def _recommend(page: Any) -> None:
+    """100 FFP2 from A-NORTH to the clinic and the south hospital, in proportion to consumption."""
     page.select_option("#form-recommend select[name=from]", A_NORTH)
     page.select_option("#form-recommend select[name=item]", FFP2)
     page.fill("#form-recommend input[name=quantity]", "100")
@@ -142,6 +140,13 @@ def test_changed_lines_need_a_rationale_and_the_replay_opens_for_an_auditor(cons
     page.check(f'#form-recommend input[name=recipients][value="{A_CLINIC}"]')
     page.check(f'#form-recommend input[name=recipients][value="{B_SOUTH}"]')
     _submit(page, "#form-recommend")
+
+
+def test_changed_lines_need_a_rationale_and_the_replay_opens_for_an_auditor(console: Console) -> None:
+    _stocked(console)
+    page = console.page("coordinator")
+    page.goto(console.base_url + "/allocations")
+    _recommend(page)
     console.shot(page, "recommendation")
     asked = {"from": A_NORTH, "item": FFP2, "quantity": 100, "recipients": [A_CLINIC, B_SOUTH]}
     expected = ok(console.post("/v1/allocations/recommend", {**asked, "policy": "proportional_to_consumption"}))
@@ -224,13 +229,7 @@ def test_policies_are_named_in_words_in_the_readers_language_and_sent_as_ids(con
         "proportional_to_population": "I forhold til den betjente befolkning",
         "equal_days_of_supply": "Lige mange dages forsyning",
     }
-    page.select_option("#form-recommend select[name=from]", A_NORTH)
-    page.select_option("#form-recommend select[name=item]", FFP2)
-    page.fill("#form-recommend input[name=quantity]", "100")
-    page.select_option("#form-recommend select[name=policy]", "proportional_to_consumption")
-    page.check(f'#form-recommend input[name=recipients][value="{A_CLINIC}"]')
-    page.check(f'#form-recommend input[name=recipients][value="{B_SOUTH}"]')
-    _submit(page, "#form-recommend")
+    _recommend(page)
     assert "I forhold til forbruget" in page.inner_text("main")
     assert page.get_attribute('#form-decide input[name="policy"]', "value") == "proportional_to_consumption"
     recommended = page.locator(f'#recommendation tr[data-depot="{B_SOUTH}"] [data-figure="recommended"]')
